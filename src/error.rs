@@ -1,0 +1,209 @@
+//! The crate's one error type.
+//!
+//! Messages are lower case and never contain a password, a token, a code or
+//! a stored hash: errors end up in logs, and logs are read by more people
+//! than credentials should be.
+
+use std::fmt;
+
+/// Everything that can go wrong in keyward.
+///
+/// Callers usually branch on a few variants ([`Error::PasswordMismatch`],
+/// [`Error::Busy`]) and report the rest. New variants may be added in minor
+/// releases.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The password does not match the stored hash.
+    ///
+    /// [`Passwords::verify_unknown_user`](crate::Passwords::verify_unknown_user)
+    /// returns this too, so that an unknown account and a wrong password look
+    /// the same to the caller's client.
+    PasswordMismatch,
+    /// The password is longer than the policy allows. Checked before any
+    /// hashing work, so an attacker cannot make the server hash megabytes.
+    PasswordTooLong {
+        /// The policy's limit, in bytes.
+        max_bytes: usize,
+    },
+    /// A new password is shorter than the policy's minimum.
+    PasswordTooShort {
+        /// The policy's minimum, in characters.
+        min_chars: usize,
+    },
+    /// A stored hash string is malformed, unsupported, or outside the
+    /// policy's bounds. Nothing was hashed.
+    Hash(HashError),
+    /// A stored hash names a pepper id that the key ring does not hold.
+    UnknownPepper {
+        /// The pepper id found in the hash (an id, not key material).
+        id: String,
+    },
+    /// The concurrency cap for password hashing was full for longer than the
+    /// policy's queue timeout. Shed the request (for example with HTTP 429).
+    Busy,
+    /// The operating system's random number generator failed.
+    Rng,
+    /// A policy or builder setting is invalid.
+    Config(String),
+    /// The key ring could not be read, parsed or written.
+    Keyring(KeyringError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PasswordMismatch => f.write_str("password does not match"),
+            Self::PasswordTooLong { max_bytes } => {
+                write!(f, "password is longer than {max_bytes} bytes")
+            }
+            Self::PasswordTooShort { min_chars } => {
+                write!(f, "password is shorter than {min_chars} characters")
+            }
+            Self::Hash(e) => write!(f, "invalid password hash: {e}"),
+            Self::UnknownPepper { id } => {
+                write!(
+                    f,
+                    "password hash uses pepper id {id:?}, which the key ring does not hold"
+                )
+            }
+            Self::Busy => f.write_str("password hashing is at capacity; try again later"),
+            Self::Rng => f.write_str("the operating system random number generator failed"),
+            Self::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            Self::Keyring(e) => write!(f, "key ring: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Hash(e) => Some(e),
+            Self::Keyring(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<HashError> for Error {
+    fn from(e: HashError) -> Self {
+        Self::Hash(e)
+    }
+}
+
+impl From<KeyringError> for Error {
+    fn from(e: KeyringError) -> Self {
+        Self::Keyring(e)
+    }
+}
+
+/// Why a stored password hash was rejected before any hashing work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HashError {
+    /// The string matches no supported scheme.
+    UnknownScheme,
+    /// The scheme is recognised but turned off by the policy.
+    SchemeDisabled(&'static str),
+    /// The string does not have the scheme's structure (fields, separators).
+    Structure(&'static str),
+    /// A required parameter is missing, for example `i=` or `l=` in a PHC
+    /// string. keyward never defaults a missing cost parameter.
+    MissingParam(&'static str),
+    /// A parameter is repeated, unknown or not a valid value.
+    BadParam(&'static str),
+    /// The iteration count is outside the policy's verification bounds.
+    Iterations {
+        /// The count found in the hash.
+        found: u64,
+        /// The policy's lower bound.
+        min: u32,
+        /// The policy's upper bound.
+        max: u32,
+    },
+    /// The salt length is outside the accepted range.
+    SaltLength {
+        /// The decoded salt length in bytes.
+        found: usize,
+        /// The smallest accepted length.
+        min: usize,
+        /// The largest accepted length.
+        max: usize,
+    },
+    /// The hash (derived key) length is outside the accepted range, or does
+    /// not agree with the declared length.
+    OutputLength {
+        /// The decoded or declared length in bytes.
+        found: usize,
+        /// The smallest accepted length.
+        min: usize,
+        /// The largest accepted length.
+        max: usize,
+    },
+    /// A field is not valid in its encoding (base64, hex, digits).
+    Encoding(&'static str),
+}
+
+impl fmt::Display for HashError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownScheme => f.write_str("the string matches no supported scheme"),
+            Self::SchemeDisabled(s) => write!(f, "scheme {s} is disabled by the policy"),
+            Self::Structure(what) => write!(f, "malformed structure: {what}"),
+            Self::MissingParam(p) => write!(f, "required parameter {p} is missing"),
+            Self::BadParam(p) => write!(f, "parameter {p} is invalid"),
+            Self::Iterations { found, min, max } => {
+                write!(
+                    f,
+                    "iteration count {found} is outside the accepted range {min}..={max}"
+                )
+            }
+            Self::SaltLength { found, min, max } => {
+                write!(
+                    f,
+                    "salt of {found} bytes is outside the accepted range {min}..={max}"
+                )
+            }
+            Self::OutputLength { found, min, max } => {
+                write!(
+                    f,
+                    "hash of {found} bytes is outside the accepted range {min}..={max}"
+                )
+            }
+            Self::Encoding(what) => write!(f, "{what} is not validly encoded"),
+        }
+    }
+}
+
+impl std::error::Error for HashError {}
+
+/// Why a key ring could not be used.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// Reading or writing the file failed.
+    Io(std::io::Error),
+    /// The file already exists; keyward never overwrites a key ring.
+    Exists,
+    /// The contents are not a valid key ring.
+    Format(String),
+}
+
+impl fmt::Display for KeyringError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "{e}"),
+            Self::Exists => f.write_str("file already exists; refusing to overwrite"),
+            Self::Format(msg) => write!(f, "invalid format: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyringError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! The key ring: every server-side secret keyward uses, in one file.
+//!
+//! - a server MAC key (HMAC-SHA256), for one-time codes and keyed digests;
+//! - optional password peppers, each with an id stored in the hashes it
+//!   made, so an old pepper still verifies while new hashes use the current
+//!   one;
+//! - JWT signing keys, each with a `kid` and a pinned algorithm.
+//!
+//! The file is JSON with a version number and base64 fields. keyward writes
+//! it with mode 0600 and never overwrites an existing one. It is as
+//! sensitive as a database password: keep it out of version control and
+//! backups that are less protected than the database.
+//!
+//! ```
+//! use keyward::{JwtAlg, KeyRing};
+//! # fn main() -> Result<(), keyward::Error> {
+//! let mut keys = KeyRing::generate(JwtAlg::EdDSA)?;
+//! keys.add_pepper()?; // opt in to a pepper for new password hashes
+//! let json = keys.to_json();
+//! let again = KeyRing::from_json(&json)?;
+//! assert_eq!(again.current_jwt_key().kid(), keys.current_jwt_key().kid());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use base64ct::{Base64, Encoding};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, KeyringError};
+use crate::password::fill_random;
+use crate::secret::SecretBytes;
+
+/// The key ring file format version this build reads and writes.
+pub const KEYRING_VERSION: u32 = 1;
+/// Length of the server MAC key and of HS256 and pepper keys: 32 bytes,
+/// the HMAC-SHA256 block-size-safe length RFC 2104 §3 recommends (≥ L).
+const SYMMETRIC_KEY_LEN: usize = 32;
+
+/// A JWT signing algorithm. Each key is pinned to one; a token's own `alg`
+/// header never chooses (RFC 8725 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum JwtAlg {
+    /// Ed25519 signatures (RFC 8037). The default.
+    EdDSA,
+    /// HMAC-SHA256 with a 32-byte random key (never a passphrase).
+    HS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl JwtAlg {
+    /// The JOSE name: `EdDSA`, `HS256` or `ES256`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::HS256 => "HS256",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+impl fmt::Display for JwtAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for JwtAlg {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "EdDSA" => Ok(Self::EdDSA),
+            "HS256" => Ok(Self::HS256),
+            "ES256" => Ok(Self::ES256),
+            _ => Err(Error::Config(format!(
+                "unsupported JWT algorithm {s:?}; use EdDSA, HS256 or ES256"
+            ))),
+        }
+    }
+}
+
+/// A JWT signing key: PKCS#8 DER for EdDSA and ES256, raw bytes for HS256.
+pub struct JwtKey {
+    kid: String,
+    alg: JwtAlg,
+    secret: SecretBytes,
+}
+
+impl JwtKey {
+    /// The key id, sent in the token header.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The algorithm this key is pinned to.
+    #[must_use]
+    pub fn alg(&self) -> JwtAlg {
+        self.alg
+    }
+
+    #[allow(dead_code, reason = "read by the JWT module")]
+    pub(crate) fn secret(&self) -> &SecretBytes {
+        &self.secret
+    }
+
+    fn generate(alg: JwtAlg) -> Result<Self, Error> {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+        let rng = SystemRandom::new();
+        let secret = match alg {
+            JwtAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
+                .map_err(|_| Error::Rng)?
+                .as_ref()
+                .to_vec(),
+            JwtAlg::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| Error::Rng)?
+                .as_ref()
+                .to_vec(),
+            JwtAlg::HS256 => random_vec(SYMMETRIC_KEY_LEN)?,
+        };
+        Ok(Self {
+            kid: random_id()?,
+            alg,
+            secret: SecretBytes::new(secret),
+        })
+    }
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every server-side secret keyward uses. See the [module docs](self).
+pub struct KeyRing {
+    mac_key: SecretBytes,
+    peppers: Vec<(String, SecretBytes)>,
+    current_pepper: Option<String>,
+    jwt_keys: Vec<JwtKey>,
+    current_jwt: usize,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field(
+                "peppers",
+                &self.peppers.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
+            .field("current_pepper", &self.current_pepper)
+            .field("jwt_keys", &self.jwt_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Generates a key ring from the OS CSPRNG: a MAC key and one JWT key of
+    /// the given algorithm. No pepper; see [`add_pepper`](Self::add_pepper).
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the OS RNG fails.
+    pub fn generate(alg: JwtAlg) -> Result<Self, Error> {
+        Ok(Self {
+            mac_key: SecretBytes::new(random_vec(SYMMETRIC_KEY_LEN)?),
+            peppers: Vec::new(),
+            current_pepper: None,
+            jwt_keys: vec![JwtKey::generate(alg)?],
+            current_jwt: 0,
+        })
+    }
+
+    /// Adds a new random pepper and makes it current. Hashes made with older
+    /// peppers still verify, and are rehashed to this one on login.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if the OS RNG fails.
+    pub fn add_pepper(&mut self) -> Result<&str, Error> {
+        let id = random_id()?;
+        self.peppers
+            .push((id.clone(), SecretBytes::new(random_vec(SYMMETRIC_KEY_LEN)?)));
+        self.current_pepper = Some(id);
+        Ok(self.current_pepper.as_deref().unwrap_or_default())
+    }
+
+    /// The id of the pepper new password hashes use, if any.
+    #[must_use]
+    pub fn current_pepper_id(&self) -> Option<&str> {
+        self.current_pepper.as_deref()
+    }
+
+    pub(crate) fn peppers(&self) -> impl Iterator<Item = (&str, &SecretBytes)> {
+        self.peppers.iter().map(|(id, k)| (id.as_str(), k))
+    }
+
+    #[allow(dead_code, reason = "read by the one-time code and token modules")]
+    pub(crate) fn mac_key(&self) -> &SecretBytes {
+        &self.mac_key
+    }
+
+    /// The key that signs new JWTs.
+    #[must_use]
+    pub fn current_jwt_key(&self) -> &JwtKey {
+        // `current_jwt` always indexes `jwt_keys`: every constructor checks it.
+        &self.jwt_keys[self.current_jwt]
+    }
+
+    /// Every JWT key, current and older.
+    pub fn jwt_keys(&self) -> impl Iterator<Item = &JwtKey> {
+        self.jwt_keys.iter()
+    }
+
+    /// Reads a key ring file.
+    ///
+    /// # Errors
+    /// [`Error::Keyring`] when the file cannot be read or is not a valid key
+    /// ring of a supported version.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(KeyringError::Io)?);
+        Self::from_json(&text)
+    }
+
+    /// Writes a new key ring file with mode 0600 (on Unix). Never overwrites.
+    ///
+    /// # Errors
+    /// [`Error::Keyring`] with [`KeyringError::Exists`] when the file exists,
+    /// or an I/O error.
+    pub fn save_new(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => KeyringError::Exists,
+            _ => KeyringError::Io(e),
+        })?;
+        let json = self.to_json();
+        file.write_all(json.as_bytes()).map_err(KeyringError::Io)?;
+        file.sync_all().map_err(KeyringError::Io)?;
+        Ok(())
+    }
+
+    /// The key ring as JSON. The result holds every secret: treat it as one.
+    #[must_use]
+    pub fn to_json(&self) -> Zeroizing<String> {
+        let file = File {
+            version: KEYRING_VERSION,
+            mac_key: b64(&self.mac_key),
+            peppers: self
+                .peppers
+                .iter()
+                .map(|(id, key)| FilePepper {
+                    id: id.clone(),
+                    key: b64(key),
+                })
+                .collect(),
+            current_pepper: self.current_pepper.clone(),
+            jwt_keys: self
+                .jwt_keys
+                .iter()
+                .map(|k| FileJwtKey {
+                    kid: k.kid.clone(),
+                    alg: k.alg,
+                    key: b64(&k.secret),
+                })
+                .collect(),
+            current_jwt: self.current_jwt_key().kid.clone(),
+        };
+        // Serialising plain strings and numbers cannot fail.
+        Zeroizing::new(serde_json::to_string_pretty(&file).unwrap_or_default())
+    }
+
+    /// Parses a key ring from JSON.
+    ///
+    /// # Errors
+    /// [`Error::Keyring`] when the JSON is not a valid key ring.
+    pub fn from_json(json: &str) -> Result<Self, Error> {
+        let bad = |msg: &str| Error::Keyring(KeyringError::Format(msg.to_owned()));
+        let file: File = serde_json::from_str(json)
+            // serde's own message can quote a value, which may be a key: only
+            // the position and the kind of problem are reported.
+            .map_err(|e| {
+                let kind = match e.classify() {
+                    serde_json::error::Category::Syntax => "not valid JSON",
+                    serde_json::error::Category::Eof => "truncated JSON",
+                    serde_json::error::Category::Data => "a missing, unknown or mistyped field",
+                    serde_json::error::Category::Io => "unreadable",
+                };
+                bad(&format!("line {}, column {}: {kind}", e.line(), e.column()))
+            })?;
+        if file.version != KEYRING_VERSION {
+            return Err(bad("unsupported version"));
+        }
+        let mac_key = unb64(&file.mac_key, "mac_key")?;
+        if mac_key.unprotected_as_bytes().len() < SYMMETRIC_KEY_LEN {
+            return Err(bad("mac_key is shorter than 32 bytes"));
+        }
+        let mut peppers = Vec::with_capacity(file.peppers.len());
+        for p in &file.peppers {
+            if !crate::password::is_valid_pepper_id(&p.id) {
+                return Err(bad("pepper id must be 1 to 32 characters of [A-Za-z0-9-]"));
+            }
+            if peppers
+                .iter()
+                .any(|(id, _): &(String, SecretBytes)| *id == p.id)
+            {
+                return Err(bad("duplicate pepper id"));
+            }
+            let key = unb64(&p.key, "pepper key")?;
+            if key.unprotected_as_bytes().len() < SYMMETRIC_KEY_LEN {
+                return Err(bad("pepper key is shorter than 32 bytes"));
+            }
+            peppers.push((p.id.clone(), key));
+        }
+        if let Some(cur) = &file.current_pepper
+            && !peppers.iter().any(|(id, _)| id == cur)
+        {
+            return Err(bad("current_pepper names no pepper"));
+        }
+        let mut jwt_keys: Vec<JwtKey> = Vec::with_capacity(file.jwt_keys.len());
+        for k in &file.jwt_keys {
+            if k.kid.is_empty() || jwt_keys.iter().any(|j| j.kid == k.kid) {
+                return Err(bad("JWT kids must be non-empty and unique"));
+            }
+            let secret = unb64(&k.key, "JWT key")?;
+            if k.alg == JwtAlg::HS256 && secret.unprotected_as_bytes().len() < SYMMETRIC_KEY_LEN {
+                return Err(bad("HS256 keys must be at least 32 bytes"));
+            }
+            jwt_keys.push(JwtKey {
+                kid: k.kid.clone(),
+                alg: k.alg,
+                secret,
+            });
+        }
+        let current_jwt = jwt_keys
+            .iter()
+            .position(|k| k.kid == file.current_jwt)
+            .ok_or_else(|| bad("current_jwt names no key"))?;
+        Ok(Self {
+            mac_key,
+            peppers,
+            current_pepper: file.current_pepper.clone(),
+            jwt_keys,
+            current_jwt,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    version: u32,
+    mac_key: Zeroizing<String>,
+    #[serde(default)]
+    peppers: Vec<FilePepper>,
+    #[serde(default)]
+    current_pepper: Option<String>,
+    jwt_keys: Vec<FileJwtKey>,
+    current_jwt: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePepper {
+    id: String,
+    key: Zeroizing<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJwtKey {
+    kid: String,
+    alg: JwtAlg,
+    key: Zeroizing<String>,
+}
+
+fn b64(key: &SecretBytes) -> Zeroizing<String> {
+    Zeroizing::new(Base64::encode_string(key.unprotected_as_bytes()))
+}
+
+fn unb64(s: &str, what: &str) -> Result<SecretBytes, Error> {
+    Base64::decode_vec(s)
+        .map(SecretBytes::new)
+        .map_err(|_| Error::Keyring(KeyringError::Format(format!("{what} is not valid base64"))))
+}
+
+fn random_vec(len: usize) -> Result<Vec<u8>, Error> {
+    let mut v = vec![0u8; len];
+    fill_random(&mut v)?;
+    Ok(v)
+}
+
+/// A random 64-bit id in lowercase hex, for kids and pepper ids.
+fn random_id() -> Result<String, Error> {
+    let mut b = [0u8; 8];
+    fill_random(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_keeps_every_key() {
+        for alg in [JwtAlg::EdDSA, JwtAlg::HS256, JwtAlg::ES256] {
+            let mut k = KeyRing::generate(alg).expect("generate");
+            k.add_pepper().expect("pepper");
+            let back = KeyRing::from_json(&k.to_json()).expect("parse");
+            assert_eq!(back.to_json(), k.to_json());
+            assert_eq!(back.current_jwt_key().alg(), alg);
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let mut k = KeyRing::generate(JwtAlg::HS256).expect("generate");
+        k.add_pepper().expect("pepper");
+        let shown = format!("{k:?}");
+        let json = k.to_json();
+        let parsed: serde_json::Value = serde_json::from_str(&json).expect("json");
+        let mac = parsed["mac_key"].as_str().expect("mac_key");
+        let jwt = parsed["jwt_keys"][0]["key"].as_str().expect("key");
+        assert!(!shown.contains(mac) && !shown.contains(jwt), "{shown}");
+    }
+
+    #[test]
+    fn malformed_files_are_rejected_with_reasons() {
+        let good = KeyRing::generate(JwtAlg::EdDSA)
+            .expect("generate")
+            .to_json();
+        let v: serde_json::Value = serde_json::from_str(&good).expect("json");
+        let mutate = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = v.clone();
+            f(&mut v);
+            KeyRing::from_json(&v.to_string())
+        };
+        assert!(mutate(&|v| v["version"] = 2.into()).is_err());
+        assert!(mutate(&|v| v["mac_key"] = "AAAA".into()).is_err());
+        assert!(mutate(&|v| v["mac_key"] = "!!!".into()).is_err());
+        assert!(mutate(&|v| v["current_jwt"] = "nope".into()).is_err());
+        assert!(mutate(&|v| v["extra"] = 1.into()).is_err());
+        assert!(mutate(&|v| v["current_pepper"] = "ghost".into()).is_err());
+        assert!(KeyRing::from_json("not json").is_err());
+        let err = mutate(&|v| v["mac_key"] = "AAAA".into())
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("key ring: invalid format: mac_key is shorter than 32 bytes")
+        );
+    }
+
+    #[test]
+    fn save_new_refuses_to_overwrite_and_sets_mode() {
+        let dir = std::env::temp_dir().join(format!("keyward-test-{}", random_id().expect("id")));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("k.keys");
+        let k = KeyRing::generate(JwtAlg::EdDSA).expect("generate");
+        k.save_new(&path).expect("first save");
+        assert!(matches!(
+            k.save_new(&path),
+            Err(Error::Keyring(KeyringError::Exists))
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let back = KeyRing::load(&path).expect("load");
+        assert_eq!(back.current_jwt_key().kid(), k.current_jwt_key().kid());
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

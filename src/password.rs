@@ -1,0 +1,735 @@
+//! Password hashing: PBKDF2-HMAC-SHA256 in PHC strings, with rehash on login.
+//!
+//! The paved path is [`Passwords::hash`] to store a new password and
+//! [`Passwords::verify`] to check one, which returns a [`Verified`] proof.
+//! When the stored hash is below the current policy, the proof carries the
+//! replacement string: store it with a guarded `UPDATE … WHERE hash = old`.
+//!
+//! ```
+//! use keyward::{Keyward, Password, PasswordPolicy};
+//!
+//! # fn main() -> Result<(), keyward::Error> {
+//! let mut old_policy = PasswordPolicy::default();
+//! old_policy.iterations = 1_000; // a low cost, as an old deployment had
+//! let old = Keyward::builder().password_policy(old_policy).build()?;
+//! let stored = old.passwords().hash(&Password::from("correct horse battery"))?;
+//!
+//! let kw = Keyward::builder().build()?; // today's policy: 600,000 iterations
+//! let verified = kw.passwords().verify(&Password::from("correct horse battery"), &stored)?;
+//! let new = verified.rehash().expect("1,000 iterations is below the policy");
+//! assert!(new.starts_with("$pbkdf2-sha256$i=600000,l=32$"));
+//! assert_eq!(verified.old_hash(), stored);
+//!
+//! let wrong = kw.passwords().verify(&Password::from("wrong password"), &stored);
+//! assert!(matches!(wrong, Err(keyward::Error::PasswordMismatch)));
+//! # Ok(()) }
+//! ```
+
+mod kdf;
+mod phc;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+
+pub use kdf::pbkdf2_sha256;
+pub(crate) use phc::is_valid_pepper_id;
+
+use crate::error::{Error, HashError};
+use crate::keyring::KeyRing;
+use crate::secret::{Password, SecretBytes};
+use phc::Prf;
+
+/// OWASP Password Storage Cheat Sheet (2023+): "PBKDF2-HMAC-SHA256: 600,000
+/// iterations". Also ASVS 5.0 Appendix C.
+pub const RECOMMENDED_ITERATIONS: u32 = 600_000;
+/// Salt length of new hashes: 16 bytes (128 bits), NIST SP 800-132 §5.1
+/// asks for at least 128 bits.
+pub const SALT_LEN: usize = 16;
+/// Length of new hashes: 32 bytes, one SHA-256 output. A longer output only
+/// multiplies the defender's work, never the attacker's.
+pub const HASH_LEN: usize = 32;
+/// Fewest iterations accepted when verifying (djangohashers' floor).
+pub const DEFAULT_MIN_ITERATIONS: u32 = 1_000;
+/// Most iterations accepted when verifying: a stored string cannot make the
+/// server spend more than this on one login (a DoS guard).
+pub const DEFAULT_MAX_ITERATIONS: u32 = 5_000_000;
+/// Longest password accepted, in bytes, checked before any work (ASVS 5.0
+/// 6.2.9 asks for at least 64 characters; Django CVE-2013-1443 shows why a
+/// limit is needed).
+pub const DEFAULT_MAX_LENGTH: usize = 1024;
+/// Shortest new password, in characters (ASVS 5.0 6.2.1).
+pub const DEFAULT_MIN_LENGTH: usize = 8;
+/// How long async password work waits for a slot before failing with
+/// [`Error::Busy`].
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The password policy: costs, bounds and limits.
+///
+/// Fields are public so that a policy reads like its configuration; the
+/// [`KeywardBuilder`](crate::KeywardBuilder) validates them once, in
+/// `build()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PasswordPolicy {
+    /// Iterations for new hashes; stored hashes below it are rehashed on
+    /// login. Default [`RECOMMENDED_ITERATIONS`].
+    pub iterations: u32,
+    /// Lowest iteration count a stored hash may have. Default 1,000.
+    pub min_iterations: u32,
+    /// Highest iteration count a stored hash may have. Default 5,000,000.
+    pub max_iterations: u32,
+    /// Shortest new password, in characters. Applies to `hash` only, never
+    /// to `verify`: a user with an old short password can still log in.
+    pub min_length: usize,
+    /// Longest password, in bytes, for both `hash` and `verify`.
+    pub max_length: usize,
+    /// Most password hashes computed at once by the async API. Default: the
+    /// number of CPUs.
+    pub max_in_flight: usize,
+    /// Longest wait for a slot in the async API before [`Error::Busy`].
+    pub queue_timeout: Duration,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            iterations: RECOMMENDED_ITERATIONS,
+            min_iterations: DEFAULT_MIN_ITERATIONS,
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            min_length: DEFAULT_MIN_LENGTH,
+            max_length: DEFAULT_MAX_LENGTH,
+            max_in_flight: std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get),
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+        }
+    }
+}
+
+impl PasswordPolicy {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.min_iterations == 0 || self.min_iterations > self.max_iterations {
+            return Err(Error::Config(
+                "password.min_iterations must be at least 1 and at most max_iterations".into(),
+            ));
+        }
+        if !(self.min_iterations..=self.max_iterations).contains(&self.iterations) {
+            return Err(Error::Config(
+                "password.iterations must lie within min_iterations..=max_iterations".into(),
+            ));
+        }
+        if self.max_length == 0 || self.min_length > self.max_length {
+            return Err(Error::Config(
+                "password.min_length must not exceed max_length".into(),
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(Error::Config(
+                "password.max_in_flight must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The scheme of a stored password hash, named as the CLI names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `$pbkdf2-sha256$i=…,l=…$…$…`: the current scheme.
+    Pbkdf2Sha256,
+    /// `$pbkdf2-sha512$i=…,l=…$…$…`: verified, and rehashed to SHA-256.
+    Pbkdf2Sha512,
+}
+
+impl Scheme {
+    /// The scheme's name: `pbkdf2-sha256`, `pbkdf2-sha512`, …
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pbkdf2Sha256 => "pbkdf2-sha256",
+            Self::Pbkdf2Sha512 => "pbkdf2-sha512",
+        }
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a stored hash declares, read without the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HashInfo {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The iteration count.
+    pub iterations: u32,
+    /// The salt length in bytes.
+    pub salt_len: usize,
+    /// The hash (derived key) length in bytes.
+    pub hash_len: usize,
+    /// The pepper id, if the hash was made with a pepper.
+    pub pepper_id: Option<String>,
+    /// Whether a correct login would rehash it under the current policy.
+    pub needs_rehash: bool,
+}
+
+/// Proof that a password matched a stored hash.
+///
+/// Only [`Passwords::verify`] makes one, so code that takes a `&Verified`
+/// (such as starting a session) cannot run without a password check.
+#[must_use = "a Verified may carry a rehash that should be stored"]
+pub struct Verified {
+    scheme: Scheme,
+    old: String,
+    rehash: Option<String>,
+}
+
+impl Verified {
+    /// The replacement hash under the current policy, when the stored one is
+    /// below it (scheme, iterations, salt length, hash length or pepper id).
+    /// Store it with `UPDATE … SET hash = new WHERE hash = old` so that a
+    /// concurrent password change is never overwritten.
+    #[must_use]
+    pub fn rehash(&self) -> Option<&str> {
+        self.rehash.as_deref()
+    }
+
+    /// The stored hash that was verified, for the guarded `UPDATE`.
+    #[must_use]
+    pub fn old_hash(&self) -> &str {
+        &self.old
+    }
+
+    /// The scheme of the stored hash.
+    #[must_use]
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+}
+
+impl std::fmt::Debug for Verified {
+    // Hash strings are offline-crackable; they are not printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("scheme", &self.scheme)
+            .field("rehash", &self.rehash.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pepper: a server-side key mixed into every new hash, identified by an
+/// id stored in the hash so that it can be rotated.
+struct Pepper {
+    id: String,
+    key: SecretBytes,
+}
+
+struct Core {
+    policy: PasswordPolicy,
+    peppers: Vec<Pepper>,
+    /// Index into `peppers` of the pepper new hashes use.
+    current_pepper: Option<usize>,
+    /// A hash nobody knows the password of, at current parameters, for
+    /// `verify_unknown_user`.
+    dummy: String,
+    #[cfg(feature = "tokio")]
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// The password service: hash, verify, inspect. Cheap to clone.
+#[derive(Clone)]
+pub struct Passwords {
+    core: Arc<Core>,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("policy", &self.core.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Passwords {
+    pub(crate) fn new(policy: PasswordPolicy, keys: Option<&KeyRing>) -> Result<Self, Error> {
+        policy.validate()?;
+        let mut peppers = Vec::new();
+        let mut current_pepper = None;
+        if let Some(keys) = keys {
+            for (id, key) in keys.peppers() {
+                if keys.current_pepper_id() == Some(id) {
+                    current_pepper = Some(peppers.len());
+                }
+                peppers.push(Pepper {
+                    id: id.to_owned(),
+                    key: SecretBytes::new(key.unprotected_as_bytes().to_vec()),
+                });
+            }
+        }
+        let mut salt = [0u8; SALT_LEN];
+        let mut hash = [0u8; HASH_LEN];
+        fill_random(&mut salt)?;
+        fill_random(&mut hash)?;
+        let pepper_id = current_pepper
+            .and_then(|i| peppers.get(i))
+            .map(|p: &Pepper| p.id.as_str());
+        let dummy = phc::encode(Prf::Sha256, policy.iterations, pepper_id, &salt, &hash);
+        Ok(Self {
+            core: Arc::new(Core {
+                #[cfg(feature = "tokio")]
+                slots: Arc::new(tokio::sync::Semaphore::new(policy.max_in_flight)),
+                policy,
+                peppers,
+                current_pepper,
+                dummy,
+            }),
+        })
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.core.policy
+    }
+
+    /// Hashes a new password under the current policy, with a fresh 16-byte
+    /// salt from the operating system's CSPRNG.
+    ///
+    /// # Errors
+    /// [`Error::PasswordTooLong`] or [`Error::PasswordTooShort`] (checked
+    /// before any work), or [`Error::Rng`] if the OS RNG fails.
+    pub fn hash(&self, password: &Password) -> Result<String, Error> {
+        self.check_max_length(password)?;
+        if password.char_len() < self.core.policy.min_length {
+            return Err(Error::PasswordTooShort {
+                min_chars: self.core.policy.min_length,
+            });
+        }
+        self.hash_unchecked_min(password)
+    }
+
+    /// Hashes without the minimum-length rule: a rehash must work for a user
+    /// whose old password predates the rule.
+    fn hash_unchecked_min(&self, password: &Password) -> Result<String, Error> {
+        let mut salt = [0u8; SALT_LEN];
+        fill_random(&mut salt)?;
+        let pepper = self
+            .core
+            .current_pepper
+            .and_then(|i| self.core.peppers.get(i));
+        let iterations = nonzero(self.core.policy.iterations);
+        let mut out = zeroize::Zeroizing::new([0u8; HASH_LEN]);
+        derive(
+            Prf::Sha256,
+            password,
+            pepper,
+            &salt,
+            iterations,
+            &mut out[..],
+        );
+        Ok(phc::encode(
+            Prf::Sha256,
+            iterations.get(),
+            pepper.map(|p| p.id.as_str()),
+            &salt,
+            &out[..],
+        ))
+    }
+
+    /// Verifies a password against a stored hash.
+    ///
+    /// The password is used exactly as given. The stored string is fully
+    /// parsed and checked against the policy's bounds before any hashing, so
+    /// a tampered row cannot make the server do unbounded work. The
+    /// comparison is constant-time.
+    ///
+    /// # Errors
+    /// - [`Error::PasswordMismatch`] for a wrong password;
+    /// - [`Error::PasswordTooLong`] before any work;
+    /// - [`Error::Hash`] for a malformed, unsupported or out-of-bounds hash;
+    /// - [`Error::UnknownPepper`] when the hash names a pepper the key ring
+    ///   lacks;
+    /// - [`Error::Rng`] if a due rehash cannot draw a salt.
+    pub fn verify(&self, password: &Password, stored: &str) -> Result<Verified, Error> {
+        self.check_max_length(password)?;
+        let policy = &self.core.policy;
+        let parsed = phc::parse(stored, policy.min_iterations, policy.max_iterations)?;
+        let pepper = match parsed.pepper_id {
+            None => None,
+            Some(id) => Some(
+                self.core
+                    .peppers
+                    .iter()
+                    .find(|p| p.id == id)
+                    .ok_or_else(|| Error::UnknownPepper { id: id.to_owned() })?,
+            ),
+        };
+        let expected = parsed.hash.as_slice();
+        let mut out = zeroize::Zeroizing::new([0u8; 64]);
+        let out = out
+            .get_mut(..expected.len())
+            .ok_or(HashError::Structure("hash length"))?;
+        derive(
+            parsed.prf,
+            password,
+            pepper,
+            parsed.salt.as_slice(),
+            nonzero(parsed.iterations),
+            out,
+        );
+        if !bool::from(out.ct_eq(expected)) {
+            return Err(Error::PasswordMismatch);
+        }
+        let scheme = scheme_of(parsed.prf);
+        let rehash = if self.needs_rehash_parts(
+            scheme,
+            parsed.iterations,
+            parsed.salt.len(),
+            expected.len(),
+            parsed.pepper_id,
+        ) {
+            Some(self.hash_unchecked_min(password)?)
+        } else {
+            None
+        };
+        Ok(Verified {
+            scheme,
+            old: stored.to_owned(),
+            rehash,
+        })
+    }
+
+    /// Runs a full verification against a fixed dummy hash at the current
+    /// cost, for a login whose account does not exist, so that a missing
+    /// account cannot be told apart by timing (ASVS 5.0 6.3.8; Django
+    /// CVE-2024-39329).
+    ///
+    /// ```
+    /// # use keyward::{Keyward, Password, Error};
+    /// # let kw = Keyward::builder().build().expect("default policy");
+    /// # let lookup = |_: &str| -> Option<String> { None };
+    /// let password = Password::from("guess-guess");
+    /// let result = match lookup("nobody") {
+    ///     Some(stored) => kw.passwords().verify(&password, &stored),
+    ///     None => kw.passwords().verify_unknown_user(&password),
+    /// };
+    /// assert!(matches!(result, Err(Error::PasswordMismatch)));
+    /// ```
+    ///
+    /// # Errors
+    /// Always. [`Error::PasswordMismatch`], or [`Error::PasswordTooLong`]
+    /// exactly where a real verify would give it.
+    pub fn verify_unknown_user(&self, password: &Password) -> Result<Verified, Error> {
+        match self.verify(password, &self.core.dummy) {
+            Err(e @ Error::PasswordTooLong { .. }) => Err(e),
+            // Nobody knows the dummy's password; even a match is a mismatch.
+            _ => Err(Error::PasswordMismatch),
+        }
+    }
+
+    /// Reads what a stored hash declares, and whether a correct login would
+    /// rehash it, without any hashing work.
+    ///
+    /// # Errors
+    /// [`Error::Hash`] for a malformed or out-of-bounds hash.
+    pub fn inspect(&self, stored: &str) -> Result<HashInfo, Error> {
+        let policy = &self.core.policy;
+        let parsed = phc::parse(stored, policy.min_iterations, policy.max_iterations)?;
+        let scheme = scheme_of(parsed.prf);
+        Ok(HashInfo {
+            scheme,
+            iterations: parsed.iterations,
+            salt_len: parsed.salt.len(),
+            hash_len: parsed.hash.len(),
+            pepper_id: parsed.pepper_id.map(str::to_owned),
+            needs_rehash: self.needs_rehash_parts(
+                scheme,
+                parsed.iterations,
+                parsed.salt.len(),
+                parsed.hash.len(),
+                parsed.pepper_id,
+            ),
+        })
+    }
+
+    fn needs_rehash_parts(
+        &self,
+        scheme: Scheme,
+        iterations: u32,
+        salt_len: usize,
+        hash_len: usize,
+        pepper_id: Option<&str>,
+    ) -> bool {
+        let current_pepper = self
+            .core
+            .current_pepper
+            .and_then(|i| self.core.peppers.get(i))
+            .map(|p| p.id.as_str());
+        scheme != Scheme::Pbkdf2Sha256
+            || iterations < self.core.policy.iterations
+            || salt_len < SALT_LEN
+            || hash_len < HASH_LEN
+            || pepper_id != current_pepper
+    }
+
+    fn check_max_length(&self, password: &Password) -> Result<(), Error> {
+        let max = self.core.policy.max_length;
+        if password.len() > max {
+            return Err(Error::PasswordTooLong { max_bytes: max });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Passwords {
+    /// [`hash`](Self::hash) on tokio's blocking pool, within the concurrency
+    /// cap. The async executor never runs PBKDF2.
+    ///
+    /// # Errors
+    /// As [`hash`](Self::hash), plus [`Error::Busy`] when no slot frees up
+    /// within the policy's `queue_timeout`.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime.
+    pub async fn hash_async(&self, password: Password) -> Result<String, Error> {
+        self.check_max_length(&password)?;
+        let this = self.clone();
+        self.run_blocking(move || this.hash(&password)).await
+    }
+
+    /// [`verify`](Self::verify) on tokio's blocking pool, within the
+    /// concurrency cap.
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify), plus [`Error::Busy`] when no slot frees
+    /// up within the policy's `queue_timeout`.
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime.
+    pub async fn verify_async(
+        &self,
+        password: Password,
+        stored: String,
+    ) -> Result<Verified, Error> {
+        self.check_max_length(&password)?;
+        let this = self.clone();
+        self.run_blocking(move || this.verify(&password, &stored))
+            .await
+    }
+
+    /// [`verify_unknown_user`](Self::verify_unknown_user) on the blocking
+    /// pool, under the same cap, so that it queues and sheds like a real
+    /// verify.
+    ///
+    /// # Errors
+    /// As [`verify_unknown_user`](Self::verify_unknown_user), plus
+    /// [`Error::Busy`].
+    ///
+    /// # Panics
+    /// When called outside a tokio runtime.
+    pub async fn verify_unknown_user_async(&self, password: Password) -> Result<Verified, Error> {
+        self.check_max_length(&password)?;
+        let this = self.clone();
+        self.run_blocking(move || this.verify_unknown_user(&password))
+            .await
+    }
+
+    async fn run_blocking<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce() -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        let slots = Arc::clone(&self.core.slots);
+        let permit = tokio::time::timeout(self.core.policy.queue_timeout, slots.acquire_owned())
+            .await
+            .map_err(|_| Error::Busy)?
+            // The semaphore is never closed.
+            .map_err(|_| Error::Busy)?;
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => Err(Error::Busy),
+        }
+    }
+}
+
+fn scheme_of(prf: Prf) -> Scheme {
+    match prf {
+        Prf::Sha256 => Scheme::Pbkdf2Sha256,
+        Prf::Sha512 => Scheme::Pbkdf2Sha512,
+    }
+}
+
+fn nonzero(iterations: u32) -> NonZeroU32 {
+    // Policy validation and parsing both require iterations >= min >= 1.
+    NonZeroU32::new(iterations).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Derives `out` from the password, mixing in the pepper first when there is
+/// one: `PBKDF2(HMAC-SHA256(pepper, password), salt)`. The HMAC keeps the
+/// pepper out of the salt, so the PHC string stays the whole public state.
+fn derive(
+    prf: Prf,
+    password: &Password,
+    pepper: Option<&Pepper>,
+    salt: &[u8],
+    iterations: NonZeroU32,
+    out: &mut [u8],
+) {
+    let peppered;
+    let input: &[u8] = match pepper {
+        Some(p) => {
+            peppered = zeroize::Zeroizing::new(crate::mac::hmac_sha256(
+                p.key.unprotected_as_bytes(),
+                &[password.unprotected_as_bytes()],
+            ));
+            &peppered[..]
+        }
+        None => password.unprotected_as_bytes(),
+    };
+    match prf {
+        Prf::Sha256 => kdf::pbkdf2_sha256(input, salt, iterations, out),
+        Prf::Sha512 => kdf::pbkdf2_sha512(input, salt, iterations, out),
+    }
+}
+
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), Error> {
+    use rand::TryRng;
+    rand::rngs::SysRng
+        .try_fill_bytes(buf)
+        .map_err(|_| Error::Rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Keyward;
+
+    fn kw_with(iterations: u32) -> Keyward {
+        let p = PasswordPolicy { iterations, ..PasswordPolicy::default() };
+        Keyward::builder()
+            .password_policy(p)
+            .build()
+            .expect("valid policy")
+    }
+
+    #[test]
+    fn hash_then_verify_without_rehash_at_current_policy() {
+        let kw = kw_with(1000);
+        let pw = Password::from("correct horse");
+        let stored = kw.passwords().hash(&pw).expect("hash");
+        assert!(
+            stored.starts_with("$pbkdf2-sha256$i=1000,l=32$"),
+            "{stored}"
+        );
+        let v = kw
+            .passwords()
+            .verify(&pw, &stored)
+            .expect("correct password");
+        assert!(v.rehash().is_none());
+        assert_eq!(v.old_hash(), stored);
+        assert!(matches!(
+            kw.passwords()
+                .verify(&Password::from("correct horsE"), &stored),
+            Err(Error::PasswordMismatch)
+        ));
+    }
+
+    #[test]
+    fn length_limits_are_checked_before_work() {
+        let kw = kw_with(1000);
+        let short = Password::from("seven77");
+        assert!(matches!(
+            kw.passwords().hash(&short),
+            Err(Error::PasswordTooShort { min_chars: 8 })
+        ));
+        let long = Password::from_bytes(vec![b'a'; 1025]);
+        assert!(matches!(
+            kw.passwords().hash(&long),
+            Err(Error::PasswordTooLong { max_bytes: 1024 })
+        ));
+        let exactly = Password::from_bytes(vec![b'a'; 1024]);
+        let stored = kw
+            .passwords()
+            .hash(&exactly)
+            .expect("1024 bytes is allowed");
+        let _ = kw.passwords().verify(&exactly, &stored).expect("verifies");
+    }
+
+    #[test]
+    fn invalid_policies_are_rejected() {
+        let p = PasswordPolicy {
+            iterations: 999,
+            ..PasswordPolicy::default()
+        };
+        assert!(matches!(
+            Keyward::builder().password_policy(p).build(),
+            Err(Error::Config(_))
+        ));
+        let p = PasswordPolicy {
+            min_length: 2000,
+            ..PasswordPolicy::default()
+        };
+        assert!(matches!(
+            Keyward::builder().password_policy(p).build(),
+            Err(Error::Config(_))
+        ));
+        let p = PasswordPolicy {
+            max_in_flight: 0,
+            ..PasswordPolicy::default()
+        };
+        assert!(matches!(
+            Keyward::builder().password_policy(p).build(),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn inspect_reports_parameters() {
+        let kw = kw_with(2000);
+        let stored = kw
+            .passwords()
+            .hash(&Password::from("correct horse"))
+            .expect("hash");
+        let info = kw.passwords().inspect(&stored).expect("inspect");
+        assert_eq!(info.scheme, Scheme::Pbkdf2Sha256);
+        assert_eq!(
+            (info.iterations, info.salt_len, info.hash_len),
+            (2000, 16, 32)
+        );
+        assert!(!info.needs_rehash);
+        assert!(
+            kw_with(3000)
+                .passwords()
+                .inspect(&stored)
+                .expect("inspect")
+                .needs_rehash
+        );
+    }
+
+    #[test]
+    fn unknown_user_always_mismatches() {
+        let kw = kw_with(1000);
+        let r = kw
+            .passwords()
+            .verify_unknown_user(&Password::from("anything at all"));
+        assert!(matches!(r, Err(Error::PasswordMismatch)));
+        let long = Password::from_bytes(vec![0u8; 5000]);
+        assert!(matches!(
+            kw.passwords().verify_unknown_user(&long),
+            Err(Error::PasswordTooLong { .. })
+        ));
+    }
+}
