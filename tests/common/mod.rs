@@ -1,0 +1,76 @@
+//! Helpers shared by the integration tests.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
+
+use std::path::PathBuf;
+
+/// Loads a Wycheproof file from `../shared/vectors/wycheproof/`, relative to
+/// the project root. Returns `None`, after printing one `SKIPPED:` line,
+/// when that folder is absent (a checkout outside the team's machines).
+pub fn wycheproof(file: &str) -> Option<serde_json::Value> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/wycheproof");
+    if !dir.is_dir() {
+        println!(
+            "SKIPPED: Wycheproof vectors not found beside the project (../shared/vectors/wycheproof)"
+        );
+        return None;
+    }
+    let text = std::fs::read_to_string(dir.join(file)).unwrap();
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+/// Every test case of a Wycheproof file, with its group. Asserts that the
+/// count matches `numberOfTests`, so that no vector is silently skipped.
+pub fn wycheproof_cases(doc: &serde_json::Value) -> Vec<(&serde_json::Value, &serde_json::Value)> {
+    let mut cases = Vec::new();
+    for group in doc["testGroups"].as_array().unwrap() {
+        for case in group["tests"].as_array().unwrap() {
+            cases.push((group, case));
+        }
+    }
+    assert_eq!(
+        cases.len() as u64,
+        doc["numberOfTests"].as_u64().unwrap(),
+        "numberOfTests"
+    );
+    cases
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    assert!(s.len().is_multiple_of(2), "odd hex length");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// SplitMix64: a small deterministic generator for fixed-seed robustness
+/// tests. Not for anything secret.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
