@@ -48,6 +48,8 @@ pub enum Error {
     Config(String),
     /// The key ring could not be read, parsed or written.
     Keyring(KeyringError),
+    /// An access token was rejected.
+    Jwt(crate::jwt::JwtError),
 }
 
 impl fmt::Display for Error {
@@ -71,6 +73,7 @@ impl fmt::Display for Error {
             Self::Rng => f.write_str("the operating system random number generator failed"),
             Self::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Self::Keyring(e) => write!(f, "key ring: {e}"),
+            Self::Jwt(e) => write!(f, "access token rejected: {e}"),
         }
     }
 }
@@ -80,6 +83,7 @@ impl std::error::Error for Error {
         match self {
             Self::Hash(e) => Some(e),
             Self::Keyring(e) => Some(e),
+            Self::Jwt(e) => Some(e),
             _ => None,
         }
     }
@@ -88,6 +92,12 @@ impl std::error::Error for Error {
 impl From<HashError> for Error {
     fn from(e: HashError) -> Self {
         Self::Hash(e)
+    }
+}
+
+impl From<crate::jwt::JwtError> for Error {
+    fn from(e: crate::jwt::JwtError) -> Self {
+        Self::Jwt(e)
     }
 }
 

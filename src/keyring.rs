@@ -106,9 +106,36 @@ impl JwtKey {
         self.alg
     }
 
-    #[allow(dead_code, reason = "read by the JWT module")]
     pub(crate) fn secret(&self) -> &SecretBytes {
         &self.secret
+    }
+
+    /// The public key: the raw 32-byte Ed25519 key (RFC 8032), or the
+    /// uncompressed P-256 point `0x04 ‖ x ‖ y` (SEC 1 §2.3.3). `None` for
+    /// HS256, which has no public half.
+    ///
+    /// # Errors
+    /// [`Error::Keyring`] when the stored private key does not parse.
+    pub fn public_key(&self) -> Result<Option<Vec<u8>>, Error> {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+        };
+        let bad = || {
+            Error::Keyring(KeyringError::Format(format!(
+                "JWT key {} does not parse",
+                self.kid
+            )))
+        };
+        let der = self.secret.unprotected_as_bytes();
+        match self.alg {
+            JwtAlg::EdDSA => Ed25519KeyPair::from_pkcs8(der)
+                .map(|k| Some(k.public_key().as_ref().to_vec()))
+                .map_err(|_| bad()),
+            JwtAlg::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .map(|k| Some(k.public_key().as_ref().to_vec()))
+                .map_err(|_| bad()),
+            JwtAlg::HS256 => Ok(None),
+        }
     }
 
     fn generate(alg: JwtAlg) -> Result<Self, Error> {
@@ -116,7 +143,9 @@ impl JwtKey {
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
         let rng = SystemRandom::new();
         let secret = match alg {
-            JwtAlg::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng)
+            // PKCS#8 v1 (RFC 8410): the form every other tool reads; v2's
+            // extra public-key field is refused by some (Python's cryptography).
+            JwtAlg::EdDSA => Ed25519KeyPair::generate_pkcs8v1(&rng)
                 .map_err(|_| Error::Rng)?
                 .as_ref()
                 .to_vec(),
@@ -221,6 +250,41 @@ impl KeyRing {
         self.jwt_keys.iter()
     }
 
+    /// Adds a new JWT signing key and makes it current. Older keys keep
+    /// verifying tokens until [`retire_jwt`](Self::retire_jwt) removes them;
+    /// wait at least one access-token lifetime before retiring.
+    ///
+    /// # Errors
+    /// [`Error::Rng`] if key generation fails.
+    pub fn rotate_jwt(&mut self, alg: JwtAlg) -> Result<&JwtKey, Error> {
+        let key = JwtKey::generate(alg)?;
+        self.jwt_keys.push(key);
+        self.current_jwt = self.jwt_keys.len().saturating_sub(1);
+        Ok(self.current_jwt_key())
+    }
+
+    /// Removes a JWT key: tokens it signed are rejected from then on.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `kid` is unknown or is the current key.
+    pub fn retire_jwt(&mut self, kid: &str) -> Result<(), Error> {
+        let index = self
+            .jwt_keys
+            .iter()
+            .position(|k| k.kid == kid)
+            .ok_or_else(|| Error::Config(format!("no JWT key with kid {kid:?}")))?;
+        if index == self.current_jwt {
+            return Err(Error::Config(
+                "the current JWT key cannot be retired; rotate first".into(),
+            ));
+        }
+        self.jwt_keys.remove(index);
+        if index < self.current_jwt {
+            self.current_jwt = self.current_jwt.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     /// Reads a key ring file.
     ///
     /// # Errors
@@ -252,6 +316,24 @@ impl KeyRing {
         file.write_all(json.as_bytes()).map_err(KeyringError::Io)?;
         file.sync_all().map_err(KeyringError::Io)?;
         Ok(())
+    }
+
+    /// Replaces a key ring file atomically (write a sibling file with mode
+    /// 0600, then rename), for rotation. Use [`save_new`](Self::save_new)
+    /// for a first write.
+    ///
+    /// # Errors
+    /// [`Error::Keyring`] on an I/O error.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let path = path.as_ref();
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp-{}", random_id()?));
+        let tmp = std::path::PathBuf::from(tmp);
+        self.save_new(&tmp)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Keyring(KeyringError::Io(e))
+        })
     }
 
     /// The key ring as JSON. The result holds every secret: treat it as one.

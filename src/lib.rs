@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod clock;
 mod error;
+pub mod jwt;
 pub mod keyring;
 mod mac;
 pub mod password;
@@ -10,7 +12,9 @@ mod secret;
 
 use std::sync::Arc;
 
+pub use clock::{Clock, SystemClock};
 pub use error::{Error, HashError, KeyringError};
+pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::Password;
@@ -35,6 +39,7 @@ pub struct Keyward {
 struct Inner {
     passwords: Passwords,
     keys: Option<KeyRing>,
+    jwt: Option<Jwt>,
 }
 
 impl Keyward {
@@ -54,6 +59,17 @@ impl Keyward {
     pub fn keys(&self) -> Option<&KeyRing> {
         self.inner.keys.as_ref()
     }
+
+    /// Access tokens: issue, verify, JWKS.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the builder was given no key ring, issuer or
+    /// audience.
+    pub fn jwt(&self) -> Result<&Jwt, Error> {
+        self.inner.jwt.as_ref().ok_or_else(|| {
+            Error::Config("access tokens need a key ring, an issuer and an audience".into())
+        })
+    }
 }
 
 /// Builds a [`Keyward`]. Every setting has a safe default; `build` checks
@@ -63,6 +79,10 @@ impl Keyward {
 pub struct KeywardBuilder {
     password_policy: PasswordPolicy,
     keys: Option<KeyRing>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    jwt_policy: Option<JwtPolicy>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl KeywardBuilder {
@@ -79,17 +99,64 @@ impl KeywardBuilder {
         self
     }
 
+    /// The `iss` of access tokens (with the default [`JwtPolicy`]).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The `aud` of access tokens (with the default [`JwtPolicy`]).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// A full access-token policy; overrides `issuer` and `audience`.
+    pub fn jwt_policy(mut self, policy: JwtPolicy) -> Self {
+        self.jwt_policy = Some(policy);
+        self
+    }
+
+    /// The clock; [`SystemClock`] by default. Tests use
+    /// [`ManualClock`](clock::ManualClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Checks the settings and builds.
     ///
     /// # Errors
-    /// [`Error::Config`] for an inconsistent policy, [`Error::Rng`] if the OS
-    /// RNG fails.
+    /// [`Error::Config`] for an inconsistent policy (including an issuer
+    /// without an audience, or either without a key ring), [`Error::Rng`] if
+    /// the OS RNG fails.
     pub fn build(self) -> Result<Keyward, Error> {
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let passwords = Passwords::new(self.password_policy, self.keys.as_ref())?;
+        let jwt_policy = match (self.jwt_policy, self.issuer, self.audience) {
+            (Some(p), _, _) => Some(p),
+            (None, Some(iss), Some(aud)) => Some(JwtPolicy::new(iss, aud)),
+            (None, None, None) => None,
+            (None, _, _) => {
+                return Err(Error::Config(
+                    "set both issuer and audience, or neither".into(),
+                ));
+            }
+        };
+        let jwt = match (jwt_policy, &self.keys) {
+            (Some(p), Some(keys)) => Some(Jwt::new(p, keys, Arc::clone(&clock))?),
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "access tokens need a key ring: call .keys()".into(),
+                ));
+            }
+            (None, _) => None,
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
                 keys: self.keys,
+                jwt,
             }),
         })
     }

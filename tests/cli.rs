@@ -51,7 +51,11 @@ fn keyward(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A command that exits without reading stdin closes the pipe early.
+    match child.stdin.take().unwrap().write_all(stdin) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
     let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code().unwrap(),
@@ -289,5 +293,89 @@ fn peppered_keyring_round_trip() {
         )
         .code,
         0
+    );
+}
+
+#[test]
+fn jwt_issue_verify_jwks_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(keyward(d, &["init"], b"").code, 0);
+
+    let run = keyward(d, &["jwt", "issue", "--sub", "alice"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let token = run.line().to_owned();
+    assert_eq!(token.matches('.').count(), 2);
+
+    let run = keyward(d, &["jwt", "verify"], format!("{token}\n").as_bytes());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let claims = run.json();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["iss"], "keyward");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        900
+    );
+    for c in ["jti", "sid", "aud"] {
+        assert!(!claims[c].is_null(), "{c}");
+    }
+
+    // --ttl sets the lifetime.
+    let short = keyward(d, &["jwt", "issue", "--sub", "bob", "--ttl", "60"], b"")
+        .line()
+        .to_owned();
+    let c = keyward(d, &["jwt", "verify"], short.as_bytes()).json();
+    assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 60);
+
+    // A rejected token: exit 1 with the reason.
+    std::fs::write(d.join("keyward.toml"), "[jwt]\naudience = \"billing\"\n").unwrap();
+    let run = keyward(d, &["jwt", "verify"], token.as_bytes());
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json(), serde_json::json!({"error": "wrong_audience"}));
+    std::fs::write(d.join("keyward.toml"), "[jwt]\nissuer = \"someone-else\"\n").unwrap();
+    assert_eq!(
+        keyward(d, &["jwt", "verify"], token.as_bytes()).json()["error"],
+        "wrong_issuer"
+    );
+    std::fs::remove_file(d.join("keyward.toml")).unwrap();
+
+    // A token from another key ring: unknown key.
+    assert_eq!(
+        keyward(d, &["--keyring", "other.keys", "init"], b"").code,
+        0
+    );
+    let run = keyward(
+        d,
+        &["--keyring", "other.keys", "jwt", "verify"],
+        token.as_bytes(),
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json()["error"], "unknown_key");
+
+    // Not a JWT at all: exit 2, and the input is not echoed.
+    let err = keyward(d, &["jwt", "verify"], b"not-a-jwt-secret-ish\n");
+    assert!(!err.usage_error().contains("secret-ish"));
+    keyward(d, &["jwt", "verify"], b"a.b\n").usage_error();
+
+    // JWKS: the public key; none for an HS256-only key ring.
+    let jwks = keyward(d, &["jwt", "jwks"], b"").json();
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert!(jwks["keys"][0].get("d").is_none());
+    assert_eq!(
+        keyward(d, &["--keyring", "hs.keys", "init", "--alg", "HS256"], b"").code,
+        0
+    );
+    assert_eq!(
+        keyward(d, &["--keyring", "hs.keys", "jwt", "jwks"], b"").json(),
+        serde_json::json!({"keys": []})
+    );
+
+    // No key ring: exit 2 naming it; a leeway above 30 s in config is refused.
+    keyward(d, &["--keyring", "absent.keys", "jwt", "jwks"], b"").usage_error();
+    std::fs::write(d.join("keyward.toml"), "[jwt]\nleeway_secs = 120\n").unwrap();
+    assert!(
+        keyward(d, &["jwt", "jwks"], b"")
+            .usage_error()
+            .contains("leeway")
     );
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use keyward::{Error, JwtAlg, KeyRing, Keyward, Password, PasswordPolicy};
+use keyward::{Error, JwtAlg, JwtError, JwtPolicy, KeyRing, Keyward, Password, PasswordPolicy};
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
@@ -67,6 +67,26 @@ enum Command {
         /// The stored hash.
         hash: String,
     },
+    /// Access tokens (JWT).
+    #[command(subcommand)]
+    Jwt(JwtCommand),
+}
+
+#[derive(Subcommand)]
+enum JwtCommand {
+    /// Issue an access token for a subject; prints the JWT.
+    Issue {
+        /// The subject (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// Lifetime in seconds [default: session.access_ttl_secs, or 900].
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Verify the JWT on stdin; prints its claims.
+    Verify,
+    /// Print the public JWK Set.
+    Jwks,
 }
 
 /// How a command ended, short of a usage error.
@@ -179,6 +199,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Jwt(cmd) => run_jwt(cmd, &config, cli.keyring.as_deref()),
         Command::Inspect { hash } => {
             let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
             let info = kw.passwords().inspect(&hash)?;
@@ -194,6 +215,59 @@ fn run(cli: Cli) -> Result<Done, Usage> {
             ))
         }
     }
+}
+
+fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<Done, Usage> {
+    let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
+    let mut policy = config.jwt_policy()?;
+    if let JwtCommand::Issue { ttl: Some(ttl), .. } = &cmd {
+        // An operator's explicit lifetime may exceed the 15-minute default.
+        policy = policy.dangerous_access_ttl_secs(*ttl)?;
+    }
+    let kw = Keyward::builder()
+        .password_policy(config.password_policy()?)
+        .jwt_policy(policy)
+        .keys(keys)
+        .build()?;
+    let jwt = kw.jwt()?;
+    match cmd {
+        JwtCommand::Issue { sub, .. } => {
+            let sid = format!("cli-{}", random_hex()?);
+            let token = jwt.issue(&sub, &sid)?;
+            Ok(Done::Ok(token.unprotected_as_str().to_owned()))
+        }
+        JwtCommand::Verify => {
+            let input = read_secret()?;
+            let token = std::str::from_utf8(input.unprotected_as_bytes())
+                .map_err(|_| Usage("input is not a JWT: not UTF-8".into()))?;
+            match jwt.verify_with::<serde_json::Map<String, serde_json::Value>>(token) {
+                Ok(claims) => Ok(Done::Ok(
+                    serde_json::to_string(&claims).map_err(|e| Usage(e.to_string()))?,
+                )),
+                Err(Error::Jwt(JwtError::Malformed)) => Err(Usage(
+                    "input is not a JWT: not a well-formed compact JWS".into(),
+                )),
+                Err(Error::Jwt(e)) => {
+                    let mut out = json!({"error": e.reason()});
+                    if let JwtError::MissingClaim(c) | JwtError::InvalidClaim(c) = e {
+                        out["claim"] = json!(c);
+                    }
+                    Ok(Done::Negative(out.to_string()))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        JwtCommand::Jwks => Ok(Done::Ok(jwt.jwks().to_owned())),
+    }
+}
+
+fn random_hex() -> Result<String, Usage> {
+    use rand::TryRng;
+    let mut b = [0u8; 8];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut b)
+        .map_err(|_| Usage("the operating system random number generator failed".into()))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// Builds the library facade. A key ring named explicitly (flag or
@@ -237,6 +311,28 @@ fn read_secret() -> Result<Password, Usage> {
 struct Config {
     #[serde(default)]
     password: PasswordConfig,
+    #[serde(default)]
+    jwt: JwtConfig,
+    #[serde(default)]
+    session: SessionConfig,
+}
+
+/// Defaults of the `[jwt]` table when the file sets none.
+const DEFAULT_ISSUER: &str = "keyward";
+const DEFAULT_AUDIENCE: &str = "keyward";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JwtConfig {
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SessionConfig {
+    access_ttl_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,6 +363,21 @@ impl Config {
                 .to_owned();
             Usage(format!("{}: {msg}", path.display()))
         })
+    }
+
+    fn jwt_policy(&self) -> Result<JwtPolicy, Usage> {
+        let j = &self.jwt;
+        let mut p = JwtPolicy::new(
+            j.issuer.as_deref().unwrap_or(DEFAULT_ISSUER),
+            j.audience.as_deref().unwrap_or(DEFAULT_AUDIENCE),
+        );
+        if let Some(v) = j.leeway_secs {
+            p = p.leeway_secs(v)?;
+        }
+        if let Some(v) = self.session.access_ttl_secs {
+            p = p.access_ttl_secs(v)?;
+        }
+        Ok(p)
     }
 
     fn password_policy(&self) -> Result<PasswordPolicy, Usage> {
