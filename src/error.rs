@@ -50,6 +50,10 @@ pub enum Error {
     Keyring(KeyringError),
     /// An access token was rejected.
     Jwt(crate::jwt::JwtError),
+    /// A refresh token was refused.
+    Session(crate::session::SessionError),
+    /// The state store failed. Nothing was issued or accepted (fail closed).
+    Store(crate::store::StoreError),
 }
 
 impl fmt::Display for Error {
@@ -74,6 +78,8 @@ impl fmt::Display for Error {
             Self::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Self::Keyring(e) => write!(f, "key ring: {e}"),
             Self::Jwt(e) => write!(f, "access token rejected: {e}"),
+            Self::Session(e) => write!(f, "{e}"),
+            Self::Store(e) => write!(f, "{e}"),
         }
     }
 }
@@ -84,6 +90,8 @@ impl std::error::Error for Error {
             Self::Hash(e) => Some(e),
             Self::Keyring(e) => Some(e),
             Self::Jwt(e) => Some(e),
+            Self::Session(e) => Some(e),
+            Self::Store(e) => Some(e),
             _ => None,
         }
     }
@@ -92,6 +100,18 @@ impl std::error::Error for Error {
 impl From<HashError> for Error {
     fn from(e: HashError) -> Self {
         Self::Hash(e)
+    }
+}
+
+impl From<crate::session::SessionError> for Error {
+    fn from(e: crate::session::SessionError) -> Self {
+        Self::Session(e)
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Store(e)
     }
 }
 

@@ -9,6 +9,8 @@ pub mod keyring;
 mod mac;
 pub mod password;
 mod secret;
+pub mod session;
+pub mod store;
 
 use std::sync::Arc;
 
@@ -18,6 +20,10 @@ pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::Password;
+pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{MemoryStore, Store, StoreError};
 
 /// The one value a backend keeps in its state: every keyward capability is
 /// reached from it. Cheap to clone.
@@ -39,7 +45,8 @@ pub struct Keyward {
 struct Inner {
     passwords: Passwords,
     keys: Option<KeyRing>,
-    jwt: Option<Jwt>,
+    jwt: Option<Arc<Jwt>>,
+    sessions: Option<Sessions>,
 }
 
 impl Keyward {
@@ -66,8 +73,19 @@ impl Keyward {
     /// [`Error::Config`] when the builder was given no key ring, issuer or
     /// audience.
     pub fn jwt(&self) -> Result<&Jwt, Error> {
-        self.inner.jwt.as_ref().ok_or_else(|| {
+        self.inner.jwt.as_deref().ok_or_else(|| {
             Error::Config("access tokens need a key ring, an issuer and an audience".into())
+        })
+    }
+
+    /// Sessions: start, refresh with rotation and reuse detection, revoke.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the builder was given no store, or no key
+    /// ring, issuer and audience.
+    pub fn sessions(&self) -> Result<&Sessions, Error> {
+        self.inner.sessions.as_ref().ok_or_else(|| {
+            Error::Config("sessions need a store, a key ring, an issuer and an audience".into())
         })
     }
 }
@@ -82,6 +100,8 @@ pub struct KeywardBuilder {
     issuer: Option<String>,
     audience: Option<String>,
     jwt_policy: Option<JwtPolicy>,
+    session_policy: SessionPolicy,
+    store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
 }
 
@@ -117,6 +137,24 @@ impl KeywardBuilder {
         self
     }
 
+    /// The state store for sessions and one-time codes.
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The state store, shared with other owners.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The refresh-token policy.
+    pub fn session_policy(mut self, policy: SessionPolicy) -> Self {
+        self.session_policy = policy;
+        self
+    }
+
     /// The clock; [`SystemClock`] by default. Tests use
     /// [`ManualClock`](clock::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -144,7 +182,7 @@ impl KeywardBuilder {
             }
         };
         let jwt = match (jwt_policy, &self.keys) {
-            (Some(p), Some(keys)) => Some(Jwt::new(p, keys, Arc::clone(&clock))?),
+            (Some(p), Some(keys)) => Some(Arc::new(Jwt::new(p, keys, Arc::clone(&clock))?)),
             (Some(_), None) => {
                 return Err(Error::Config(
                     "access tokens need a key ring: call .keys()".into(),
@@ -152,11 +190,28 @@ impl KeywardBuilder {
             }
             (None, _) => None,
         };
+        let sessions = match (&self.store, &jwt, &self.keys) {
+            (Some(store), Some(jwt), Some(keys)) => Some(Sessions::new(
+                Arc::clone(store),
+                Arc::clone(jwt),
+                keys.mac_key(),
+                self.session_policy,
+                Arc::clone(&clock),
+            )?),
+            (Some(_), None, _) => {
+                return Err(Error::Config(
+                    "a store is for sessions, which need a key ring, an issuer and an audience"
+                        .into(),
+                ));
+            }
+            _ => None,
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
                 keys: self.keys,
                 jwt,
+                sessions,
             }),
         })
     }

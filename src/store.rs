@@ -1,0 +1,445 @@
+//! The state store: one primitive, a versioned key-value record with a TTL
+//! and compare-and-swap.
+//!
+//! Every stateful feature in keyward is a pure state machine over a record
+//! (load, decide, swap). The policy is written once, in Rust; a backend only
+//! has to make [`Store::swap`] atomic, and [`conformance::run`] proves that
+//! it is. On a [`Swap::Conflict`] the service reloads and decides again.
+//!
+//! Versions are opaque. A record created with `expected = None` starts at an
+//! unpredictable version, so a record that expires and is created again
+//! never matches a stale writer's expectation (no ABA).
+//!
+//! Backends: [`MemoryStore`] (one process), [`SqliteStore`] (one machine,
+//! several processes; feature `sqlite`).
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// Longest key: keys are namespaced ids, not data.
+pub const MAX_KEY_LEN: usize = 200;
+/// Largest value a backend must accept.
+pub const MAX_VALUE_LEN: usize = 64 * 1024;
+/// Longest TTL a backend must accept: a little over a year.
+pub const MAX_TTL: Duration = Duration::from_secs(400 * 86_400);
+
+/// A boxed future, so that [`Store`] can be used as `dyn Store`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A stored record: its version and bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Opaque version; pass it back to [`Store::swap`].
+    pub version: u64,
+    /// The value.
+    pub value: Vec<u8>,
+}
+
+impl fmt::Debug for Record {
+    // Values may hold state that is not for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("version", &self.version)
+            .field("len", &self.value.len())
+            .finish()
+    }
+}
+
+/// The outcome of a compare-and-swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Swap {
+    /// Written; the record is now at this version.
+    Swapped {
+        /// The new version.
+        version: u64,
+    },
+    /// The record was not at the expected version (or, for a create, it
+    /// exists). Nothing was written.
+    Conflict,
+}
+
+/// Why a store operation failed. Every failure fails closed: the service
+/// returns the error, never a success or a skipped check.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The key is empty, too long, or has a character outside
+    /// `[A-Za-z0-9:_.-]`.
+    BadKey,
+    /// The value is larger than [`MAX_VALUE_LEN`].
+    ValueTooLarge,
+    /// The TTL is zero or longer than [`MAX_TTL`].
+    BadTtl,
+    /// The backend could not be reached or failed.
+    Unavailable(String),
+    /// A stored row could not be read back.
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadKey => f.write_str("invalid store key"),
+            Self::ValueTooLarge => write!(f, "value larger than {MAX_VALUE_LEN} bytes"),
+            Self::BadTtl => f.write_str("ttl must be between 1 ms and 400 days"),
+            Self::Unavailable(msg) => write!(f, "store unavailable: {msg}"),
+            Self::Corrupt(what) => write!(f, "store returned a corrupt record: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A versioned key-value store with TTL and compare-and-swap.
+///
+/// Implementations must make `swap` atomic across every client of the same
+/// backing store (threads, processes, machines), and must never return an
+/// expired record.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The live record at `key`, if any.
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>>;
+
+    /// The live records at `keys`, in order. Backends override this to use
+    /// one round trip; the default loads one by one.
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                out.push(self.load(key).await?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes `value` with a fresh `ttl` if the record is at `expected`
+    /// (`None`: only if there is no live record).
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<u64>,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, Swap>;
+}
+
+/// Checks the arguments every backend must refuse.
+pub(crate) fn check_args(key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+    check_key(key)?;
+    if value.len() > MAX_VALUE_LEN {
+        return Err(StoreError::ValueTooLarge);
+    }
+    if ttl.is_zero() || ttl > MAX_TTL || ttl.as_millis() == 0 {
+        return Err(StoreError::BadTtl);
+    }
+    Ok(())
+}
+
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'.' | b'-'));
+    if ok { Ok(()) } else { Err(StoreError::BadKey) }
+}
+
+/// The version of a newly created record: random, so that a recreated key
+/// never matches a stale expectation. Kept below 2^62 so that it fits the
+/// signed 64-bit integers of SQL backends with room to count up.
+pub(crate) fn initial_version() -> Result<u64, StoreError> {
+    let mut b = [0u8; 8];
+    crate::password::fill_random(&mut b).map_err(|_| StoreError::Unavailable("rng".into()))?;
+    Ok((u64::from_le_bytes(b) >> 2).max(1))
+}
+
+/// The version after `v`.
+pub(crate) fn next_version(v: u64) -> Result<u64, StoreError> {
+    v.checked_add(1)
+        .filter(|n| *n < (1 << 63))
+        .ok_or(StoreError::Corrupt("version overflow"))
+}
+
+/// The conformance suite every backend runs against itself.
+///
+/// ```no_run
+/// # async fn demo() {
+/// let store = std::sync::Arc::new(keyward::store::MemoryStore::new());
+/// keyward::store::conformance::run(store).await;
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+pub mod conformance {
+    #![allow(
+        clippy::panic,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "a test suite: a failed check panics, as assert! does"
+    )]
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{MAX_KEY_LEN, MAX_VALUE_LEN, Store, StoreError, Swap};
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// Runs every check; panics with a description on the first failure.
+    /// Keys are namespaced with a random prefix, so it may run against a
+    /// shared server.
+    pub async fn run(store: Arc<dyn Store>) {
+        let ns = format!("conformance.{}", super::initial_version().expect("rng"));
+        create_if_absent(&*store, &ns).await;
+        swap_at_version(&*store, &ns).await;
+        conflict_at_stale_version(&*store, &ns).await;
+        ttl_expiry(&*store, &ns).await;
+        large_values(&*store, &ns).await;
+        bad_keys(&*store).await;
+        load_many(&*store, &ns).await;
+        concurrency(Arc::clone(&store), &ns, 16, 50).await;
+    }
+
+    fn swapped(s: Swap) -> u64 {
+        match s {
+            Swap::Swapped { version } => version,
+            Swap::Conflict => panic!("expected a swap, got a conflict"),
+        }
+    }
+
+    /// Create-if-absent succeeds once; a second create conflicts.
+    pub async fn create_if_absent(store: &dyn Store, ns: &str) {
+        let key = format!("{ns}.create");
+        assert!(
+            store.load(&key).await.unwrap().is_none(),
+            "a fresh key is absent"
+        );
+        let v = swapped(store.swap(&key, None, b"one", TTL).await.unwrap());
+        let r = store.load(&key).await.unwrap().expect("created");
+        assert_eq!((r.version, r.value.as_slice()), (v, b"one".as_slice()));
+        assert_eq!(
+            store.swap(&key, None, b"two", TTL).await.unwrap(),
+            Swap::Conflict
+        );
+        assert_eq!(
+            store.load(&key).await.unwrap().expect("still there").value,
+            b"one"
+        );
+    }
+
+    /// A swap at the current version writes and moves the version.
+    pub async fn swap_at_version(store: &dyn Store, ns: &str) {
+        let key = format!("{ns}.swap");
+        let v1 = swapped(store.swap(&key, None, b"a", TTL).await.unwrap());
+        let v2 = swapped(store.swap(&key, Some(v1), b"b", TTL).await.unwrap());
+        assert_ne!(v1, v2, "a swap changes the version");
+        let r = store.load(&key).await.unwrap().expect("present");
+        assert_eq!((r.version, r.value.as_slice()), (v2, b"b".as_slice()));
+        let v3 = swapped(store.swap(&key, Some(v2), b"", TTL).await.unwrap());
+        assert_eq!(
+            store.load(&key).await.unwrap().expect("present").version,
+            v3
+        );
+        assert!(
+            store
+                .load(&key)
+                .await
+                .unwrap()
+                .expect("present")
+                .value
+                .is_empty(),
+            "empty values round-trip"
+        );
+    }
+
+    /// A swap at a stale version, or at any version of an absent key,
+    /// conflicts and writes nothing.
+    pub async fn conflict_at_stale_version(store: &dyn Store, ns: &str) {
+        let key = format!("{ns}.stale");
+        let v1 = swapped(store.swap(&key, None, b"a", TTL).await.unwrap());
+        let v2 = swapped(store.swap(&key, Some(v1), b"b", TTL).await.unwrap());
+        assert_eq!(
+            store.swap(&key, Some(v1), b"c", TTL).await.unwrap(),
+            Swap::Conflict
+        );
+        assert_eq!(
+            store
+                .swap(&key, Some(v2.wrapping_add(1)), b"c", TTL)
+                .await
+                .unwrap(),
+            Swap::Conflict
+        );
+        let r = store.load(&key).await.unwrap().expect("present");
+        assert_eq!((r.version, r.value.as_slice()), (v2, b"b".as_slice()));
+        let absent = format!("{ns}.absent");
+        assert_eq!(
+            store.swap(&absent, Some(v2), b"x", TTL).await.unwrap(),
+            Swap::Conflict
+        );
+        assert!(store.load(&absent).await.unwrap().is_none());
+    }
+
+    /// An expired record is gone: not loaded, not swappable at its old
+    /// version, and creatable again at a version that differs.
+    pub async fn ttl_expiry(store: &dyn Store, ns: &str) {
+        let key = format!("{ns}.ttl");
+        let v1 = swapped(
+            store
+                .swap(&key, None, b"short", Duration::from_millis(300))
+                .await
+                .unwrap(),
+        );
+        let long = format!("{ns}.ttl-long");
+        let _ = swapped(store.swap(&long, None, b"long", TTL).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert!(
+            store.load(&key).await.unwrap().is_none(),
+            "expired records are not returned"
+        );
+        assert!(
+            store.load(&long).await.unwrap().is_some(),
+            "unexpired records stay"
+        );
+        assert_eq!(
+            store.swap(&key, Some(v1), b"late", TTL).await.unwrap(),
+            Swap::Conflict
+        );
+        let v2 = swapped(store.swap(&key, None, b"again", TTL).await.unwrap());
+        assert_ne!(v1, v2, "a recreated record gets a new version");
+        // A swap refreshes the TTL.
+        let v3 = swapped(
+            store
+                .swap(&key, Some(v2), b"refreshed", Duration::from_millis(300))
+                .await
+                .unwrap(),
+        );
+        let _ = swapped(store.swap(&key, Some(v3), b"kept", TTL).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            store
+                .load(&key)
+                .await
+                .unwrap()
+                .expect("ttl was refreshed")
+                .value,
+            b"kept"
+        );
+    }
+
+    /// Values up to [`MAX_VALUE_LEN`] round-trip byte for byte; larger ones
+    /// are refused.
+    pub async fn large_values(store: &dyn Store, ns: &str) {
+        let key = format!("{ns}.large");
+        let value: Vec<u8> = (0..MAX_VALUE_LEN).map(|i| (i % 251) as u8).collect();
+        let v = swapped(store.swap(&key, None, &value, TTL).await.unwrap());
+        assert_eq!(
+            store.load(&key).await.unwrap().expect("present").value,
+            value
+        );
+        let too_big = vec![0u8; MAX_VALUE_LEN + 1];
+        assert!(matches!(
+            store.swap(&key, Some(v), &too_big, TTL).await,
+            Err(StoreError::ValueTooLarge)
+        ));
+        let nul: Vec<u8> = vec![0, 0xff, 0, b'\'', b'"', b'\\'];
+        let _ = swapped(store.swap(&key, Some(v), &nul, TTL).await.unwrap());
+        assert_eq!(store.load(&key).await.unwrap().expect("present").value, nul);
+    }
+
+    /// Bad keys and TTLs are refused by every operation.
+    pub async fn bad_keys(store: &dyn Store) {
+        let long = "k".repeat(MAX_KEY_LEN + 1);
+        for key in [
+            "",
+            "has space",
+            "semi;colon",
+            "quote'",
+            "new\nline",
+            "ünïcode",
+            long.as_str(),
+        ] {
+            assert!(
+                matches!(store.load(key).await, Err(StoreError::BadKey)),
+                "load {key:?}"
+            );
+            assert!(
+                matches!(
+                    store.swap(key, None, b"x", TTL).await,
+                    Err(StoreError::BadKey)
+                ),
+                "swap {key:?}"
+            );
+            assert!(
+                matches!(store.load_many(&[key]).await, Err(StoreError::BadKey)),
+                "load_many {key:?}"
+            );
+        }
+        assert!(matches!(
+            store.swap("ok", None, b"x", Duration::ZERO).await,
+            Err(StoreError::BadTtl)
+        ));
+    }
+
+    /// `load_many` returns records in order, with absent keys as `None`.
+    pub async fn load_many(store: &dyn Store, ns: &str) {
+        let (a, b, c) = (
+            format!("{ns}.m.a"),
+            format!("{ns}.m.b"),
+            format!("{ns}.m.c"),
+        );
+        let _ = swapped(store.swap(&a, None, b"A", TTL).await.unwrap());
+        let _ = swapped(store.swap(&c, None, b"C", TTL).await.unwrap());
+        let got = store.load_many(&[&c, &b, &a]).await.unwrap();
+        let values: Vec<Option<&[u8]>> = got
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.value.as_slice()))
+            .collect();
+        assert_eq!(values, [Some(b"C".as_slice()), None, Some(b"A".as_slice())]);
+        assert!(store.load_many(&[]).await.unwrap().is_empty());
+    }
+
+    /// `tasks` tasks race to swap one key from the same version, `rounds`
+    /// times: each round has exactly one winner, and the winners' writes
+    /// form one unbroken chain.
+    pub async fn concurrency(store: Arc<dyn Store>, ns: &str, tasks: usize, rounds: usize) {
+        let key = format!("{ns}.race");
+        let mut version = swapped(store.swap(&key, None, b"0", TTL).await.unwrap());
+        for round in 1..=rounds {
+            let mut handles = Vec::with_capacity(tasks);
+            for task in 0..tasks {
+                let (store, key) = (Arc::clone(&store), key.clone());
+                handles.push(tokio::spawn(async move {
+                    let value = format!("{round}:{task}");
+                    store
+                        .swap(&key, Some(version), value.as_bytes(), TTL)
+                        .await
+                        .unwrap()
+                }));
+            }
+            let mut winners = Vec::new();
+            for h in handles {
+                if let Swap::Swapped { version } = h.await.unwrap() {
+                    winners.push(version);
+                }
+            }
+            assert_eq!(winners.len(), 1, "round {round}: exactly one winner");
+            version = winners[0];
+            let r = store.load(&key).await.unwrap().expect("present");
+            assert_eq!(r.version, version);
+            assert!(
+                String::from_utf8(r.value)
+                    .unwrap()
+                    .starts_with(&format!("{round}:"))
+            );
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The embedded store: one SQLite table in WAL mode, safe for several
+//! processes on one file. Every compare-and-swap is a single statement, so
+//! SQLite's write lock makes it atomic across processes.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::{
+    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, initial_version,
+    next_version,
+};
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Every this many writes, expired rows are deleted (through the
+/// `expires_at` index), so the file stays bounded by the live records.
+const PURGE_EVERY: u32 = 256;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keyward_records (
+    key TEXT PRIMARY KEY NOT NULL,
+    version INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS keyward_records_expires ON keyward_records (expires_at);";
+
+/// A [`Store`] on a SQLite file (feature `sqlite`).
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writes: AtomicU32,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn now_ms() -> Result<i64, StoreError> {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| StoreError::Unavailable("system clock is before 1970".into()))?
+        .as_millis();
+    i64::try_from(ms).map_err(|_| StoreError::Unavailable("system clock out of range".into()))
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt("version out of range"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`, in WAL mode,
+    /// and creates the table.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be opened or created.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            pool,
+            writes: AtomicU32::new(0),
+        })
+    }
+
+    /// Deletes expired rows now.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] on a database error.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM keyward_records WHERE expires_at <= ?")
+            .bind(now_ms()?)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(r.rows_affected())
+    }
+
+    fn record(version: i64, value: Vec<u8>) -> Result<Record, StoreError> {
+        let version =
+            u64::try_from(version).map_err(|_| StoreError::Corrupt("negative version"))?;
+        Ok(Record { version, value })
+    }
+
+    async fn swap_inner(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<Swap, StoreError> {
+        check_args(key, value, ttl)?;
+        let now = now_ms()?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
+        let expires = now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)?;
+        let (version, affected) = match expected {
+            None => {
+                let version = initial_version()?;
+                // Insert, or take over a row that has expired; a live row wins.
+                let r = sqlx::query(
+                    "INSERT INTO keyward_records (key, version, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (key) DO UPDATE SET version = ?2, value = ?3, expires_at = ?4
+                     WHERE keyward_records.expires_at <= ?5",
+                )
+                .bind(key)
+                .bind(to_i64(version)?)
+                .bind(value)
+                .bind(expires)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+                (version, r.rows_affected())
+            }
+            Some(want) => {
+                let version = next_version(want)?;
+                let r = sqlx::query(
+                    "UPDATE keyward_records SET version = ?1, value = ?2, expires_at = ?3
+                     WHERE key = ?4 AND version = ?5 AND expires_at > ?6",
+                )
+                .bind(to_i64(version)?)
+                .bind(value)
+                .bind(expires)
+                .bind(key)
+                .bind(to_i64(want)?)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+                (version, r.rows_affected())
+            }
+        };
+        if self.writes.fetch_add(1, Ordering::Relaxed).wrapping_add(1) % PURGE_EVERY == 0 {
+            self.purge_expired().await?;
+        }
+        Ok(if affected == 1 {
+            Swap::Swapped { version }
+        } else {
+            Swap::Conflict
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
+        Box::pin(async move {
+            check_key(key)?;
+            let row = sqlx::query(
+                "SELECT version, value FROM keyward_records WHERE key = ? AND expires_at > ?",
+            )
+            .bind(key)
+            .bind(now_ms()?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+            row.map(|r| {
+                Self::record(
+                    r.try_get("version").map_err(unavailable)?,
+                    r.try_get("value").map_err(unavailable)?,
+                )
+            })
+            .transpose()
+        })
+    }
+
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
+        Box::pin(async move {
+            for key in keys {
+                check_key(key)?;
+            }
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let placeholders = vec!["?"; keys.len()].join(", ");
+            let sql = format!(
+                "SELECT key, version, value FROM keyward_records WHERE expires_at > ? AND key IN ({placeholders})"
+            );
+            // Only the number of `?` placeholders varies; every value is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms()?);
+            for key in keys {
+                query = query.bind(*key);
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(unavailable)?;
+            let mut out: Vec<Option<Record>> = vec![None; keys.len()];
+            for row in rows {
+                let key: String = row.try_get("key").map_err(unavailable)?;
+                let record = Self::record(
+                    row.try_get("version").map_err(unavailable)?,
+                    row.try_get("value").map_err(unavailable)?,
+                )?;
+                for (slot, k) in out.iter_mut().zip(keys) {
+                    if *k == key {
+                        *slot = Some(record.clone());
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<u64>,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, Swap> {
+        Box::pin(self.swap_inner(key, expected, value, ttl))
+    }
+}
