@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
-pub use kdf::pbkdf2_sha256;
+pub use kdf::{pbkdf2_sha1, pbkdf2_sha256, pbkdf2_sha512};
 pub(crate) use phc::is_valid_pepper_id;
 
 use crate::error::{Error, HashError};
