@@ -7,6 +7,45 @@
 
 use std::num::NonZeroU32;
 
+/// The HMAC digest a PBKDF2 derivation runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Digest {
+    /// HMAC-SHA1: only in imported hashes (Django, Werkzeug, passlib,
+    /// ASP.NET Identity); never for new ones.
+    Sha1,
+    /// HMAC-SHA256: new hashes.
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+impl Digest {
+    /// The digest's output size in bytes, which is also the default PBKDF2
+    /// output length of every legacy format (RFC 8018 §5.2 `hLen`).
+    pub(crate) fn output_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// PBKDF2 with this digest, filling all of `out`.
+    pub(crate) fn pbkdf2(
+        self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: NonZeroU32,
+        out: &mut [u8],
+    ) {
+        match self {
+            Self::Sha1 => pbkdf2_sha1(password, salt, iterations, out),
+            Self::Sha256 => pbkdf2_sha256(password, salt, iterations, out),
+            Self::Sha512 => pbkdf2_sha512(password, salt, iterations, out),
+        }
+    }
+}
+
 /// PBKDF2-HMAC-SHA256 (RFC 8018 §5.2), filling all of `out`.
 ///
 /// This is the single PBKDF2-HMAC-SHA256 implementation that keyward's
