@@ -24,23 +24,32 @@
 //! assert!(matches!(wrong, Err(keyward::Error::PasswordMismatch)));
 //! # Ok(()) }
 //! ```
+//!
+//! `verify` and `inspect` also accept PBKDF2 hashes imported from Django,
+//! Werkzeug, passlib and ASP.NET Identity (see [`Scheme`]). They are
+//! verified exactly as their origin wrote them, with the same bounds as PHC
+//! strings, and a correct password on one always yields a rehash to the
+//! current form. [`PasswordPolicy::disabled_schemes`] turns schemes off.
 
 mod kdf;
+mod legacy;
 mod phc;
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
-pub use kdf::pbkdf2_sha256;
+pub use kdf::{pbkdf2_sha1, pbkdf2_sha256, pbkdf2_sha512};
 pub(crate) use phc::is_valid_pepper_id;
 
 use crate::error::{Error, HashError};
 use crate::keyring::KeyRing;
 use crate::secret::{Password, SecretBytes};
-use phc::Prf;
+use kdf::Digest;
+use phc::{Bytes64, Prf};
 
 /// OWASP Password Storage Cheat Sheet (2023+): "PBKDF2-HMAC-SHA256: 600,000
 /// iterations". Also ASVS 5.0 Appendix C.
@@ -62,6 +71,17 @@ pub const DEFAULT_MAX_ITERATIONS: u32 = 5_000_000;
 pub const DEFAULT_MAX_LENGTH: usize = 1024;
 /// Shortest new password, in characters (ASVS 5.0 6.2.1).
 pub const DEFAULT_MIN_LENGTH: usize = 8;
+/// The iteration count of a Werkzeug hash written without one
+/// (`pbkdf2:sha256$<salt>$<hex>`): 260,000, the `DEFAULT_PBKDF2_ITERATIONS`
+/// of Werkzeug 2.0, whose `generate_password_hash` wrote that form.
+///
+/// The form's meaning depends on the Werkzeug version that reads it:
+/// Werkzeug 3.1 reads a missing count as its own default, 1,000,000, and so
+/// refuses hashes that Werkzeug 2.0 wrote. keyward follows the writer. A
+/// hash written without a count by another Werkzeug version fails to verify
+/// (a mismatch, never a false accept); such a deployment should rewrite
+/// those rows with the count made explicit before importing them.
+pub const WERKZEUG_DEFAULT_ITERATIONS: u32 = 260_000;
 /// How long async password work waits for a slot before failing with
 /// [`Error::Busy`].
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -91,6 +111,25 @@ pub struct PasswordPolicy {
     pub max_in_flight: usize,
     /// Longest wait for a slot in the async API before [`Error::Busy`].
     pub queue_timeout: Duration,
+    /// Schemes that `verify` and `inspect` refuse with
+    /// [`HashError::SchemeDisabled`], as soon as the scheme is recognised and
+    /// before the rest of the string is parsed. Empty by default: every
+    /// scheme is on, and each imported hash is upgraded on its next correct
+    /// login.
+    ///
+    /// Turn a scheme off once none of its hashes are left (`keyward audit`
+    /// counts them), or to refuse one outright. [`Scheme::Pbkdf2Sha256`], the
+    /// scheme of new hashes, cannot be turned off. To turn off a family:
+    ///
+    /// ```
+    /// use keyward::{PasswordPolicy, Scheme};
+    /// let mut policy = PasswordPolicy::default();
+    /// policy.disabled_schemes.extend(
+    ///     Scheme::ALL.into_iter().filter(|s| s.name().starts_with("aspnet-identity-")),
+    /// );
+    /// assert!(policy.disabled_schemes.contains(&Scheme::AspnetIdentityV2));
+    /// ```
+    pub disabled_schemes: BTreeSet<Scheme>,
 }
 
 impl Default for PasswordPolicy {
@@ -104,6 +143,7 @@ impl Default for PasswordPolicy {
             max_in_flight: std::thread::available_parallelism()
                 .map_or(1, std::num::NonZeroUsize::get),
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            disabled_schemes: BTreeSet::new(),
         }
     }
 }
@@ -130,28 +170,102 @@ impl PasswordPolicy {
                 "password.max_in_flight must be at least 1".into(),
             ));
         }
+        if self.disabled_schemes.contains(&Scheme::Pbkdf2Sha256) {
+            return Err(Error::Config(
+                "password.disabled_schemes cannot contain pbkdf2-sha256, the scheme of new hashes"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 }
 
 /// The scheme of a stored password hash, named as the CLI names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Every scheme but [`Pbkdf2Sha256`](Self::Pbkdf2Sha256) is verify-only: a
+/// correct password on any other scheme always yields
+/// [`Verified::rehash`]. The imported ("legacy") schemes are verified
+/// exactly as their origin writes them, without a pepper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Scheme {
     /// `$pbkdf2-sha256$i=…,l=…$…$…`: the current scheme.
     Pbkdf2Sha256,
     /// `$pbkdf2-sha512$i=…,l=…$…$…`: verified, and rehashed to SHA-256.
     Pbkdf2Sha512,
+    /// passlib's `pbkdf2_sha1`: `$pbkdf2$<rounds>$<ab64 salt>$<ab64 hash>`.
+    PasslibPbkdf2Sha1,
+    /// passlib's `pbkdf2_sha256`: `$pbkdf2-sha256$<rounds>$<ab64 salt>$<ab64 hash>`.
+    PasslibPbkdf2Sha256,
+    /// passlib's `pbkdf2_sha512`: `$pbkdf2-sha512$<rounds>$<ab64 salt>$<ab64 hash>`.
+    PasslibPbkdf2Sha512,
+    /// Django's `PBKDF2PasswordHasher`: `pbkdf2_sha256$<iter>$<salt>$<base64 hash>`.
+    DjangoPbkdf2Sha256,
+    /// Django's `PBKDF2SHA1PasswordHasher`: `pbkdf2_sha1$<iter>$<salt>$<base64 hash>`.
+    DjangoPbkdf2Sha1,
+    /// Werkzeug: `pbkdf2:sha256:<iter>$<salt>$<hex>`, or `pbkdf2:sha256$…`
+    /// with [`WERKZEUG_DEFAULT_ITERATIONS`].
+    WerkzeugPbkdf2Sha256,
+    /// Werkzeug: `pbkdf2:sha1:<iter>$<salt>$<hex>`.
+    WerkzeugPbkdf2Sha1,
+    /// Werkzeug: `pbkdf2:sha512:<iter>$<salt>$<hex>`.
+    WerkzeugPbkdf2Sha512,
+    /// ASP.NET Identity v2: base64 of `0x00 ‖ salt[16] ‖ subkey[32]`,
+    /// PBKDF2-HMAC-SHA1 with 1,000 iterations.
+    AspnetIdentityV2,
+    /// ASP.NET Identity v3: base64 of `0x01 ‖ prf ‖ iterations ‖ salt_len ‖
+    /// salt ‖ subkey` (big-endian u32s; PRF 0 SHA-1, 1 SHA-256, 2 SHA-512).
+    AspnetIdentityV3,
 }
 
 impl Scheme {
-    /// The scheme's name: `pbkdf2-sha256`, `pbkdf2-sha512`, …
+    /// Every scheme, in declaration order.
+    pub const ALL: [Self; 12] = [
+        Self::Pbkdf2Sha256,
+        Self::Pbkdf2Sha512,
+        Self::PasslibPbkdf2Sha1,
+        Self::PasslibPbkdf2Sha256,
+        Self::PasslibPbkdf2Sha512,
+        Self::DjangoPbkdf2Sha256,
+        Self::DjangoPbkdf2Sha1,
+        Self::WerkzeugPbkdf2Sha256,
+        Self::WerkzeugPbkdf2Sha1,
+        Self::WerkzeugPbkdf2Sha512,
+        Self::AspnetIdentityV2,
+        Self::AspnetIdentityV3,
+    ];
+
+    /// The scheme's name: `pbkdf2-sha256`, `pbkdf2-sha512`,
+    /// `django-pbkdf2-sha256`, `aspnet-identity-v3`, …
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Self::Pbkdf2Sha256 => "pbkdf2-sha256",
             Self::Pbkdf2Sha512 => "pbkdf2-sha512",
+            Self::PasslibPbkdf2Sha1 => "passlib-pbkdf2-sha1",
+            Self::PasslibPbkdf2Sha256 => "passlib-pbkdf2-sha256",
+            Self::PasslibPbkdf2Sha512 => "passlib-pbkdf2-sha512",
+            Self::DjangoPbkdf2Sha256 => "django-pbkdf2-sha256",
+            Self::DjangoPbkdf2Sha1 => "django-pbkdf2-sha1",
+            Self::WerkzeugPbkdf2Sha256 => "werkzeug-pbkdf2-sha256",
+            Self::WerkzeugPbkdf2Sha1 => "werkzeug-pbkdf2-sha1",
+            Self::WerkzeugPbkdf2Sha512 => "werkzeug-pbkdf2-sha512",
+            Self::AspnetIdentityV2 => "aspnet-identity-v2",
+            Self::AspnetIdentityV3 => "aspnet-identity-v3",
         }
+    }
+
+    /// The scheme with this [`name`](Self::name), if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether the scheme is imported from another stack (Django, Werkzeug,
+    /// passlib, ASP.NET Identity) rather than a PHC string.
+    #[must_use]
+    pub fn is_legacy(self) -> bool {
+        !matches!(self, Self::Pbkdf2Sha256 | Self::Pbkdf2Sha512)
     }
 }
 
@@ -173,7 +287,8 @@ pub struct HashInfo {
     pub salt_len: usize,
     /// The hash (derived key) length in bytes.
     pub hash_len: usize,
-    /// The pepper id, if the hash was made with a pepper.
+    /// The pepper id, if the hash was made with a pepper. Always `None` for
+    /// imported schemes, which have no pepper.
     pub pepper_id: Option<String>,
     /// Whether a correct login would rehash it under the current policy.
     pub needs_rehash: bool,
@@ -221,6 +336,16 @@ impl std::fmt::Debug for Verified {
             .field("rehash", &self.rehash.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// A stored hash of any scheme, parsed and checked against every bound.
+struct Parsed<'a> {
+    scheme: Scheme,
+    digest: Digest,
+    iterations: u32,
+    pepper_id: Option<&'a str>,
+    salt: Bytes64,
+    hash: Bytes64,
 }
 
 /// A pepper: a server-side key mixed into every new hash, identified by an
@@ -326,7 +451,7 @@ impl Passwords {
         let iterations = nonzero(self.core.policy.iterations);
         let mut out = zeroize::Zeroizing::new([0u8; HASH_LEN]);
         derive(
-            Prf::Sha256,
+            Digest::Sha256,
             password,
             pepper,
             &salt,
@@ -342,24 +467,27 @@ impl Passwords {
         ))
     }
 
-    /// Verifies a password against a stored hash.
+    /// Verifies a password against a stored hash of any [`Scheme`]: PHC, or
+    /// a hash imported from Django, Werkzeug, passlib or ASP.NET Identity.
     ///
     /// The password is used exactly as given. The stored string is fully
     /// parsed and checked against the policy's bounds before any hashing, so
     /// a tampered row cannot make the server do unbounded work. The
-    /// comparison is constant-time.
+    /// comparison is constant-time. A correct password on any scheme but
+    /// `pbkdf2-sha256` always yields [`Verified::rehash`].
     ///
     /// # Errors
     /// - [`Error::PasswordMismatch`] for a wrong password;
     /// - [`Error::PasswordTooLong`] before any work;
-    /// - [`Error::Hash`] for a malformed, unsupported or out-of-bounds hash;
+    /// - [`Error::Hash`] for a malformed, unsupported or out-of-bounds hash,
+    ///   or one of a scheme the policy disables
+    ///   ([`HashError::SchemeDisabled`]);
     /// - [`Error::UnknownPepper`] when the hash names a pepper the key ring
     ///   lacks;
     /// - [`Error::Rng`] if a due rehash cannot draw a salt.
     pub fn verify(&self, password: &Password, stored: &str) -> Result<Verified, Error> {
         self.check_max_length(password)?;
-        let policy = &self.core.policy;
-        let parsed = phc::parse(stored, policy.min_iterations, policy.max_iterations)?;
+        let parsed = self.parse(stored)?;
         let pepper = match parsed.pepper_id {
             None => None,
             Some(id) => Some(
@@ -376,7 +504,7 @@ impl Passwords {
             .get_mut(..expected.len())
             .ok_or(HashError::Structure("hash length"))?;
         derive(
-            parsed.prf,
+            parsed.digest,
             password,
             pepper,
             parsed.salt.as_slice(),
@@ -386,7 +514,7 @@ impl Passwords {
         if !bool::from(out.ct_eq(expected)) {
             return Err(Error::PasswordMismatch);
         }
-        let scheme = scheme_of(parsed.prf);
+        let scheme = parsed.scheme;
         let rehash = if self.needs_rehash_parts(
             scheme,
             parsed.iterations,
@@ -437,11 +565,11 @@ impl Passwords {
     /// rehash it, without any hashing work.
     ///
     /// # Errors
-    /// [`Error::Hash`] for a malformed or out-of-bounds hash.
+    /// [`Error::Hash`] for a malformed or out-of-bounds hash, or one of a
+    /// scheme the policy disables.
     pub fn inspect(&self, stored: &str) -> Result<HashInfo, Error> {
-        let policy = &self.core.policy;
-        let parsed = phc::parse(stored, policy.min_iterations, policy.max_iterations)?;
-        let scheme = scheme_of(parsed.prf);
+        let parsed = self.parse(stored)?;
+        let scheme = parsed.scheme;
         Ok(HashInfo {
             scheme,
             iterations: parsed.iterations,
@@ -455,6 +583,45 @@ impl Passwords {
                 parsed.hash.len(),
                 parsed.pepper_id,
             ),
+        })
+    }
+
+    /// Names the scheme, refuses a disabled one, then parses the rest and
+    /// checks every bound. No hashing happens here.
+    fn parse<'a>(&self, stored: &'a str) -> Result<Parsed<'a>, HashError> {
+        let policy = &self.core.policy;
+        let scheme = legacy::detect(stored)?;
+        if policy.disabled_schemes.contains(&scheme) {
+            return Err(HashError::SchemeDisabled(scheme.name()));
+        }
+        let (min, max) = (policy.min_iterations, policy.max_iterations);
+        if scheme.is_legacy() {
+            let l = legacy::parse(stored, scheme, min, max)?;
+            return Ok(Parsed {
+                scheme,
+                digest: l.digest,
+                iterations: l.iterations,
+                pepper_id: None,
+                salt: l.salt,
+                hash: l.hash,
+            });
+        }
+        let p = phc::parse(stored, min, max)?;
+        let phc_scheme = match p.prf {
+            Prf::Sha256 => Scheme::Pbkdf2Sha256,
+            Prf::Sha512 => Scheme::Pbkdf2Sha512,
+        };
+        if phc_scheme != scheme {
+            // Unreachable: `detect` and `phc::parse` read the same identifier.
+            return Err(HashError::UnknownScheme);
+        }
+        Ok(Parsed {
+            scheme,
+            digest: p.prf.digest(),
+            iterations: p.iterations,
+            pepper_id: p.pepper_id,
+            salt: p.salt,
+            hash: p.hash,
         })
     }
 
@@ -565,13 +732,6 @@ impl Passwords {
     }
 }
 
-fn scheme_of(prf: Prf) -> Scheme {
-    match prf {
-        Prf::Sha256 => Scheme::Pbkdf2Sha256,
-        Prf::Sha512 => Scheme::Pbkdf2Sha512,
-    }
-}
-
 fn nonzero(iterations: u32) -> NonZeroU32 {
     // Policy validation and parsing both require iterations >= min >= 1.
     NonZeroU32::new(iterations).unwrap_or(NonZeroU32::MIN)
@@ -580,8 +740,9 @@ fn nonzero(iterations: u32) -> NonZeroU32 {
 /// Derives `out` from the password, mixing in the pepper first when there is
 /// one: `PBKDF2(HMAC-SHA256(pepper, password), salt)`. The HMAC keeps the
 /// pepper out of the salt, so the PHC string stays the whole public state.
+/// Imported hashes never have a pepper: they were made without one.
 fn derive(
-    prf: Prf,
+    digest: Digest,
     password: &Password,
     pepper: Option<&Pepper>,
     salt: &[u8],
@@ -599,10 +760,7 @@ fn derive(
         }
         None => password.unprotected_as_bytes(),
     };
-    match prf {
-        Prf::Sha256 => kdf::pbkdf2_sha256(input, salt, iterations, out),
-        Prf::Sha512 => kdf::pbkdf2_sha512(input, salt, iterations, out),
-    }
+    digest.pbkdf2(input, salt, iterations, out);
 }
 
 pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), Error> {

@@ -726,6 +726,10 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Error> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "test arithmetic on small, bounded values"
+)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

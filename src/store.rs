@@ -339,7 +339,9 @@ pub mod conformance {
     /// are refused.
     pub async fn large_values(store: &dyn Store, ns: &str) {
         let key = format!("{ns}.large");
-        let value: Vec<u8> = (0..MAX_VALUE_LEN).map(|i| (i % 251) as u8).collect();
+        let value: Vec<u8> = (0..MAX_VALUE_LEN)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect();
         let v = swapped(store.swap(&key, None, &value, TTL).await.unwrap());
         assert_eq!(
             store.load(&key).await.unwrap().expect("present").value,

@@ -1,6 +1,8 @@
 //! The `keyward` binary, end to end, against the contract in the README.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -51,10 +53,10 @@ fn keyward(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // A command that exits without reading stdin closes the pipe early.
-    match child.stdin.take().unwrap().write_all(stdin) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.unwrap(),
+    // A command may exit before it reads stdin (a usage error does), and
+    // then the write fails with a broken pipe; any other error is real.
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
     }
     let out = child.wait_with_output().unwrap();
     Run {
@@ -377,5 +379,351 @@ fn jwt_issue_verify_jwks_rows() {
         keyward(d, &["jwt", "jwks"], b"")
             .usage_error()
             .contains("leeway")
+    );
+}
+
+/// Runs `keyward` with stdin read from a file, as an operator would pipe a
+/// dump.
+fn keyward_from_file(dir: &Path, args: &[&str], stdin: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KEYWARD_KEYRING")
+        .env_remove("KEYWARD_STORE")
+        .stdin(Stdio::from(std::fs::File::open(stdin).unwrap()))
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// (scheme, password, hash) for every row of the legacy vectors.
+fn legacy_vectors() -> Vec<(String, Vec<u8>, String)> {
+    include_str!("data/legacy/vectors.tsv")
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            (
+                cols[0].to_owned(),
+                common::unhex(cols[1]),
+                cols[2].to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn verify_and_inspect_accept_every_legacy_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("keyward.toml"), "[password]\niterations = 1000\n").unwrap();
+    let expected_lengths = |scheme: &str| match scheme {
+        "django-pbkdf2-sha256" => (22, 32),
+        "django-pbkdf2-sha1" => (22, 20),
+        "werkzeug-pbkdf2-sha1" | "passlib-pbkdf2-sha1" => (16, 20),
+        "werkzeug-pbkdf2-sha512" | "passlib-pbkdf2-sha512" => (16, 64),
+        _ => (16, 32),
+    };
+    let mut seen = Vec::new();
+    for (scheme, password, hash) in legacy_vectors() {
+        if seen.contains(&scheme) {
+            continue;
+        }
+        seen.push(scheme.clone());
+        let run = keyward(d, &["inspect", &hash], b"");
+        assert_eq!(run.code, 0, "{scheme}: {}", run.stderr);
+        let info = run.json();
+        assert_eq!(info["scheme"], scheme.as_str());
+        assert_eq!(info["needs_rehash"], true);
+        let (salt_len, hash_len) = expected_lengths(&scheme);
+        assert_eq!(
+            (info["salt_len"].as_u64(), info["hash_len"].as_u64()),
+            (Some(salt_len), Some(hash_len)),
+            "{scheme}"
+        );
+        assert_eq!(info.as_object().unwrap().len(), 5, "{info}");
+
+        let mut stdin = password.clone();
+        stdin.push(b'\n');
+        let run = keyward(d, &["verify", &hash], &stdin);
+        assert_eq!(run.code, 0, "{scheme}: {}", run.stderr);
+        let out = run.json();
+        assert_eq!(out["valid"], true);
+        assert_eq!(out["scheme"], scheme.as_str());
+        assert_eq!(out["needs_rehash"], true);
+        let new_hash = out["new_hash"].as_str().unwrap().to_owned();
+        assert!(
+            new_hash.starts_with("$pbkdf2-sha256$i=1000,l=32$"),
+            "{new_hash}"
+        );
+        assert_eq!(
+            keyward(d, &["verify", &new_hash], &stdin).json(),
+            serde_json::json!({"valid": true, "scheme": "pbkdf2-sha256", "needs_rehash": false, "new_hash": null})
+        );
+
+        let mut wrong = password.clone();
+        wrong.extend_from_slice(b"!\n");
+        let run = keyward(d, &["verify", &hash], &wrong);
+        assert_eq!(run.code, 1, "{scheme}");
+        assert_eq!(
+            run.json(),
+            serde_json::json!({"valid": false, "scheme": scheme, "needs_rehash": true, "new_hash": null})
+        );
+    }
+    assert_eq!(seen.len(), 10);
+
+    // Strings of no scheme are bad input, with the reason.
+    for bad in [
+        "pbkdf2_sha512$1000$saltsaltsalt$aGFzaA==",
+        "$pbkdf2-sha1$1000$x$y",
+    ] {
+        let err = keyward(d, &["inspect", bad], b"");
+        assert!(
+            err.usage_error().contains("no supported scheme"),
+            "{}",
+            err.stderr
+        );
+    }
+    let err = keyward(d, &["verify", "pbkdf2:sha256:0$saltsaltsalt$00"], b"x\n");
+    assert!(
+        err.usage_error().contains("iteration count 0"),
+        "{}",
+        err.stderr
+    );
+}
+
+#[test]
+fn config_can_disable_schemes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let vectors = legacy_vectors();
+    let (_, password, django) = vectors
+        .iter()
+        .find(|(s, _, _)| s == "django-pbkdf2-sha256")
+        .unwrap();
+    let (_, _, aspnet) = vectors
+        .iter()
+        .find(|(s, _, _)| s == "aspnet-identity-v2")
+        .unwrap();
+    std::fs::write(
+        d.join("keyward.toml"),
+        "[password]\niterations = 1000\ndisabled_schemes = [\"aspnet-identity-v2\", \"aspnet-identity-v3\"]\n",
+    )
+    .unwrap();
+    let err = keyward(d, &["verify", aspnet], b"anything\n");
+    assert!(
+        err.usage_error()
+            .contains("scheme aspnet-identity-v2 is disabled by the policy"),
+        "{}",
+        err.stderr
+    );
+    keyward(d, &["inspect", aspnet], b"").usage_error();
+    assert_eq!(keyward(d, &["verify", django], password).code, 0);
+
+    std::fs::write(
+        d.join("keyward.toml"),
+        "[password]\ndisabled_schemes = [\"md5\"]\n",
+    )
+    .unwrap();
+    assert!(
+        keyward(d, &["inspect", django], b"")
+            .usage_error()
+            .contains("unknown scheme name \"md5\""),
+    );
+    std::fs::write(
+        d.join("keyward.toml"),
+        "[password]\ndisabled_schemes = [\"pbkdf2-sha256\"]\n",
+    )
+    .unwrap();
+    assert!(
+        keyward(d, &["inspect", django], b"")
+            .usage_error()
+            .contains("cannot contain pbkdf2-sha256"),
+    );
+}
+
+/// `audit` on 100,000 lines of every scheme, current and due for a rehash,
+/// and of several kinds of malformed line, shuffled, with blank lines and
+/// CRLF endings mixed in: the counts are exact.
+#[test]
+fn audit_counts_a_100k_line_mixed_dump_exactly() {
+    use keyward::{Keyward, Password, PasswordPolicy};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("keyward.toml"), "[password]\niterations = 2000\n").unwrap();
+    let at = |iterations: u32| {
+        let mut p = PasswordPolicy::default();
+        p.iterations = iterations;
+        Keyward::builder().password_policy(p).build().unwrap()
+    };
+    let current = at(2000)
+        .passwords()
+        .hash(&Password::from("correct horse"))
+        .unwrap();
+    let old = at(1000)
+        .passwords()
+        .hash(&Password::from("correct horse"))
+        .unwrap();
+    let sha512 = format!(
+        "$pbkdf2-sha512$i=2000,l=64${}${}",
+        "c2FsdHNhbHRzYWx0c2FsdA",
+        "A".repeat(86)
+    );
+
+    // (line bytes, how many times).
+    let mut plan: Vec<(Vec<u8>, usize)> = vec![
+        (current.clone().into_bytes(), 40_000),
+        (old.into_bytes(), 10_000),
+        (sha512.into_bytes(), 2_000),
+    ];
+    let legacy_counts = [
+        ("django-pbkdf2-sha256", 10_000),
+        ("django-pbkdf2-sha1", 3_000),
+        ("werkzeug-pbkdf2-sha256", 6_000),
+        ("werkzeug-pbkdf2-sha1", 2_000),
+        ("werkzeug-pbkdf2-sha512", 2_000),
+        ("passlib-pbkdf2-sha1", 1_000),
+        ("passlib-pbkdf2-sha256", 4_000),
+        ("passlib-pbkdf2-sha512", 1_000),
+        ("aspnet-identity-v2", 5_000),
+        ("aspnet-identity-v3", 7_000),
+    ];
+    let vectors = legacy_vectors();
+    for (scheme, count) in legacy_counts {
+        // Spread the count over every vector of the scheme.
+        let rows: Vec<&String> = vectors
+            .iter()
+            .filter(|(s, _, _)| s == scheme)
+            .map(|(_, _, h)| h)
+            .collect();
+        for (i, row) in rows.iter().enumerate() {
+            let share = count / rows.len() + usize::from(i < count % rows.len());
+            plan.push((row.as_bytes().to_vec(), share));
+        }
+    }
+    let malformed: Vec<(Vec<u8>, usize)> = vec![
+        (b"not a hash".to_vec(), 2_000),
+        (current.as_bytes()[..current.len() - 5].to_vec(), 1_000),
+        (
+            b"pbkdf2:sha256:1000$saltsaltsalt$ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+                .to_vec(),
+            1_000,
+        ),
+        (b"pbkdf2_sha256$0$saltsaltsaltsalt$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_vec(), 1_000),
+        (vec![0xff, 0xfe, b'$', b'p', 0x80], 997),
+        (b"   ".to_vec(), 1_000),
+        (vec![b'A'; 5_000], 3),
+    ];
+    plan.extend(malformed);
+    let total: usize = plan.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 100_000);
+
+    let mut lines: Vec<Vec<u8>> = plan
+        .iter()
+        .flat_map(|(line, n)| std::iter::repeat_n(line.clone(), *n))
+        .collect();
+    // Blank lines (with LF or CRLF endings, below) are skipped and not
+    // counted.
+    lines.extend(std::iter::repeat_n(Vec::new(), 500));
+    let mut rng = common::SplitMix(0x6175_6469_7431_3030);
+    for i in (1..lines.len()).rev() {
+        lines.swap(i, rng.below(i + 1));
+    }
+    let mut file = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        file.extend_from_slice(line);
+        // Every seventh line ends in CRLF; the very last has no line ending.
+        if i + 1 < lines.len() {
+            file.extend_from_slice(if i % 7 == 0 { b"\r\n" } else { b"\n" });
+        }
+    }
+    let path = d.join("dump.txt");
+    std::fs::write(&path, &file).unwrap();
+
+    let run = keyward_from_file(d, &["audit"], &path);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run.line().to_owned();
+    let mut schemes = serde_json::Map::new();
+    schemes.insert("pbkdf2-sha256".into(), (40_000 + 10_000).into());
+    schemes.insert("pbkdf2-sha512".into(), 2_000.into());
+    for (scheme, count) in legacy_counts {
+        schemes.insert(scheme.into(), count.into());
+    }
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+        serde_json::json!({
+            "total": 100_000,
+            "needs_rehash": 10_000 + 2_000 + 41_000,
+            "malformed": 7_000,
+            "schemes": schemes,
+        }),
+        "{line}"
+    );
+}
+
+/// `audit` edge cases: blank lines, CRLF, whitespace, non-UTF-8, a line far
+/// over the length cap, a last line without a line ending, empty input,
+/// and a disabled scheme.
+#[test]
+fn audit_edge_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("keyward.toml"), "[password]\niterations = 1000\n").unwrap();
+    let current = keyward(d, &["hash"], b"correct horse\n").line().to_owned();
+    let vectors = legacy_vectors();
+    let django = &vectors[0].2;
+    let aspnet = &vectors
+        .iter()
+        .find(|v| v.0 == "aspnet-identity-v3")
+        .unwrap()
+        .2;
+
+    let mut input = Vec::new();
+    input.extend_from_slice(b"\n\r\n");
+    input.extend_from_slice(format!("{current}\r\n").as_bytes());
+    input.extend_from_slice(b" \n");
+    input.extend_from_slice(&[0xc3, 0x28, b'\n']);
+    input.extend(std::iter::repeat_n(b'A', 8 << 20));
+    input.extend_from_slice(b"\n\n");
+    input.extend_from_slice(format!("{aspnet}\n").as_bytes());
+    input.extend_from_slice(django.as_bytes());
+    let run = keyward(d, &["audit"], &input);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(run.line()).unwrap(),
+        serde_json::json!({
+            "total": 6,
+            "needs_rehash": 2,
+            "malformed": 3,
+            "schemes": {"pbkdf2-sha256": 1, "aspnet-identity-v3": 1, "django-pbkdf2-sha256": 1},
+        })
+    );
+
+    let run = keyward(d, &["audit"], b"");
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"total": 0, "needs_rehash": 0, "malformed": 0, "schemes": {}})
+    );
+
+    // A disabled scheme's lines cannot be verified: they count as malformed.
+    std::fs::write(
+        d.join("keyward.toml"),
+        "[password]\niterations = 1000\ndisabled_schemes = [\"aspnet-identity-v3\"]\n",
+    )
+    .unwrap();
+    let run = keyward(d, &["audit"], &input);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(run.line()).unwrap(),
+        serde_json::json!({
+            "total": 6,
+            "needs_rehash": 1,
+            "malformed": 4,
+            "schemes": {"pbkdf2-sha256": 1, "django-pbkdf2-sha256": 1},
+        })
     );
 }

@@ -6,7 +6,8 @@
 //! success or a positive verdict, 1 a negative verdict (with a JSON reason),
 //! 2 bad input or usage (with a one-line message on stderr).
 
-use std::io::{Read, Write};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -15,10 +16,17 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use keyward::{Error, JwtAlg, JwtError, JwtPolicy, KeyRing, Keyward, Password, PasswordPolicy};
+use keyward::{
+    Error, JwtAlg, JwtError, JwtPolicy, KeyRing, Keyward, Password, PasswordPolicy, Passwords,
+    Scheme,
+};
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
+/// Longest line `audit` holds in memory, in bytes (without its line
+/// ending). The longest hash keyward accepts is under 300 bytes; a longer
+/// line is counted as malformed and skipped without being stored.
+const AUDIT_MAX_LINE: usize = 1024;
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +75,8 @@ enum Command {
         /// The stored hash.
         hash: String,
     },
+    /// Count the hashes on stdin, one per line, by scheme; streams its input.
+    Audit,
     /// Access tokens (JWT).
     #[command(subcommand)]
     Jwt(JwtCommand),
@@ -200,6 +210,11 @@ fn run(cli: Cli) -> Result<Done, Usage> {
             }
         }
         Command::Jwt(cmd) => run_jwt(cmd, &config, cli.keyring.as_deref()),
+        Command::Audit => {
+            let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
+            let counts = audit(kw.passwords(), std::io::stdin().lock())?;
+            Ok(Done::Ok(counts.to_json()))
+        }
         Command::Inspect { hash } => {
             let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
             let info = kw.passwords().inspect(&hash)?;
@@ -268,6 +283,94 @@ fn random_hex() -> Result<String, Usage> {
         .try_fill_bytes(&mut b)
         .map_err(|_| Usage("the operating system random number generator failed".into()))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// What `keyward audit` counts.
+#[derive(Default)]
+struct AuditCounts {
+    total: u64,
+    needs_rehash: u64,
+    malformed: u64,
+    schemes: BTreeMap<&'static str, u64>,
+}
+
+impl AuditCounts {
+    /// Counts one line, without its `\n`. A trailing `\r` is removed; a
+    /// line left empty is skipped and not counted. A line that is too long,
+    /// not UTF-8, or refused by `inspect` (malformed, out of the policy's
+    /// bounds, or of a disabled scheme) is malformed.
+    fn record(&mut self, passwords: &Passwords, line: &[u8], too_long: bool) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() && !too_long {
+            return;
+        }
+        self.total = self.total.saturating_add(1);
+        let info = match std::str::from_utf8(line) {
+            Ok(text) if !too_long => passwords.inspect(text).ok(),
+            _ => None,
+        };
+        match info {
+            Some(info) => {
+                let n = self.schemes.entry(info.scheme.name()).or_default();
+                *n = n.saturating_add(1);
+                if info.needs_rehash {
+                    self.needs_rehash = self.needs_rehash.saturating_add(1);
+                }
+            }
+            None => self.malformed = self.malformed.saturating_add(1),
+        }
+    }
+
+    fn to_json(&self) -> String {
+        json!({
+            "total": self.total,
+            "needs_rehash": self.needs_rehash,
+            "malformed": self.malformed,
+            "schemes": self.schemes,
+        })
+        .to_string()
+    }
+}
+
+/// Reads one hash per line and counts them. Streams: at most
+/// [`AUDIT_MAX_LINE`] bytes of a line are held, beside the reader's own
+/// buffer, however long the input or any one line.
+fn audit(passwords: &Passwords, mut input: impl BufRead) -> Result<AuditCounts, Usage> {
+    let mut counts = AuditCounts::default();
+    let mut line = Vec::with_capacity(AUDIT_MAX_LINE);
+    let mut too_long = false;
+    loop {
+        let buf = input
+            .fill_buf()
+            .map_err(|e| Usage(format!("cannot read stdin: {e}")))?;
+        if buf.is_empty() {
+            // End of input: a last line without a line ending still counts.
+            if !line.is_empty() || too_long {
+                counts.record(passwords, &line, too_long);
+            }
+            return Ok(counts);
+        }
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let chunk = buf.get(..newline.unwrap_or(buf.len())).unwrap_or_default();
+        if !too_long {
+            if line.len().saturating_add(chunk.len()) > AUDIT_MAX_LINE {
+                too_long = true;
+                line.clear();
+            } else {
+                line.extend_from_slice(chunk);
+            }
+        }
+        let used = match newline {
+            Some(at) => at.saturating_add(1),
+            None => buf.len(),
+        };
+        input.consume(used);
+        if newline.is_some() {
+            counts.record(passwords, &line, too_long);
+            line.clear();
+            too_long = false;
+        }
+    }
 }
 
 /// Builds the library facade. A key ring named explicitly (flag or
@@ -343,6 +446,7 @@ struct PasswordConfig {
     max_iterations: Option<u32>,
     min_length: Option<usize>,
     max_length: Option<usize>,
+    disabled_schemes: Option<Vec<String>>,
 }
 
 impl Config {
@@ -397,6 +501,14 @@ impl Config {
         }
         if let Some(v) = c.max_length {
             p.max_length = v;
+        }
+        for name in c.disabled_schemes.iter().flatten() {
+            let scheme = Scheme::from_name(name).ok_or_else(|| {
+                Usage(format!(
+                    "password.disabled_schemes: unknown scheme name {name:?}"
+                ))
+            })?;
+            p.disabled_schemes.insert(scheme);
         }
         Ok(p)
     }

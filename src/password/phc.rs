@@ -12,6 +12,7 @@
 
 use base64ct::{Base64Unpadded, Encoding};
 
+use super::kdf::Digest;
 use crate::error::HashError;
 
 /// Salts shorter than this are rejected when verifying. New hashes use 16.
@@ -39,6 +40,13 @@ impl Prf {
             Self::Sha512 => "pbkdf2-sha512",
         }
     }
+
+    pub(crate) fn digest(self) -> Digest {
+        match self {
+            Self::Sha256 => Digest::Sha256,
+            Self::Sha512 => Digest::Sha512,
+        }
+    }
 }
 
 /// A fixed-capacity byte buffer for decoded salts and hashes: no allocation
@@ -50,6 +58,16 @@ pub(crate) struct Bytes64 {
 }
 
 impl Bytes64 {
+    /// Copies `bytes` in; `None` when they exceed the capacity.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut buf = [0u8; 64];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self {
+            buf,
+            len: bytes.len(),
+        })
+    }
+
     pub(crate) fn as_slice(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
     }

@@ -157,7 +157,7 @@ impl Store for MemoryStore {
                 },
             );
             shard.writes = shard.writes.wrapping_add(1);
-            if shard.writes % PURGE_EVERY == 0 {
+            if shard.writes.is_multiple_of(PURGE_EVERY) {
                 shard.map.retain(|_, e| e.expires > now);
             }
             Ok(Swap::Swapped { version })

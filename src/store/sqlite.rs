@@ -153,7 +153,8 @@ impl SqliteStore {
                 (version, r.rows_affected())
             }
         };
-        if self.writes.fetch_add(1, Ordering::Relaxed).wrapping_add(1) % PURGE_EVERY == 0 {
+        let writes = self.writes.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if writes.is_multiple_of(PURGE_EVERY) {
             self.purge_expired().await?;
         }
         Ok(if affected == 1 {
