@@ -727,3 +727,117 @@ fn audit_edge_cases() {
         })
     );
 }
+
+#[test]
+fn session_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(keyward(d, &["init"], b"").code, 0);
+    let run = keyward(d, &["session", "start", "--sub", "alice"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let start = run.json();
+    assert_eq!(start["expires_in"], 900);
+    let session = start["session"].as_str().unwrap().to_owned();
+    let refresh = start["refresh_token"].as_str().unwrap().to_owned();
+    let claims = keyward(d, &["jwt", "verify"], start["access_token"].as_str().unwrap().as_bytes()).json();
+    assert_eq!((claims["sub"].as_str(), claims["sid"].as_str()), (Some("alice"), Some(session.as_str())));
+    assert!(d.join("keyward.db").exists(), "the default store is sqlite:keyward.db");
+
+    let run = keyward(d, &["session", "refresh"], format!("{refresh}\n").as_bytes());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let next = run.json();
+    assert_eq!(next["session"], session.as_str());
+    assert_ne!(next["refresh_token"], start["refresh_token"]);
+
+    // Reuse outside the grace window (set to 0 here) revokes the family.
+    std::fs::write(d.join("keyward.toml"), "[session]\nreuse_grace_secs = 0\n").unwrap();
+    let run = keyward(d, &["session", "refresh"], refresh.as_bytes());
+    assert_eq!((run.code, run.json()), (1, serde_json::json!({"error": "reused"})));
+    let run = keyward(d, &["session", "refresh"], next["refresh_token"].as_str().unwrap().as_bytes());
+    assert_eq!((run.code, run.json()), (1, serde_json::json!({"error": "revoked"})));
+    let run = keyward(d, &["session", "refresh"], b"kwr_not_a_token\n");
+    assert_eq!((run.code, run.json()), (1, serde_json::json!({"error": "invalid"})));
+    std::fs::remove_file(d.join("keyward.toml")).unwrap();
+
+    // revoke: the whole family, by any of its tokens.
+    let s2 = keyward(d, &["session", "start", "--sub", "bob"], b"").json();
+    let run = keyward(d, &["session", "revoke"], s2["refresh_token"].as_str().unwrap().as_bytes());
+    assert_eq!((run.code, run.json()), (0, serde_json::json!({"revoked": s2["session"]})));
+    let run = keyward(d, &["session", "refresh"], s2["refresh_token"].as_str().unwrap().as_bytes());
+    assert_eq!(run.json()["error"], "revoked");
+    assert_eq!(keyward(d, &["session", "revoke"], b"junk").code, 1);
+
+    // revoke-all.
+    let s3 = keyward(d, &["session", "start", "--sub", "carol"], b"").json();
+    let s4 = keyward(d, &["session", "start", "--sub", "carol"], b"").json();
+    let run = keyward(d, &["session", "revoke-all", "--sub", "carol"], b"");
+    assert_eq!((run.code, run.json()), (0, serde_json::json!({"subject": "carol", "revoked": true})));
+    for s in [&s3, &s4] {
+        let run = keyward(d, &["session", "refresh"], s["refresh_token"].as_str().unwrap().as_bytes());
+        assert_eq!(run.json()["error"], "revoked");
+    }
+
+    // Other stores: memory: works within one process; unknown schemes exit 2.
+    assert_eq!(keyward(d, &["--store", "memory:", "session", "start", "--sub", "x"], b"").code, 0);
+    assert!(keyward(d, &["--store", "ftp://x", "session", "start", "--sub", "x"], b"").usage_error().contains("ftp"));
+    keyward(d, &["--store", "sqlite:", "session", "start", "--sub", "x"], b"").usage_error();
+    // An unwritable database path is a usage error, not a panic.
+    keyward(d, &["--store", "sqlite:/nonexistent-dir/k.db", "session", "start", "--sub", "x"], b"").usage_error();
+}
+
+/// 8 `keyward session refresh` processes on one SQLite file race the same
+/// token: with the default grace, one rotation and 7 replays of the same
+/// successor; with grace 0, one winner and the family revoked.
+#[test]
+fn session_refresh_race_across_processes() {
+    for grace in [10u64, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(keyward(d, &["init"], b"").code, 0);
+        std::fs::write(d.join("keyward.toml"), format!("[session]\nreuse_grace_secs = {grace}\n")).unwrap();
+        let start = keyward(d, &["session", "start", "--sub", "racer"], b"").json();
+        let token = start["refresh_token"].as_str().unwrap().to_owned();
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_keyward"))
+                    .args(["session", "refresh"])
+                    .current_dir(d)
+                    .env_remove("KEYWARD_KEYRING")
+                    .env_remove("KEYWARD_STORE")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                c.stdin.take().unwrap().write_all(token.as_bytes()).unwrap();
+                c
+            })
+            .collect();
+        let mut successors = std::collections::BTreeSet::new();
+        let mut refused = std::collections::BTreeMap::<String, usize>::new();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|_| panic!("stderr: {}", String::from_utf8_lossy(&out.stderr)));
+            match out.status.code() {
+                Some(0) => {
+                    successors.insert(json["refresh_token"].as_str().unwrap().to_owned());
+                }
+                Some(1) => *refused.entry(json["error"].as_str().unwrap().to_owned()).or_default() += 1,
+                other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+            }
+        }
+        println!("8 processes, grace {grace}: {} distinct successor(s), refused {refused:?}", successors.len());
+        assert_eq!(successors.len(), 1, "one successor, no fork");
+        let successor = successors.into_iter().next().unwrap();
+        let after = keyward(d, &["session", "refresh"], successor.as_bytes());
+        if grace > 0 {
+            assert!(refused.is_empty(), "{refused:?}");
+            assert_eq!(after.code, 0, "the family goes on");
+        } else {
+            assert_eq!(refused.values().sum::<usize>(), 7);
+            assert!(refused.contains_key("reused"), "{refused:?}");
+            assert_eq!(after.json()["error"], "revoked", "the losers revoked the family");
+        }
+    }
+}

@@ -75,11 +75,34 @@ enum Command {
         /// The stored hash.
         hash: String,
     },
+    /// Sessions: access and refresh tokens over the state store.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Count the hashes on stdin, one per line, by scheme; streams its input.
     Audit,
     /// Access tokens (JWT).
     #[command(subcommand)]
     Jwt(JwtCommand),
+}
+
+#[derive(Subcommand)]
+enum SessionCommand {
+    /// Start a session for a subject (an operator action: no password).
+    Start {
+        /// The subject.
+        #[arg(long)]
+        sub: String,
+    },
+    /// Rotate the refresh token on stdin.
+    Refresh,
+    /// Revoke the session (whole family) of the refresh token on stdin.
+    Revoke,
+    /// Revoke every session of a subject.
+    RevokeAll {
+        /// The subject.
+        #[arg(long)]
+        sub: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -210,6 +233,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
             }
         }
         Command::Jwt(cmd) => run_jwt(cmd, &config, cli.keyring.as_deref()),
+        Command::Session(cmd) => run_session(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Audit => {
             let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
             let counts = audit(kw.passwords(), std::io::stdin().lock())?;
@@ -274,6 +298,81 @@ fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<D
         }
         JwtCommand::Jwks => Ok(Done::Ok(jwt.jwks().to_owned())),
     }
+}
+
+/// Opens the state store named by `--store`.
+async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usage> {
+    let bad = |e: keyward::StoreError| Usage(format!("store {url}: {e}"));
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(Usage("store sqlite: needs a file path, as in sqlite:keyward.db".into()));
+        }
+        return Ok(std::sync::Arc::new(keyward::SqliteStore::open(path).await.map_err(bad)?));
+    }
+    if url == "memory:" {
+        return Ok(std::sync::Arc::new(keyward::MemoryStore::new()));
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    Err(Usage(format!("store URL scheme {scheme:?} is not supported; use sqlite:PATH or memory:")))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))
+}
+
+fn run_session(cmd: SessionCommand, config: &Config, keyring: Option<&Path>, store: &str) -> Result<Done, Usage> {
+    let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
+    runtime()?.block_on(async {
+        let kw = Keyward::builder()
+            .jwt_policy(config.jwt_policy()?)
+            .session_policy(config.session_policy())
+            .keys(keys)
+            .shared_store(open_store(store).await?)
+            .build()?;
+        let sessions = kw.sessions()?;
+        let pair_json = |p: keyward::TokenPair| {
+            json!({
+                "access_token": p.access.unprotected_as_str(),
+                "refresh_token": p.refresh.unprotected_as_str(),
+                "expires_in": p.expires_in,
+                "session": p.session_id,
+            })
+            .to_string()
+        };
+        let refused = |e: Error| match e {
+            Error::Session(e) => Ok(Done::Negative(json!({"error": e.reason()}).to_string())),
+            e => Err(Usage::from(e)),
+        };
+        match cmd {
+            SessionCommand::Start { sub } => {
+                Ok(Done::Ok(pair_json(sessions.dangerous_start_without_proof(&sub).await?)))
+            }
+            SessionCommand::Refresh => {
+                let token = read_secret()?;
+                let token = std::str::from_utf8(token.unprotected_as_bytes()).unwrap_or_default();
+                match sessions.refresh(token).await {
+                    Ok(p) => Ok(Done::Ok(pair_json(p))),
+                    Err(e) => refused(e),
+                }
+            }
+            SessionCommand::Revoke => {
+                let token = read_secret()?;
+                let token = std::str::from_utf8(token.unprotected_as_bytes()).unwrap_or_default();
+                match sessions.revoke(token).await {
+                    Ok(id) => Ok(Done::Ok(json!({"revoked": id}).to_string())),
+                    Err(e) => refused(e),
+                }
+            }
+            SessionCommand::RevokeAll { sub } => {
+                sessions.revoke_all(&sub).await?;
+                Ok(Done::Ok(json!({"subject": sub, "revoked": true}).to_string()))
+            }
+        }
+    })
 }
 
 fn random_hex() -> Result<String, Usage> {
@@ -436,6 +535,9 @@ struct JwtConfig {
 #[serde(deny_unknown_fields)]
 struct SessionConfig {
     access_ttl_secs: Option<u64>,
+    reuse_grace_secs: Option<u64>,
+    idle_ttl_secs: Option<u64>,
+    absolute_ttl_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -467,6 +569,21 @@ impl Config {
                 .to_owned();
             Usage(format!("{}: {msg}", path.display()))
         })
+    }
+
+    fn session_policy(&self) -> keyward::SessionPolicy {
+        let mut p = keyward::SessionPolicy::default();
+        let c = &self.session;
+        if let Some(v) = c.reuse_grace_secs {
+            p.reuse_grace_secs = v;
+        }
+        if let Some(v) = c.idle_ttl_secs {
+            p.idle_ttl_secs = v;
+        }
+        if let Some(v) = c.absolute_ttl_secs {
+            p.absolute_ttl_secs = v;
+        }
+        p
     }
 
     fn jwt_policy(&self) -> Result<JwtPolicy, Usage> {
