@@ -618,7 +618,10 @@ mod tests {
     use crate::Keyward;
 
     fn kw_with(iterations: u32) -> Keyward {
-        let p = PasswordPolicy { iterations, ..PasswordPolicy::default() };
+        let p = PasswordPolicy {
+            iterations,
+            ..PasswordPolicy::default()
+        };
         Keyward::builder()
             .password_policy(p)
             .build()
