@@ -95,9 +95,24 @@ fn main() -> ExitCode {
                 print!("{e}");
                 return ExitCode::SUCCESS;
             }
+            // One line: clap's first paragraph, which may span lines (a
+            // missing argument is named on the line after the message).
             let rendered = e.to_string();
-            let line = rendered.lines().next().unwrap_or("invalid usage");
-            eprintln!("keyward: {}", line.trim_start_matches("error: "));
+            let line = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let line = line.trim_start_matches("error: ");
+            eprintln!(
+                "keyward: {}",
+                if line.is_empty() {
+                    "invalid usage"
+                } else {
+                    line
+                }
+            );
             return ExitCode::from(2);
         }
     };
