@@ -7,13 +7,15 @@ pub mod keyring;
 mod mac;
 pub mod password;
 mod secret;
+pub mod token;
 
 use std::sync::Arc;
 
-pub use error::{Error, HashError, KeyringError};
+pub use error::{Error, HashError, KeyringError, TokenError};
 pub use keyring::{JwtAlg, KeyRing};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
-pub use secret::Password;
+pub use secret::{Password, Token};
+pub use token::{NewToken, ParsedToken, TokenDigest, Tokens};
 
 /// The one value a backend keeps in its state: every keyward capability is
 /// reached from it. Cheap to clone.
@@ -34,6 +36,7 @@ pub struct Keyward {
 #[derive(Debug)]
 struct Inner {
     passwords: Passwords,
+    tokens: Tokens,
     keys: Option<KeyRing>,
 }
 
@@ -47,6 +50,14 @@ impl Keyward {
     #[must_use]
     pub fn passwords(&self) -> &Passwords {
         &self.inner.passwords
+    }
+
+    /// Opaque tokens (API keys and the like): mint, parse, digest. Plain
+    /// SHA-256 digests unless the builder chose
+    /// [`keyed_token_digests`](KeywardBuilder::keyed_token_digests).
+    #[must_use]
+    pub fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
     }
 
     /// The key ring, when one was given.
@@ -63,6 +74,7 @@ impl Keyward {
 pub struct KeywardBuilder {
     password_policy: PasswordPolicy,
     keys: Option<KeyRing>,
+    keyed_token_digests: bool,
 }
 
 impl KeywardBuilder {
@@ -79,16 +91,35 @@ impl KeywardBuilder {
         self
     }
 
+    /// Digests opaque tokens with HMAC-SHA256 under a key derived from the
+    /// key ring's server MAC key, instead of plain SHA-256, so that a stolen
+    /// digest table is useless without the key ring. Needs
+    /// [`keys`](Self::keys). Rotating that key is described in `SECURITY.md`.
+    pub fn keyed_token_digests(mut self) -> Self {
+        self.keyed_token_digests = true;
+        self
+    }
+
     /// Checks the settings and builds.
     ///
     /// # Errors
-    /// [`Error::Config`] for an inconsistent policy, [`Error::Rng`] if the OS
-    /// RNG fails.
+    /// [`Error::Config`] for an inconsistent policy or keyed token digests
+    /// without a key ring, [`Error::Rng`] if the OS RNG fails.
     pub fn build(self) -> Result<Keyward, Error> {
         let passwords = Passwords::new(self.password_policy, self.keys.as_ref())?;
+        let tokens = match (self.keyed_token_digests, self.keys.as_ref()) {
+            (false, _) => Tokens::plain(),
+            (true, Some(keys)) => Tokens::keyed(keys),
+            (true, None) => {
+                return Err(Error::Config(
+                    "keyed token digests need a key ring (set keys)".to_owned(),
+                ));
+            }
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
+                tokens,
                 keys: self.keys,
             }),
         })
