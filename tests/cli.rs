@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use sha2::{Digest, Sha256};
+
 struct Run {
     code: i32,
     stdout: String,
@@ -298,5 +300,100 @@ fn peppered_keyring_round_trip() {
         )
         .code,
         0
+    );
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `token new` prints the token once with its id and the SHA-256 of the
+/// whole token string; `token check` reads it back from stdin.
+#[test]
+fn token_new_and_check_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = keyward(d, &["token", "new", "--prefix", "kw_live"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.line();
+    let out = run.json();
+    assert_eq!(out.as_object().unwrap().len(), 3, "{out}");
+    let token = out["token"].as_str().unwrap().to_owned();
+    let id = out["id"].as_str().unwrap();
+    assert!(token.starts_with("kw_live_"), "{token}");
+    assert_eq!(token.len(), "kw_live".len() + 63);
+    assert_eq!(&token[8..20], id);
+    assert_eq!(out["digest"], sha256_hex(&token));
+    let want = serde_json::json!({"id": id, "digest": sha256_hex(&token)});
+
+    for stdin in [format!("{token}\n"), format!("{token}\r\n"), token.clone()] {
+        let run = keyward(d, &["token", "check"], stdin.as_bytes());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.line();
+        assert_eq!(run.json(), want);
+        assert!(run.stderr.is_empty());
+    }
+
+    // A key ring present changes nothing: the CLI digest is plain SHA-256.
+    assert_eq!(keyward(d, &["init"], b"").code, 0);
+    assert_eq!(
+        keyward(d, &["token", "check"], token.as_bytes()).json(),
+        want
+    );
+    // Two tokens are never the same.
+    let again = keyward(d, &["token", "new", "--prefix", "kw_live"], b"").json();
+    assert_ne!(again["token"], out["token"]);
+}
+
+#[test]
+fn token_rejections_exit_2_and_never_echo_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = keyward(d, &["token", "new", "--prefix", "kw"], b"").json();
+    let token = out["token"].as_str().unwrap().to_owned();
+    let secret = &token[token.len() - 49..token.len() - 6];
+
+    let mut altered = token.clone().into_bytes();
+    altered[30] = if altered[30] == b'a' { b'b' } else { b'a' };
+    let mut non_utf8 = token.clone().into_bytes();
+    non_utf8[30] = 0xff;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (altered, "checksum does not match"),
+        (token.as_bytes()[..token.len() - 1].to_vec(), "separators"),
+        (format!("{token}\n\n").into_bytes(), "separators"),
+        (format!("{token} ").into_bytes(), "separators"),
+        (format!("KW{}", &token[2..]).into_bytes(), "prefix"),
+        (
+            format!("{}-{}", &token[..30], &token[31..]).into_bytes(),
+            "non-base62",
+        ),
+        (non_utf8, "non-base62"),
+        (b"".to_vec(), "wrong length"),
+        (b"\n".to_vec(), "wrong length"),
+    ];
+    for (stdin, reason) in cases {
+        let run = keyward(d, &["token", "check"], &stdin);
+        let line = run.usage_error();
+        assert!(line.starts_with("keyward: token: "), "{line}");
+        assert!(line.contains(reason), "{reason}: {line}");
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        for w in secret.as_bytes().windows(8) {
+            assert!(!line.contains(std::str::from_utf8(w).unwrap()), "{line}");
+        }
+    }
+
+    for prefix in ["Bad", "", "kw-live", "abcdefghij0123456789x"] {
+        let run = keyward(d, &["token", "new", "--prefix", prefix], b"");
+        assert!(run.usage_error().contains("prefix"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    // --prefix is required.
+    assert!(
+        keyward(d, &["token", "new"], b"")
+            .usage_error()
+            .contains("--prefix")
     );
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use keyward::{Error, JwtAlg, KeyRing, Keyward, Password, PasswordPolicy};
+use keyward::{Error, JwtAlg, KeyRing, Keyward, Password, PasswordPolicy, TokenError, Tokens};
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
@@ -67,6 +67,24 @@ enum Command {
         /// The stored hash.
         hash: String,
     },
+    /// Opaque tokens (API keys): mint one, or check one on stdin.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a token; prints it once with its id and SHA-256 digest.
+    New {
+        /// The token prefix: 1 to 20 characters of a-z, 0-9 and _.
+        #[arg(long)]
+        prefix: String,
+    },
+    /// Check the shape and checksum of the token on stdin; prints its id and
+    /// SHA-256 digest.
+    Check,
 }
 
 /// How a command ended, short of a usage error.
@@ -208,6 +226,37 @@ fn run(cli: Cli) -> Result<Done, Usage> {
                 .to_string(),
             ))
         }
+        Command::Token { command } => token(command),
+    }
+}
+
+/// `keyward token …`. Digests are always plain SHA-256 here: the CLI
+/// contract promises the SHA-256 of the whole token string.
+fn token(command: TokenCommand) -> Result<Done, Usage> {
+    let tokens = Tokens::plain();
+    match command {
+        TokenCommand::New { prefix } => {
+            let new = tokens.generate(&prefix)?;
+            Ok(Done::Ok(
+                json!({
+                    "token": new.token().unprotected_as_str(),
+                    "id": new.id(),
+                    "digest": new.digest().to_string(),
+                })
+                .to_string(),
+            ))
+        }
+        TokenCommand::Check => {
+            let input = read_secret_bytes()?;
+            // Tokens are ASCII: input that is not even UTF-8 has a character
+            // outside base62.
+            let text = std::str::from_utf8(&input)
+                .map_err(|_| Usage::from(Error::from(TokenError::BadCharacter)))?;
+            let parsed = tokens.parse(text)?;
+            Ok(Done::Ok(
+                json!({"id": parsed.id(), "digest": parsed.digest().to_string()}).to_string(),
+            ))
+        }
     }
 }
 
@@ -230,8 +279,14 @@ fn load_keys(path: &Path) -> Result<KeyRing, Usage> {
     KeyRing::load(path).map_err(|e| Usage(format!("{}: {e}", path.display())))
 }
 
-/// Reads a secret from stdin, removing exactly one trailing `\n` or `\r\n`.
+/// Reads a password from stdin, as [`read_secret_bytes`] does.
 fn read_secret() -> Result<Password, Usage> {
+    Ok(Password::from(&read_secret_bytes()?[..]))
+}
+
+/// Reads a secret from stdin, removing exactly one trailing `\n` or `\r\n`.
+/// The buffer is zeroized when dropped, spare capacity included.
+fn read_secret_bytes() -> Result<Zeroizing<Vec<u8>>, Usage> {
     let mut buf = Zeroizing::new(Vec::new());
     std::io::stdin()
         .read_to_end(&mut buf)
@@ -243,7 +298,8 @@ fn read_secret() -> Result<Password, Usage> {
     } else {
         buf.len()
     };
-    Ok(Password::from(buf.get(..end).unwrap_or_default()))
+    buf.truncate(end);
+    Ok(buf)
 }
 
 /// `keyward.toml`. Unknown tables and keys are errors, never ignored.
