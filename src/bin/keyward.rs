@@ -19,6 +19,8 @@ use keyward::{Error, JwtAlg, KeyRing, Keyward, Password, PasswordPolicy, TokenEr
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
+/// Initial capacity of the stdin buffer for secrets.
+const STDIN_SECRET_CAPACITY: usize = 8 * 1024;
 
 #[derive(Parser)]
 #[command(
@@ -287,7 +289,10 @@ fn read_secret() -> Result<Password, Usage> {
 /// Reads a secret from stdin, removing exactly one trailing `\n` or `\r\n`.
 /// The buffer is zeroized when dropped, spare capacity included.
 fn read_secret_bytes() -> Result<Zeroizing<Vec<u8>>, Usage> {
-    let mut buf = Zeroizing::new(Vec::new());
+    // Room for any secret the commands accept (passwords stop at 1,024
+    // bytes, tokens at 83), so that reading never grows the buffer: each
+    // reallocation would leave a copy of the secret in freed memory.
+    let mut buf = Zeroizing::new(Vec::with_capacity(STDIN_SECRET_CAPACITY));
     std::io::stdin()
         .read_to_end(&mut buf)
         .map_err(|e| Usage(format!("cannot read stdin: {e}")))?;
