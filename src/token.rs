@@ -670,7 +670,7 @@ mod common;
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
+    #![allow(clippy::panic)]
 
     use super::*;
     use proptest::prelude::*;
@@ -761,14 +761,12 @@ mod tests {
                 truncated += 1;
                 continue;
             }
-            let key = common::unhex(case["key"].as_str().unwrap());
-            let msg = common::unhex(case["msg"].as_str().unwrap());
-            let tag: [u8; 32] = common::unhex(case["tag"].as_str().unwrap())
-                .try_into()
-                .unwrap();
+            let field = |name: &str| common::unhex(case[name].as_str().expect(name));
+            let (key, msg) = (field("key"), field("msg"));
+            let tag: [u8; 32] = field("tag").try_into().expect("a 256-bit tag");
             let computed = keyed_digest(&key, &msg);
             let verified = crate::mac::verify_hmac_sha256(&key, &[&msg], &tag);
-            match case["result"].as_str().unwrap() {
+            match case["result"].as_str().expect("result") {
                 "valid" => {
                     assert!(computed == TokenDigest(tag), "tcId {}", case["tcId"]);
                     assert!(verified, "tcId {}", case["tcId"]);
