@@ -42,7 +42,10 @@ fn keyward(alg: JwtAlg, store: Arc<dyn Store>) -> (Keyward, Vec<u8>, String) {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for alg in [JwtAlg::EdDSA, JwtAlg::HS256] {
         let (kw, secret, kid) = keyward(alg, Arc::new(MemoryStore::new()));
         let sessions = kw.sessions().unwrap().clone();
@@ -97,11 +100,17 @@ fn bench(c: &mut Criterion) {
 
     // Rotations per second on SQLite (a file in a temporary folder).
     let dir = tempfile::tempdir().unwrap();
-    let store = rt.block_on(SqliteStore::open(dir.path().join("bench.db"))).unwrap();
+    let store = rt
+        .block_on(SqliteStore::open(dir.path().join("bench.db")))
+        .unwrap();
     let (kw, _, _) = keyward(JwtAlg::EdDSA, Arc::new(store));
     let sessions = kw.sessions().unwrap().clone();
-    let mut token =
-        rt.block_on(sessions.dangerous_start_without_proof("user-42")).unwrap().refresh.unprotected_as_str().to_owned();
+    let mut token = rt
+        .block_on(sessions.dangerous_start_without_proof("user-42"))
+        .unwrap()
+        .refresh
+        .unprotected_as_str()
+        .to_owned();
     let mut group = c.benchmark_group("session_refresh_sqlite");
     group.bench_function("keyward refresh (sqlite store, EdDSA)", |b| {
         b.iter(|| {

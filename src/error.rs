@@ -54,6 +54,9 @@ pub enum Error {
     Session(crate::session::SessionError),
     /// The state store failed. Nothing was issued or accepted (fail closed).
     Store(crate::store::StoreError),
+    /// An opaque token, a token prefix or a stored token digest is
+    /// malformed. The message names the problem, never the token.
+    Token(TokenError),
 }
 
 impl fmt::Display for Error {
@@ -80,6 +83,7 @@ impl fmt::Display for Error {
             Self::Jwt(e) => write!(f, "access token rejected: {e}"),
             Self::Session(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
+            Self::Token(e) => write!(f, "token: {e}"),
         }
     }
 }
@@ -92,6 +96,7 @@ impl std::error::Error for Error {
             Self::Jwt(e) => Some(e),
             Self::Session(e) => Some(e),
             Self::Store(e) => Some(e),
+            Self::Token(e) => Some(e),
             _ => None,
         }
     }
@@ -124,6 +129,12 @@ impl From<crate::jwt::JwtError> for Error {
 impl From<KeyringError> for Error {
     fn from(e: KeyringError) -> Self {
         Self::Keyring(e)
+    }
+}
+
+impl From<TokenError> for Error {
+    fn from(e: TokenError) -> Self {
+        Self::Token(e)
     }
 }
 
@@ -237,3 +248,40 @@ impl std::error::Error for KeyringError {
         }
     }
 }
+
+/// Why an opaque token (or its prefix, or a stored digest) was rejected.
+///
+/// The checks run in this order, all before any hashing: length, separators,
+/// prefix, characters, checksum. None of them needs a database lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The prefix is not 1 to 20 characters of `a-z`, `0-9` and `_`.
+    BadPrefix,
+    /// The token is too short or too long to hold a prefix, an id, a
+    /// secret and a checksum.
+    BadLength,
+    /// The `_` separators around the id are missing or misplaced.
+    BadSeparator,
+    /// The id, secret or checksum holds a character outside base62.
+    BadCharacter,
+    /// The checksum does not match: a typo, or a truncated or altered token.
+    BadChecksum,
+    /// A stored digest is not 64 hexadecimal characters.
+    BadDigest,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadPrefix => "the prefix must be 1 to 20 characters of a-z, 0-9 and _",
+            Self::BadLength => "wrong length for a token",
+            Self::BadSeparator => "missing _ separators around the id",
+            Self::BadCharacter => "a non-base62 character in the id, secret or checksum",
+            Self::BadChecksum => "the checksum does not match (a typo or an altered token)",
+            Self::BadDigest => "a digest must be 64 hexadecimal characters",
+        })
+    }
+}
+
+impl std::error::Error for TokenError {}

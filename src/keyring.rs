@@ -233,7 +233,6 @@ impl KeyRing {
         self.peppers.iter().map(|(id, k)| (id.as_str(), k))
     }
 
-    #[allow(dead_code, reason = "read by the one-time code and token modules")]
     pub(crate) fn mac_key(&self) -> &SecretBytes {
         &self.mac_key
     }

@@ -11,19 +11,21 @@ pub mod password;
 mod secret;
 pub mod session;
 pub mod store;
+pub mod token;
 
 use std::sync::Arc;
 
 pub use clock::{Clock, SystemClock};
-pub use error::{Error, HashError, KeyringError};
+pub use error::{Error, HashError, KeyringError, TokenError};
 pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
-pub use secret::Password;
+pub use secret::{Password, Token};
 pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, StoreError};
+pub use token::{NewToken, ParsedToken, TokenDigest, Tokens};
 
 /// The one value a backend keeps in its state: every keyward capability is
 /// reached from it. Cheap to clone.
@@ -44,6 +46,7 @@ pub struct Keyward {
 #[derive(Debug)]
 struct Inner {
     passwords: Passwords,
+    tokens: Tokens,
     keys: Option<KeyRing>,
     jwt: Option<Arc<Jwt>>,
     sessions: Option<Sessions>,
@@ -59,6 +62,14 @@ impl Keyward {
     #[must_use]
     pub fn passwords(&self) -> &Passwords {
         &self.inner.passwords
+    }
+
+    /// Opaque tokens (API keys and the like): mint, parse, digest. Plain
+    /// SHA-256 digests unless the builder chose
+    /// [`keyed_token_digests`](KeywardBuilder::keyed_token_digests).
+    #[must_use]
+    pub fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
     }
 
     /// The key ring, when one was given.
@@ -103,6 +114,7 @@ pub struct KeywardBuilder {
     session_policy: SessionPolicy,
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
+    keyed_token_digests: bool,
 }
 
 impl KeywardBuilder {
@@ -162,12 +174,21 @@ impl KeywardBuilder {
         self
     }
 
+    /// Digests opaque tokens with HMAC-SHA256 under a key derived from the
+    /// key ring's server MAC key, instead of plain SHA-256, so that a stolen
+    /// digest table is useless without the key ring. Needs
+    /// [`keys`](Self::keys). Rotating that key is described in `SECURITY.md`.
+    pub fn keyed_token_digests(mut self) -> Self {
+        self.keyed_token_digests = true;
+        self
+    }
+
     /// Checks the settings and builds.
     ///
     /// # Errors
     /// [`Error::Config`] for an inconsistent policy (including an issuer
-    /// without an audience, or either without a key ring), [`Error::Rng`] if
-    /// the OS RNG fails.
+    /// without an audience, either without a key ring, or keyed token
+    /// digests without a key ring), [`Error::Rng`] if the OS RNG fails.
     pub fn build(self) -> Result<Keyward, Error> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let passwords = Passwords::new(self.password_policy, self.keys.as_ref())?;
@@ -206,9 +227,19 @@ impl KeywardBuilder {
             }
             _ => None,
         };
+        let tokens = match (self.keyed_token_digests, self.keys.as_ref()) {
+            (false, _) => Tokens::plain(),
+            (true, Some(keys)) => Tokens::keyed(keys),
+            (true, None) => {
+                return Err(Error::Config(
+                    "keyed token digests need a key ring (set keys)".to_owned(),
+                ));
+            }
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
+                tokens,
                 keys: self.keys,
                 jwt,
                 sessions,

@@ -79,6 +79,35 @@ impl fmt::Debug for Password {
     }
 }
 
+/// An opaque bearer token (an API key, a personal access token) as minted
+/// by [`Tokens::generate`](crate::Tokens::generate): shown to its owner
+/// once, never stored.
+///
+/// Its `Debug` prints `OMITTED`; it has no `Display`, `Clone` or
+/// `Serialize`; it is zeroized on drop. The string is reached only through
+/// [`unprotected_as_str`](Self::unprotected_as_str).
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token string that the token module has just built.
+    pub(crate) fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    /// The token string, to show to its owner once.
+    #[must_use]
+    pub fn unprotected_as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(OMITTED)")
+    }
+}
+
 /// Key material held by the key ring: zeroized on drop, never printed.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct SecretBytes(Vec<u8>);

@@ -7,6 +7,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use sha2::{Digest, Sha256};
+
 struct Run {
     code: i32,
     stdout: String,
@@ -206,7 +208,12 @@ fn bad_input_and_usage_exit_2_with_one_line() {
             .contains("--bogus")
     );
     keyward(d, &["frobnicate"], b"").usage_error();
-    keyward(d, &["verify"], b"").usage_error();
+    // A missing argument is named on the one line.
+    assert!(
+        keyward(d, &["verify"], b"")
+            .usage_error()
+            .contains("<HASH>")
+    );
     assert!(
         keyward(d, &["hash"], b"short\n")
             .usage_error()
@@ -739,11 +746,26 @@ fn session_rows() {
     assert_eq!(start["expires_in"], 900);
     let session = start["session"].as_str().unwrap().to_owned();
     let refresh = start["refresh_token"].as_str().unwrap().to_owned();
-    let claims = keyward(d, &["jwt", "verify"], start["access_token"].as_str().unwrap().as_bytes()).json();
-    assert_eq!((claims["sub"].as_str(), claims["sid"].as_str()), (Some("alice"), Some(session.as_str())));
-    assert!(d.join("keyward.db").exists(), "the default store is sqlite:keyward.db");
+    let claims = keyward(
+        d,
+        &["jwt", "verify"],
+        start["access_token"].as_str().unwrap().as_bytes(),
+    )
+    .json();
+    assert_eq!(
+        (claims["sub"].as_str(), claims["sid"].as_str()),
+        (Some("alice"), Some(session.as_str()))
+    );
+    assert!(
+        d.join("keyward.db").exists(),
+        "the default store is sqlite:keyward.db"
+    );
 
-    let run = keyward(d, &["session", "refresh"], format!("{refresh}\n").as_bytes());
+    let run = keyward(
+        d,
+        &["session", "refresh"],
+        format!("{refresh}\n").as_bytes(),
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let next = run.json();
     assert_eq!(next["session"], session.as_str());
@@ -752,18 +774,42 @@ fn session_rows() {
     // Reuse outside the grace window (set to 0 here) revokes the family.
     std::fs::write(d.join("keyward.toml"), "[session]\nreuse_grace_secs = 0\n").unwrap();
     let run = keyward(d, &["session", "refresh"], refresh.as_bytes());
-    assert_eq!((run.code, run.json()), (1, serde_json::json!({"error": "reused"})));
-    let run = keyward(d, &["session", "refresh"], next["refresh_token"].as_str().unwrap().as_bytes());
-    assert_eq!((run.code, run.json()), (1, serde_json::json!({"error": "revoked"})));
+    assert_eq!(
+        (run.code, run.json()),
+        (1, serde_json::json!({"error": "reused"}))
+    );
+    let run = keyward(
+        d,
+        &["session", "refresh"],
+        next["refresh_token"].as_str().unwrap().as_bytes(),
+    );
+    assert_eq!(
+        (run.code, run.json()),
+        (1, serde_json::json!({"error": "revoked"}))
+    );
     let run = keyward(d, &["session", "refresh"], b"kwr_not_a_token\n");
-    assert_eq!((run.code, run.json()), (1, serde_json::json!({"error": "invalid"})));
+    assert_eq!(
+        (run.code, run.json()),
+        (1, serde_json::json!({"error": "invalid"}))
+    );
     std::fs::remove_file(d.join("keyward.toml")).unwrap();
 
     // revoke: the whole family, by any of its tokens.
     let s2 = keyward(d, &["session", "start", "--sub", "bob"], b"").json();
-    let run = keyward(d, &["session", "revoke"], s2["refresh_token"].as_str().unwrap().as_bytes());
-    assert_eq!((run.code, run.json()), (0, serde_json::json!({"revoked": s2["session"]})));
-    let run = keyward(d, &["session", "refresh"], s2["refresh_token"].as_str().unwrap().as_bytes());
+    let run = keyward(
+        d,
+        &["session", "revoke"],
+        s2["refresh_token"].as_str().unwrap().as_bytes(),
+    );
+    assert_eq!(
+        (run.code, run.json()),
+        (0, serde_json::json!({"revoked": s2["session"]}))
+    );
+    let run = keyward(
+        d,
+        &["session", "refresh"],
+        s2["refresh_token"].as_str().unwrap().as_bytes(),
+    );
     assert_eq!(run.json()["error"], "revoked");
     assert_eq!(keyward(d, &["session", "revoke"], b"junk").code, 1);
 
@@ -771,18 +817,58 @@ fn session_rows() {
     let s3 = keyward(d, &["session", "start", "--sub", "carol"], b"").json();
     let s4 = keyward(d, &["session", "start", "--sub", "carol"], b"").json();
     let run = keyward(d, &["session", "revoke-all", "--sub", "carol"], b"");
-    assert_eq!((run.code, run.json()), (0, serde_json::json!({"subject": "carol", "revoked": true})));
+    assert_eq!(
+        (run.code, run.json()),
+        (0, serde_json::json!({"subject": "carol", "revoked": true}))
+    );
     for s in [&s3, &s4] {
-        let run = keyward(d, &["session", "refresh"], s["refresh_token"].as_str().unwrap().as_bytes());
+        let run = keyward(
+            d,
+            &["session", "refresh"],
+            s["refresh_token"].as_str().unwrap().as_bytes(),
+        );
         assert_eq!(run.json()["error"], "revoked");
     }
 
     // Other stores: memory: works within one process; unknown schemes exit 2.
-    assert_eq!(keyward(d, &["--store", "memory:", "session", "start", "--sub", "x"], b"").code, 0);
-    assert!(keyward(d, &["--store", "ftp://x", "session", "start", "--sub", "x"], b"").usage_error().contains("ftp"));
-    keyward(d, &["--store", "sqlite:", "session", "start", "--sub", "x"], b"").usage_error();
+    assert_eq!(
+        keyward(
+            d,
+            &["--store", "memory:", "session", "start", "--sub", "x"],
+            b""
+        )
+        .code,
+        0
+    );
+    assert!(
+        keyward(
+            d,
+            &["--store", "ftp://x", "session", "start", "--sub", "x"],
+            b""
+        )
+        .usage_error()
+        .contains("ftp")
+    );
+    keyward(
+        d,
+        &["--store", "sqlite:", "session", "start", "--sub", "x"],
+        b"",
+    )
+    .usage_error();
     // An unwritable database path is a usage error, not a panic.
-    keyward(d, &["--store", "sqlite:/nonexistent-dir/k.db", "session", "start", "--sub", "x"], b"").usage_error();
+    keyward(
+        d,
+        &[
+            "--store",
+            "sqlite:/nonexistent-dir/k.db",
+            "session",
+            "start",
+            "--sub",
+            "x",
+        ],
+        b"",
+    )
+    .usage_error();
 }
 
 /// 8 `keyward session refresh` processes on one SQLite file race the same
@@ -794,7 +880,11 @@ fn session_refresh_race_across_processes() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         assert_eq!(keyward(d, &["init"], b"").code, 0);
-        std::fs::write(d.join("keyward.toml"), format!("[session]\nreuse_grace_secs = {grace}\n")).unwrap();
+        std::fs::write(
+            d.join("keyward.toml"),
+            format!("[session]\nreuse_grace_secs = {grace}\n"),
+        )
+        .unwrap();
         let start = keyward(d, &["session", "start", "--sub", "racer"], b"").json();
         let token = start["refresh_token"].as_str().unwrap().to_owned();
         let children: Vec<_> = (0..8)
@@ -823,11 +913,18 @@ fn session_refresh_race_across_processes() {
                 Some(0) => {
                     successors.insert(json["refresh_token"].as_str().unwrap().to_owned());
                 }
-                Some(1) => *refused.entry(json["error"].as_str().unwrap().to_owned()).or_default() += 1,
+                Some(1) => {
+                    *refused
+                        .entry(json["error"].as_str().unwrap().to_owned())
+                        .or_default() += 1
+                }
                 other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
             }
         }
-        println!("8 processes, grace {grace}: {} distinct successor(s), refused {refused:?}", successors.len());
+        println!(
+            "8 processes, grace {grace}: {} distinct successor(s), refused {refused:?}",
+            successors.len()
+        );
         assert_eq!(successors.len(), 1, "one successor, no fork");
         let successor = successors.into_iter().next().unwrap();
         let after = keyward(d, &["session", "refresh"], successor.as_bytes());
@@ -837,7 +934,106 @@ fn session_refresh_race_across_processes() {
         } else {
             assert_eq!(refused.values().sum::<usize>(), 7);
             assert!(refused.contains_key("reused"), "{refused:?}");
-            assert_eq!(after.json()["error"], "revoked", "the losers revoked the family");
+            assert_eq!(
+                after.json()["error"],
+                "revoked",
+                "the losers revoked the family"
+            );
         }
     }
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `token new` prints the token once with its id and the SHA-256 of the
+/// whole token string; `token check` reads it back from stdin.
+#[test]
+fn token_new_and_check_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = keyward(d, &["token", "new", "--prefix", "kw_live"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.line();
+    let out = run.json();
+    assert_eq!(out.as_object().unwrap().len(), 3, "{out}");
+    let token = out["token"].as_str().unwrap().to_owned();
+    let id = out["id"].as_str().unwrap();
+    assert!(token.starts_with("kw_live_"), "{token}");
+    assert_eq!(token.len(), "kw_live".len() + 63);
+    assert_eq!(&token[8..20], id);
+    assert_eq!(out["digest"], sha256_hex(&token));
+    let want = serde_json::json!({"id": id, "digest": sha256_hex(&token)});
+
+    for stdin in [format!("{token}\n"), format!("{token}\r\n"), token.clone()] {
+        let run = keyward(d, &["token", "check"], stdin.as_bytes());
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.line();
+        assert_eq!(run.json(), want);
+        assert!(run.stderr.is_empty());
+    }
+
+    // A key ring present changes nothing: the CLI digest is plain SHA-256.
+    assert_eq!(keyward(d, &["init"], b"").code, 0);
+    assert_eq!(
+        keyward(d, &["token", "check"], token.as_bytes()).json(),
+        want
+    );
+    // Two tokens are never the same.
+    let again = keyward(d, &["token", "new", "--prefix", "kw_live"], b"").json();
+    assert_ne!(again["token"], out["token"]);
+}
+
+#[test]
+fn token_rejections_exit_2_and_never_echo_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = keyward(d, &["token", "new", "--prefix", "kw"], b"").json();
+    let token = out["token"].as_str().unwrap().to_owned();
+    let secret = &token[token.len() - 49..token.len() - 6];
+
+    let mut altered = token.clone().into_bytes();
+    altered[30] = if altered[30] == b'a' { b'b' } else { b'a' };
+    let mut non_utf8 = token.clone().into_bytes();
+    non_utf8[30] = 0xff;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (altered, "checksum does not match"),
+        (token.as_bytes()[..token.len() - 1].to_vec(), "separators"),
+        (format!("{token}\n\n").into_bytes(), "separators"),
+        (format!("{token} ").into_bytes(), "separators"),
+        (format!("KW{}", &token[2..]).into_bytes(), "prefix"),
+        (
+            format!("{}-{}", &token[..30], &token[31..]).into_bytes(),
+            "non-base62",
+        ),
+        (non_utf8, "non-base62"),
+        (b"".to_vec(), "wrong length"),
+        (b"\n".to_vec(), "wrong length"),
+    ];
+    for (stdin, reason) in cases {
+        let run = keyward(d, &["token", "check"], &stdin);
+        let line = run.usage_error();
+        assert!(line.starts_with("keyward: token: "), "{line}");
+        assert!(line.contains(reason), "{reason}: {line}");
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        for w in secret.as_bytes().windows(8) {
+            assert!(!line.contains(std::str::from_utf8(w).unwrap()), "{line}");
+        }
+    }
+
+    for prefix in ["Bad", "", "kw-live", "abcdefghij0123456789x"] {
+        let run = keyward(d, &["token", "new", "--prefix", prefix], b"");
+        assert!(run.usage_error().contains("prefix"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    // --prefix is required.
+    assert!(
+        keyward(d, &["token", "new"], b"")
+            .usage_error()
+            .contains("--prefix")
+    );
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use keyward::clock::ManualClock;
 use keyward::store::{Record, StoreFuture, Swap};
 use keyward::{
-    Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, SessionPolicy, SqliteStore,
-    Store, StoreError,
+    Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionError,
+    SessionPolicy, SqliteStore, Store, StoreError,
 };
 
 const NOW: u64 = 1_800_000_000;
@@ -38,7 +38,9 @@ fn reason(r: Result<keyward::TokenPair, Error>) -> &'static str {
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("keyward.db")).await.unwrap();
+    let store = SqliteStore::open(dir.path().join("keyward.db"))
+        .await
+        .unwrap();
     (Arc::new(store), dir)
 }
 
@@ -53,14 +55,33 @@ async fn sqlite_store_shares_state_between_handles_on_one_file() {
     let dir = tempfile::tempdir().unwrap();
     let a = SqliteStore::open(dir.path().join("k.db")).await.unwrap();
     let b = SqliteStore::open(dir.path().join("k.db")).await.unwrap();
-    let v = match a.swap("shared", None, b"1", Duration::from_secs(60)).await.unwrap() {
+    let v = match a
+        .swap("shared", None, b"1", Duration::from_secs(60))
+        .await
+        .unwrap()
+    {
         Swap::Swapped { version } => version,
         Swap::Conflict => panic!("fresh key"),
     };
     assert_eq!(b.load("shared").await.unwrap().unwrap().version, v);
-    assert_eq!(b.swap("shared", None, b"2", Duration::from_secs(60)).await.unwrap(), Swap::Conflict);
-    assert!(matches!(b.swap("shared", Some(v), b"2", Duration::from_secs(60)).await.unwrap(), Swap::Swapped { .. }));
-    assert_eq!(a.swap("shared", Some(v), b"3", Duration::from_secs(60)).await.unwrap(), Swap::Conflict);
+    assert_eq!(
+        b.swap("shared", None, b"2", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Swap::Conflict
+    );
+    assert!(matches!(
+        b.swap("shared", Some(v), b"2", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Swap::Swapped { .. }
+    ));
+    assert_eq!(
+        a.swap("shared", Some(v), b"3", Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Swap::Conflict
+    );
 }
 
 #[tokio::test]
@@ -74,32 +95,56 @@ async fn start_refresh_grace_reuse_and_revocation() {
     let mut policy = PasswordPolicy::default();
     policy.iterations = 1000;
     let p = Keyward::builder().password_policy(policy).build().unwrap();
-    let verified = p.passwords().verify(&pw, &p.passwords().hash(&pw).unwrap()).unwrap();
+    let verified = p
+        .passwords()
+        .verify(&pw, &p.passwords().hash(&pw).unwrap())
+        .unwrap();
     let first = s.start(&verified, "user-42").await.unwrap();
     assert_eq!(first.expires_in, 900);
     let claims = s.authenticate(first.access.unprotected_as_str()).unwrap();
-    assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("user-42", first.session_id.as_str()));
-    s.authenticate_strict(first.access.unprotected_as_str()).await.unwrap();
+    assert_eq!(
+        (claims.sub.as_str(), claims.sid.as_str()),
+        ("user-42", first.session_id.as_str())
+    );
+    s.authenticate_strict(first.access.unprotected_as_str())
+        .await
+        .unwrap();
 
     // Rotation.
     clock.advance(5);
     let second = s.refresh(first.refresh.unprotected_as_str()).await.unwrap();
-    assert_ne!(second.refresh.unprotected_as_str(), first.refresh.unprotected_as_str());
+    assert_ne!(
+        second.refresh.unprotected_as_str(),
+        first.refresh.unprotected_as_str()
+    );
     assert_eq!(second.session_id, first.session_id);
     // The predecessor within the grace window: the same successor.
     clock.advance(9);
     let replay = s.refresh(first.refresh.unprotected_as_str()).await.unwrap();
-    assert_eq!(replay.refresh.unprotected_as_str(), second.refresh.unprotected_as_str());
+    assert_eq!(
+        replay.refresh.unprotected_as_str(),
+        second.refresh.unprotected_as_str()
+    );
     // A forged token never burns the live one.
-    let forged = format!("{}0", &second.refresh.unprotected_as_str()[..second.refresh.unprotected_as_str().len() - 1]);
+    let forged = format!(
+        "{}0",
+        &second.refresh.unprotected_as_str()[..second.refresh.unprotected_as_str().len() - 1]
+    );
     assert_eq!(reason(s.refresh(&forged).await), "invalid");
     assert_eq!(reason(s.refresh("kwr_garbage").await), "invalid");
     // Outside the grace window: reuse, and the whole family is revoked.
     clock.advance(1);
-    assert_eq!(reason(s.refresh(first.refresh.unprotected_as_str()).await), "reused");
-    assert_eq!(reason(s.refresh(second.refresh.unprotected_as_str()).await), "revoked");
+    assert_eq!(
+        reason(s.refresh(first.refresh.unprotected_as_str()).await),
+        "reused"
+    );
+    assert_eq!(
+        reason(s.refresh(second.refresh.unprotected_as_str()).await),
+        "revoked"
+    );
     assert!(matches!(
-        s.authenticate_strict(second.access.unprotected_as_str()).await,
+        s.authenticate_strict(second.access.unprotected_as_str())
+            .await,
         Err(Error::Session(SessionError::Revoked))
     ));
     // The stateless check still accepts it until it expires.
@@ -113,10 +158,23 @@ async fn revoke_revoke_all_and_lifetimes() {
     let s = kw.sessions().unwrap();
 
     let a = s.dangerous_start_without_proof("alice").await.unwrap();
-    assert_eq!(s.revoke(a.refresh.unprotected_as_str()).await.unwrap(), a.session_id);
-    assert_eq!(s.revoke(a.refresh.unprotected_as_str()).await.unwrap(), a.session_id, "idempotent");
-    assert_eq!(reason(s.refresh(a.refresh.unprotected_as_str()).await), "revoked");
-    assert!(matches!(s.revoke("not-a-token").await, Err(Error::Session(SessionError::Invalid))));
+    assert_eq!(
+        s.revoke(a.refresh.unprotected_as_str()).await.unwrap(),
+        a.session_id
+    );
+    assert_eq!(
+        s.revoke(a.refresh.unprotected_as_str()).await.unwrap(),
+        a.session_id,
+        "idempotent"
+    );
+    assert_eq!(
+        reason(s.refresh(a.refresh.unprotected_as_str()).await),
+        "revoked"
+    );
+    assert!(matches!(
+        s.revoke("not-a-token").await,
+        Err(Error::Session(SessionError::Invalid))
+    ));
 
     // revoke_all ends every family of the subject, and only of that subject.
     let b1 = s.dangerous_start_without_proof("bob").await.unwrap();
@@ -124,26 +182,47 @@ async fn revoke_revoke_all_and_lifetimes() {
     let c = s.dangerous_start_without_proof("carol").await.unwrap();
     let b1 = s.refresh(b1.refresh.unprotected_as_str()).await.unwrap();
     s.revoke_all("bob").await.unwrap();
-    assert_eq!(reason(s.refresh(b1.refresh.unprotected_as_str()).await), "revoked");
-    assert_eq!(reason(s.refresh(b2.refresh.unprotected_as_str()).await), "revoked");
-    assert!(s.authenticate_strict(b2.access.unprotected_as_str()).await.is_err());
+    assert_eq!(
+        reason(s.refresh(b1.refresh.unprotected_as_str()).await),
+        "revoked"
+    );
+    assert_eq!(
+        reason(s.refresh(b2.refresh.unprotected_as_str()).await),
+        "revoked"
+    );
+    assert!(
+        s.authenticate_strict(b2.access.unprotected_as_str())
+            .await
+            .is_err()
+    );
     let c = s.refresh(c.refresh.unprotected_as_str()).await.unwrap();
     // A login after revoke_all works, in the same second too.
     let b3 = s.dangerous_start_without_proof("bob").await.unwrap();
     s.refresh(b3.refresh.unprotected_as_str()).await.unwrap();
     s.revoke_all("bob").await.unwrap();
     let b4 = s.dangerous_start_without_proof("bob").await.unwrap();
-    s.authenticate_strict(b4.access.unprotected_as_str()).await.unwrap();
+    s.authenticate_strict(b4.access.unprotected_as_str())
+        .await
+        .unwrap();
 
     // Idle lifetime: 14 days without a refresh.
     clock.advance(14 * 86_400);
-    assert_eq!(reason(s.refresh(c.refresh.unprotected_as_str()).await), "expired");
+    assert_eq!(
+        reason(s.refresh(c.refresh.unprotected_as_str()).await),
+        "expired"
+    );
     // Absolute lifetime: refreshed every 10 days, still ends at 30.
     let d = s.dangerous_start_without_proof("dave").await.unwrap();
     let mut token = d.refresh.unprotected_as_str().to_owned();
     for _ in 0..2 {
         clock.advance(10 * 86_400);
-        token = s.refresh(&token).await.unwrap().refresh.unprotected_as_str().to_owned();
+        token = s
+            .refresh(&token)
+            .await
+            .unwrap()
+            .refresh
+            .unprotected_as_str()
+            .to_owned();
     }
     clock.advance(10 * 86_400);
     assert_eq!(reason(s.refresh(&token).await), "expired");
@@ -157,7 +236,13 @@ impl Store for DownStore {
     fn load<'a>(&'a self, _key: &'a str) -> StoreFuture<'a, Option<Record>> {
         Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
     }
-    fn swap<'a>(&'a self, _: &'a str, _: Option<u64>, _: &'a [u8], _: Duration) -> StoreFuture<'a, Swap> {
+    fn swap<'a>(
+        &'a self,
+        _: &'a str,
+        _: Option<u64>,
+        _: &'a [u8],
+        _: Duration,
+    ) -> StoreFuture<'a, Swap> {
         Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
     }
 }
@@ -176,7 +261,13 @@ impl Store for Switch {
         }
         self.inner.load(key)
     }
-    fn swap<'a>(&'a self, key: &'a str, e: Option<u64>, v: &'a [u8], ttl: Duration) -> StoreFuture<'a, Swap> {
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        e: Option<u64>,
+        v: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, Swap> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
             return DownStore.swap(key, e, v, ttl);
         }
@@ -189,18 +280,33 @@ async fn storage_errors_fail_closed() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(DownStore), &clock, 10);
     let s = kw.sessions().unwrap();
-    assert!(matches!(s.dangerous_start_without_proof("u").await, Err(Error::Store(_))));
+    assert!(matches!(
+        s.dangerous_start_without_proof("u").await,
+        Err(Error::Store(_))
+    ));
 
-    let switch = Arc::new(Switch { inner: MemoryStore::new(), down: false.into() });
+    let switch = Arc::new(Switch {
+        inner: MemoryStore::new(),
+        down: false.into(),
+    });
     let kw = self::kw(switch.clone(), &clock, 10);
     let s = kw.sessions().unwrap();
     let pair = s.dangerous_start_without_proof("u").await.unwrap();
     switch.down.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(matches!(s.refresh(pair.refresh.unprotected_as_str()).await, Err(Error::Store(_))));
+    assert!(matches!(
+        s.refresh(pair.refresh.unprotected_as_str()).await,
+        Err(Error::Store(_))
+    ));
     assert!(matches!(s.revoke_all("u").await, Err(Error::Store(_))));
-    assert!(matches!(s.authenticate_strict(pair.access.unprotected_as_str()).await, Err(Error::Store(_))));
+    assert!(matches!(
+        s.authenticate_strict(pair.access.unprotected_as_str())
+            .await,
+        Err(Error::Store(_))
+    ));
     // Back up: the token was not spent by the failed attempt.
-    switch.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    switch
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     s.refresh(pair.refresh.unprotected_as_str()).await.unwrap();
 }
 
@@ -212,7 +318,10 @@ async fn race(store: Arc<dyn Store>, grace: u64, trials: usize, tasks: usize) ->
     let mut totals = [0usize; 4];
     for trial in 0..trials {
         let s = kw.sessions().unwrap().clone();
-        let pair = s.dangerous_start_without_proof(&format!("user-{trial}")).await.unwrap();
+        let pair = s
+            .dangerous_start_without_proof(&format!("user-{trial}"))
+            .await
+            .unwrap();
         let token = pair.refresh.unprotected_as_str().to_owned();
         let handles: Vec<_> = (0..tasks)
             .map(|_| {
@@ -233,7 +342,11 @@ async fn race(store: Arc<dyn Store>, grace: u64, trials: usize, tasks: usize) ->
         successors.dedup();
         if grace > 0 {
             // Exactly one new successor; every other task got that same one.
-            assert_eq!(counts[2] + counts[3], 0, "trial {trial}: no reuse inside the grace window");
+            assert_eq!(
+                counts[2] + counts[3],
+                0,
+                "trial {trial}: no reuse inside the grace window"
+            );
             assert_eq!(successors.len(), 1, "trial {trial}: one successor, no fork");
             counts[0] = 1;
             counts[1] = tasks - 1;
@@ -244,7 +357,11 @@ async fn race(store: Arc<dyn Store>, grace: u64, trials: usize, tasks: usize) ->
             assert_eq!(successors.len(), 1, "trial {trial}: exactly one winner");
             assert_eq!(counts[2] + counts[3], tasks - 1);
             assert!(counts[2] >= 1, "trial {trial}: the reuse was detected");
-            assert_eq!(reason(s.refresh(&successors[0]).await), "revoked", "trial {trial}: family revoked");
+            assert_eq!(
+                reason(s.refresh(&successors[0]).await),
+                "revoked",
+                "trial {trial}: family revoked"
+            );
             counts[0] = 1;
         }
         for (t, c) in totals.iter_mut().zip(counts) {
@@ -258,7 +375,10 @@ async fn race(store: Arc<dyn Store>, grace: u64, trials: usize, tasks: usize) ->
 async fn refresh_race_memory_store() {
     for grace in [10, 0] {
         let t = race(Arc::new(MemoryStore::new()), grace, 1_000, 16).await;
-        println!("memory, grace {grace}: 1000 trials x 16 tasks: rotated {} grace-replays {} reused {} revoked {}", t[0], t[1], t[2], t[3]);
+        println!(
+            "memory, grace {grace}: 1000 trials x 16 tasks: rotated {} grace-replays {} reused {} revoked {}",
+            t[0], t[1], t[2], t[3]
+        );
         assert_eq!(t[0], 1_000);
     }
 }
@@ -268,7 +388,10 @@ async fn refresh_race_sqlite_store() {
     for grace in [10, 0] {
         let (store, _dir) = sqlite().await;
         let t = race(store, grace, 1_000, 16).await;
-        println!("sqlite, grace {grace}: 1000 trials x 16 tasks: rotated {} grace-replays {} reused {} revoked {}", t[0], t[1], t[2], t[3]);
+        println!(
+            "sqlite, grace {grace}: 1000 trials x 16 tasks: rotated {} grace-replays {} reused {} revoked {}",
+            t[0], t[1], t[2], t[3]
+        );
         assert_eq!(t[0], 1_000);
     }
 }

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use keyward::{
     Error, JwtAlg, JwtError, JwtPolicy, KeyRing, Keyward, Password, PasswordPolicy, Passwords,
-    Scheme,
+    Scheme, TokenError, Tokens,
 };
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
@@ -27,6 +27,8 @@ const DEFAULT_CONFIG: &str = "keyward.toml";
 /// ending). The longest hash keyward accepts is under 300 bytes; a longer
 /// line is counted as malformed and skipped without being stored.
 const AUDIT_MAX_LINE: usize = 1024;
+/// Initial capacity of the stdin buffer for secrets.
+const STDIN_SECRET_CAPACITY: usize = 8 * 1024;
 
 #[derive(Parser)]
 #[command(
@@ -83,6 +85,11 @@ enum Command {
     /// Access tokens (JWT).
     #[command(subcommand)]
     Jwt(JwtCommand),
+    /// Opaque tokens (API keys): mint one, or check one on stdin.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +129,19 @@ enum JwtCommand {
     Jwks,
 }
 
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a token; prints it once with its id and SHA-256 digest.
+    New {
+        /// The token prefix: 1 to 20 characters of a-z, 0-9 and _.
+        #[arg(long)]
+        prefix: String,
+    },
+    /// Check the shape and checksum of the token on stdin; prints its id and
+    /// SHA-256 digest.
+    Check,
+}
+
 /// How a command ended, short of a usage error.
 enum Done {
     /// Exit 0, with this line on stdout.
@@ -148,9 +168,24 @@ fn main() -> ExitCode {
                 print!("{e}");
                 return ExitCode::SUCCESS;
             }
+            // One line: clap's first paragraph, which may span lines (a
+            // missing argument is named on the line after the message).
             let rendered = e.to_string();
-            let line = rendered.lines().next().unwrap_or("invalid usage");
-            eprintln!("keyward: {}", line.trim_start_matches("error: "));
+            let line = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let line = line.trim_start_matches("error: ");
+            eprintln!(
+                "keyward: {}",
+                if line.is_empty() {
+                    "invalid usage"
+                } else {
+                    line
+                }
+            );
             return ExitCode::from(2);
         }
     };
@@ -253,6 +288,37 @@ fn run(cli: Cli) -> Result<Done, Usage> {
                 .to_string(),
             ))
         }
+        Command::Token { command } => token(command),
+    }
+}
+
+/// `keyward token …`. Digests are always plain SHA-256 here: the CLI
+/// contract promises the SHA-256 of the whole token string.
+fn token(command: TokenCommand) -> Result<Done, Usage> {
+    let tokens = Tokens::plain();
+    match command {
+        TokenCommand::New { prefix } => {
+            let new = tokens.generate(&prefix)?;
+            Ok(Done::Ok(
+                json!({
+                    "token": new.token().unprotected_as_str(),
+                    "id": new.id(),
+                    "digest": new.digest().to_string(),
+                })
+                .to_string(),
+            ))
+        }
+        TokenCommand::Check => {
+            let input = read_secret_bytes()?;
+            // Tokens are ASCII: input that is not even UTF-8 has a character
+            // outside base62.
+            let text = std::str::from_utf8(&input)
+                .map_err(|_| Usage::from(Error::from(TokenError::BadCharacter)))?;
+            let parsed = tokens.parse(text)?;
+            Ok(Done::Ok(
+                json!({"id": parsed.id(), "digest": parsed.digest().to_string()}).to_string(),
+            ))
+        }
     }
 }
 
@@ -306,15 +372,21 @@ async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usa
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);
         if path.is_empty() {
-            return Err(Usage("store sqlite: needs a file path, as in sqlite:keyward.db".into()));
+            return Err(Usage(
+                "store sqlite: needs a file path, as in sqlite:keyward.db".into(),
+            ));
         }
-        return Ok(std::sync::Arc::new(keyward::SqliteStore::open(path).await.map_err(bad)?));
+        return Ok(std::sync::Arc::new(
+            keyward::SqliteStore::open(path).await.map_err(bad)?,
+        ));
     }
     if url == "memory:" {
         return Ok(std::sync::Arc::new(keyward::MemoryStore::new()));
     }
     let scheme = url.split(':').next().unwrap_or_default();
-    Err(Usage(format!("store URL scheme {scheme:?} is not supported; use sqlite:PATH or memory:")))
+    Err(Usage(format!(
+        "store URL scheme {scheme:?} is not supported; use sqlite:PATH or memory:"
+    )))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
@@ -324,7 +396,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
         .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))
 }
 
-fn run_session(cmd: SessionCommand, config: &Config, keyring: Option<&Path>, store: &str) -> Result<Done, Usage> {
+fn run_session(
+    cmd: SessionCommand,
+    config: &Config,
+    keyring: Option<&Path>,
+    store: &str,
+) -> Result<Done, Usage> {
     let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
     runtime()?.block_on(async {
         let kw = Keyward::builder()
@@ -348,9 +425,9 @@ fn run_session(cmd: SessionCommand, config: &Config, keyring: Option<&Path>, sto
             e => Err(Usage::from(e)),
         };
         match cmd {
-            SessionCommand::Start { sub } => {
-                Ok(Done::Ok(pair_json(sessions.dangerous_start_without_proof(&sub).await?)))
-            }
+            SessionCommand::Start { sub } => Ok(Done::Ok(pair_json(
+                sessions.dangerous_start_without_proof(&sub).await?,
+            ))),
             SessionCommand::Refresh => {
                 let token = read_secret()?;
                 let token = std::str::from_utf8(token.unprotected_as_bytes()).unwrap_or_default();
@@ -369,7 +446,9 @@ fn run_session(cmd: SessionCommand, config: &Config, keyring: Option<&Path>, sto
             }
             SessionCommand::RevokeAll { sub } => {
                 sessions.revoke_all(&sub).await?;
-                Ok(Done::Ok(json!({"subject": sub, "revoked": true}).to_string()))
+                Ok(Done::Ok(
+                    json!({"subject": sub, "revoked": true}).to_string(),
+                ))
             }
         }
     })
@@ -491,9 +570,18 @@ fn load_keys(path: &Path) -> Result<KeyRing, Usage> {
     KeyRing::load(path).map_err(|e| Usage(format!("{}: {e}", path.display())))
 }
 
-/// Reads a secret from stdin, removing exactly one trailing `\n` or `\r\n`.
+/// Reads a password from stdin, as [`read_secret_bytes`] does.
 fn read_secret() -> Result<Password, Usage> {
-    let mut buf = Zeroizing::new(Vec::new());
+    Ok(Password::from(&read_secret_bytes()?[..]))
+}
+
+/// Reads a secret from stdin, removing exactly one trailing `\n` or `\r\n`.
+/// The buffer is zeroized when dropped, spare capacity included.
+fn read_secret_bytes() -> Result<Zeroizing<Vec<u8>>, Usage> {
+    // Room for any secret the commands accept (passwords stop at 1,024
+    // bytes, tokens at 83), so that reading never grows the buffer: each
+    // reallocation would leave a copy of the secret in freed memory.
+    let mut buf = Zeroizing::new(Vec::with_capacity(STDIN_SECRET_CAPACITY));
     std::io::stdin()
         .read_to_end(&mut buf)
         .map_err(|e| Usage(format!("cannot read stdin: {e}")))?;
@@ -504,7 +592,8 @@ fn read_secret() -> Result<Password, Usage> {
     } else {
         buf.len()
     };
-    Ok(Password::from(buf.get(..end).unwrap_or_default()))
+    buf.truncate(end);
+    Ok(buf)
 }
 
 /// `keyward.toml`. Unknown tables and keys are errors, never ignored.
