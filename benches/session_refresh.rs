@@ -73,6 +73,9 @@ fn bench(c: &mut Criterion) {
                 black_box(pair);
             });
         });
+        group.bench_function("tokio block_on of a ready future", |b| {
+            b.iter(|| rt.block_on(async { black_box(1) }));
+        });
         group.bench_function("parts: jwt sign + 2 hmac + rng", |b| {
             b.iter(|| {
                 let mut jti = [0u8; 16];

@@ -4,6 +4,7 @@
 
 pub mod clock;
 mod error;
+mod hex;
 pub mod jwt;
 pub mod keyring;
 mod mac;

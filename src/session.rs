@@ -27,6 +27,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::hex::{Case, decode_array as unhex_case, encode as hex};
 use crate::jwt::{AccessClaims, AccessToken, Jwt};
 use crate::password::Verified;
 use crate::secret::SecretBytes;
@@ -308,33 +309,8 @@ impl fmt::Debug for Sessions {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(
-        String::with_capacity(bytes.len().saturating_mul(2)),
-        |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        },
-    )
-}
-
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N.checked_mul(2)? {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        let pair = s.get(i.checked_mul(2)?..i.checked_mul(2)?.checked_add(2)?)?;
-        if !pair
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return None;
-        }
-        *byte = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(out)
+    unhex_case::<N>(s, Case::Lower)
 }
 
 fn family_key(family: &[u8; 16]) -> String {

@@ -298,7 +298,7 @@ impl Hash for TokenDigest {
 
 impl fmt::Display for TokenDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        f.write_str(&crate::hex::encode(&self.0))
     }
 }
 
@@ -313,18 +313,9 @@ impl FromStr for TokenDigest {
 
     /// Parses 64 hexadecimal characters, in either case.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let (pairs, rest) = s.as_bytes().as_chunks::<2>();
-        if pairs.len() != 32 || !rest.is_empty() {
-            return Err(TokenError::BadDigest.into());
-        }
-        let mut out = [0u8; 32];
-        for (slot, &[hi, lo]) in out.iter_mut().zip(pairs) {
-            *slot = hex_value(hi)
-                .zip(hex_value(lo))
-                .map(|(hi, lo)| (hi << 4) | lo)
-                .ok_or(TokenError::BadDigest)?;
-        }
-        Ok(Self(out))
+        crate::hex::decode_array::<32>(s, crate::hex::Case::Any)
+            .map(Self)
+            .ok_or_else(|| TokenError::BadDigest.into())
     }
 }
 
@@ -338,15 +329,6 @@ impl<'de> Deserialize<'de> for TokenDigest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
         s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => b.checked_sub(b'0'),
-        b'a'..=b'f' => b.checked_sub(b'a').and_then(|v| v.checked_add(10)),
-        b'A'..=b'F' => b.checked_sub(b'A').and_then(|v| v.checked_add(10)),
-        _ => None,
     }
 }
 

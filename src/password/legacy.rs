@@ -398,22 +398,9 @@ fn decode_lower_hex(field: &str, len: usize) -> Result<Bytes64, HashError> {
     }
     let mut buf = [0u8; MAX_HASH_LEN];
     let out = buf.get_mut(..len).ok_or(HashError::Encoding("hash"))?;
-    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let (high, low) = match pair {
-            [high, low] => (nibble(*high)?, nibble(*low)?),
-            _ => return Err(HashError::Encoding("hash")),
-        };
-        *byte = high.wrapping_shl(4) | low;
-    }
+    crate::hex::decode_into(bytes, out, crate::hex::Case::Lower)
+        .ok_or(HashError::Encoding("hash"))?;
     Bytes64::from_slice(out).ok_or(HashError::Encoding("hash"))
-}
-
-fn nibble(c: u8) -> Result<u8, HashError> {
-    match c {
-        b'0'..=b'9' => Ok(c.wrapping_sub(b'0')),
-        b'a'..=b'f' => Ok(c.wrapping_sub(b'a').wrapping_add(10)),
-        _ => Err(HashError::Encoding("hash")),
-    }
 }
 
 /// passlib's adapted base64 (the standard alphabet with `.` for `+`, no
