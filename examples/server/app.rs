@@ -1,0 +1,386 @@
+#![allow(
+    unreachable_pub,
+    dead_code,
+    reason = "shared by the example binary and its tests; each uses a part"
+)]
+//! The reference auth server's application: routes, handlers, the user
+//! table and the mailer. `main.rs` runs it; the end-to-end tests serve it
+//! on an ephemeral port.
+//!
+//! keyward owns only its own records (sessions, codes); the user table
+//! (`app_users`) belongs to the application.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use keyward::{Error, Keyward, Password, TokenPair};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::sqlite::SqlitePool;
+
+/// Where one-time codes go. The example writes them to an outbox file, or
+/// only logs that one was sent.
+pub trait Mailer: Send + Sync {
+    /// Delivers `code` to `to`.
+    fn send_code(&self, to: &str, code: &str);
+}
+
+/// Appends `{"to", "code"}` lines to a file.
+pub struct OutboxMailer(pub std::path::PathBuf);
+
+impl Mailer for OutboxMailer {
+    fn send_code(&self, to: &str, code: &str) {
+        use std::io::Write;
+        let line = json!({"to": to, "code": code}).to_string();
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.0)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = written {
+            tracing::error!(error = %e, "outbox write failed");
+        }
+    }
+}
+
+/// Logs that a code was sent, never the code.
+pub struct LogMailer;
+
+impl Mailer for LogMailer {
+    fn send_code(&self, to: &str, _code: &str) {
+        tracing::info!(to = %to, "one-time code sent");
+    }
+}
+
+/// The application's own user table.
+#[derive(Clone)]
+pub struct Users {
+    pool: SqlitePool,
+}
+
+impl Users {
+    /// Opens the table in the SQLite database at `path`, creating it.
+    pub async fn open(path: &std::path::Path) -> Result<Self, sqlx::Error> {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS app_users (username TEXT PRIMARY KEY NOT NULL, hash TEXT NOT NULL)")
+            .execute(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn get(&self, username: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT hash FROM app_users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Inserts a user; `false` if the name is taken.
+    pub async fn insert(&self, username: &str, hash: &str) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("INSERT INTO app_users (username, hash) VALUES (?, ?) ON CONFLICT (username) DO NOTHING")
+            .bind(username)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Stores a rehash only if the hash is still the one verified, so a
+    /// concurrent password change is never overwritten.
+    async fn replace_hash(
+        &self,
+        username: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let r = sqlx::query("UPDATE app_users SET hash = ? WHERE username = ? AND hash = ?")
+            .bind(new)
+            .bind(username)
+            .bind(old)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The stored hash of `username`, for tests and the demo.
+    pub async fn stored_hash(&self, username: &str) -> Option<String> {
+        self.get(username).await.ok().flatten()
+    }
+}
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct App {
+    /// The keyward facade.
+    pub kw: Keyward,
+    /// The user table.
+    pub users: Users,
+    /// Where codes go.
+    pub mailer: Arc<dyn Mailer>,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy
+    /// that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+/// The routes.
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/register", post(register))
+        .route("/login", post(login))
+        .route("/token/refresh", post(refresh))
+        .route("/logout", post(logout))
+        .route("/logout-all", post(logout_all))
+        .route("/me", get(me))
+        .route("/.well-known/jwks.json", get(jwks))
+        .with_state(app)
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+fn error(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+fn too_many(retry_after: u64) -> Response {
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": "too_many_requests", "retry_after": retry_after}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+fn unavailable(what: &str, e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "{what} failed");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": "unavailable"}),
+    )
+}
+
+fn pair_body(p: &TokenPair) -> Json<serde_json::Value> {
+    Json(json!({
+        "access_token": p.access.unprotected_as_str(),
+        "refresh_token": p.refresh.unprotected_as_str(),
+        "expires_in": p.expires_in,
+    }))
+}
+
+fn valid_username(u: &str) -> bool {
+    (1..=64).contains(&u.len())
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// The client address: the socket's, or the first `X-Forwarded-For` hop
+/// when the server sits behind a proxy that sets it.
+pub fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if app.trust_forwarded_for {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        if let Some(ip) = forwarded {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+async fn register(State(app): State<App>, Json(req): Json<Credentials>) -> Response {
+    if !valid_username(&req.username) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_username"}),
+        );
+    }
+    let hash = match app
+        .kw
+        .passwords()
+        .hash_async(Password::from(req.password))
+        .await
+    {
+        Ok(h) => h,
+        Err(Error::PasswordTooShort { min_chars }) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "weak_password", "min_length": min_chars}),
+            );
+        }
+        Err(Error::PasswordTooLong { max_bytes }) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "weak_password", "max_bytes": max_bytes}),
+            );
+        }
+        Err(Error::Busy) => return too_many(1),
+        Err(e) => return unavailable("hashing", &e),
+    };
+    match app.users.insert(&req.username, &hash).await {
+        Ok(true) => {
+            tracing::info!("user registered");
+            StatusCode::CREATED.into_response()
+        }
+        Ok(false) => error(StatusCode::CONFLICT, json!({"error": "user_exists"})),
+        Err(e) => unavailable("user insert", &e),
+    }
+}
+
+async fn login(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<Credentials>,
+) -> Response {
+    let _source = client_ip(&app, &headers, peer);
+    let invalid = || {
+        error(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid_credentials"}),
+        )
+    };
+    let stored = if valid_username(&req.username) {
+        match app.users.get(&req.username).await {
+            Ok(s) => s,
+            Err(e) => return unavailable("user lookup", &e),
+        }
+    } else {
+        None
+    };
+    let password = Password::from(req.password);
+    let verified = match stored {
+        Some(stored) => app.kw.passwords().verify_async(password, stored).await,
+        // The same work and the same answer as a wrong password.
+        None => app.kw.passwords().verify_unknown_user_async(password).await,
+    };
+    let verified = match verified {
+        Ok(v) => v,
+        Err(Error::Busy) => return too_many(1),
+        Err(Error::PasswordMismatch | Error::PasswordTooLong { .. }) => return invalid(),
+        Err(e) => {
+            // A malformed stored hash, a missing pepper: an operator problem,
+            // logged; the client sees the same refusal.
+            tracing::error!(error = %e, "login verification failed");
+            return invalid();
+        }
+    };
+    if let Some(new) = verified.rehash() {
+        match app
+            .users
+            .replace_hash(&req.username, verified.old_hash(), new)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(scheme = %verified.scheme(), "password hash upgraded on login")
+            }
+            Ok(false) => tracing::info!("hash changed concurrently; rehash skipped"),
+            Err(e) => tracing::warn!(error = %e, "rehash not stored"),
+        }
+    }
+    let sessions = match app.kw.sessions() {
+        Ok(s) => s,
+        Err(e) => return unavailable("sessions", &e),
+    };
+    match sessions.start(&verified, &req.username).await {
+        Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
+        Err(e) => unavailable("session start", &e),
+    }
+}
+
+async fn refresh(State(app): State<App>, Json(req): Json<RefreshRequest>) -> Response {
+    let sessions = match app.kw.sessions() {
+        Ok(s) => s,
+        Err(e) => return unavailable("sessions", &e),
+    };
+    match sessions.refresh(&req.refresh_token).await {
+        Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
+        Err(Error::Session(e)) => error(StatusCode::UNAUTHORIZED, json!({"error": e.reason()})),
+        Err(Error::Busy) => too_many(1),
+        Err(e) => unavailable("refresh", &e),
+    }
+}
+
+async fn logout(State(app): State<App>, Json(req): Json<RefreshRequest>) -> Response {
+    let sessions = match app.kw.sessions() {
+        Ok(s) => s,
+        Err(e) => return unavailable("sessions", &e),
+    };
+    match sessions.revoke(&req.refresh_token).await {
+        // Logging out with a dead or foreign token leaves nothing to do.
+        Ok(_) | Err(Error::Session(_)) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => unavailable("logout", &e),
+    }
+}
+
+async fn logout_all(State(app): State<App>, headers: HeaderMap) -> Response {
+    let sessions = match app.kw.sessions() {
+        Ok(s) => s,
+        Err(e) => return unavailable("sessions", &e),
+    };
+    let Some(token) = bearer(&headers) else {
+        return error(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"}));
+    };
+    let claims = match sessions.authenticate_strict(token).await {
+        Ok(c) => c,
+        Err(Error::Jwt(_) | Error::Session(_)) => {
+            return error(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"}));
+        }
+        Err(e) => return unavailable("authenticate", &e),
+    };
+    match sessions.revoke_all(&claims.sub).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => unavailable("logout-all", &e),
+    }
+}
+
+async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
+    let claims = bearer(&headers).map(|t| app.kw.jwt().and_then(|j| j.verify(t)));
+    match claims {
+        Some(Ok(c)) => Json(json!({"sub": c.sub, "sid": c.sid, "exp": c.exp})).into_response(),
+        _ => error(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"})),
+    }
+}
+
+async fn jwks(State(app): State<App>) -> Response {
+    match app.kw.jwt() {
+        Ok(j) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            j.jwks().to_owned(),
+        )
+            .into_response(),
+        Err(e) => unavailable("jwks", &e),
+    }
+}
