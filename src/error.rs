@@ -5,6 +5,7 @@
 //! than credentials should be.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Everything that can go wrong in keyward.
 ///
@@ -54,6 +55,13 @@ pub enum Error {
     Session(crate::session::SessionError),
     /// The state store failed. Nothing was issued or accepted (fail closed).
     Store(crate::store::StoreError),
+    /// An in-process rate limit ([`Throttle`](crate::throttle::Throttle))
+    /// refused the call. Nothing was done; try again after `retry_after`.
+    Throttled {
+        /// How long until the key is allowed again, in whole seconds
+        /// (rounded up, at least one).
+        retry_after: Duration,
+    },
 }
 
 impl fmt::Display for Error {
@@ -80,6 +88,11 @@ impl fmt::Display for Error {
             Self::Jwt(e) => write!(f, "access token rejected: {e}"),
             Self::Session(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
+            Self::Throttled { retry_after } => write!(
+                f,
+                "too many requests; retry after {} s",
+                retry_after.as_secs()
+            ),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod password;
 mod secret;
 pub mod session;
 pub mod store;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, StoreError};
+pub use throttle::{Throttle, ThrottlePolicy, Throttles};
 
 /// The one value a backend keeps in its state: every keyward capability is
 /// reached from it. Cheap to clone.
@@ -47,6 +49,7 @@ struct Inner {
     keys: Option<KeyRing>,
     jwt: Option<Arc<Jwt>>,
     sessions: Option<Sessions>,
+    throttles: Arc<Throttles>,
 }
 
 impl Keyward {
@@ -88,6 +91,13 @@ impl Keyward {
             Error::Config("sessions need a store, a key ring, an issuer and an audience".into())
         })
     }
+
+    /// The in-process throttles: password verifications per key, and code
+    /// sends per subject. Per process only; see [`throttle`].
+    #[must_use]
+    pub fn throttle(&self) -> &Throttles {
+        &self.inner.throttles
+    }
 }
 
 /// Builds a [`Keyward`]. Every setting has a safe default; `build` checks
@@ -101,6 +111,7 @@ pub struct KeywardBuilder {
     audience: Option<String>,
     jwt_policy: Option<JwtPolicy>,
     session_policy: SessionPolicy,
+    throttle_policy: ThrottlePolicy,
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -155,6 +166,12 @@ impl KeywardBuilder {
         self
     }
 
+    /// The throttle policy.
+    pub fn throttle_policy(mut self, policy: ThrottlePolicy) -> Self {
+        self.throttle_policy = policy;
+        self
+    }
+
     /// The clock; [`SystemClock`] by default. Tests use
     /// [`ManualClock`](clock::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -206,12 +223,14 @@ impl KeywardBuilder {
             }
             _ => None,
         };
+        let throttles = Arc::new(Throttles::new(&self.throttle_policy, &clock)?);
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
                 keys: self.keys,
                 jwt,
                 sessions,
+                throttles,
             }),
         })
     }
