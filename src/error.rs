@@ -41,7 +41,9 @@ pub enum Error {
         id: String,
     },
     /// The concurrency cap for password hashing was full for longer than the
-    /// policy's queue timeout. Shed the request (for example with HTTP 429).
+    /// policy's queue timeout, or a state-store operation lost its
+    /// compare-and-swap `max_retries` times in a row. Shed the request (for
+    /// example with HTTP 429).
     Busy,
     /// The operating system's random number generator failed.
     Rng,
@@ -55,6 +57,8 @@ pub enum Error {
     Session(crate::session::SessionError),
     /// The state store failed. Nothing was issued or accepted (fail closed).
     Store(crate::store::StoreError),
+    /// A one-time code was refused, or could not be issued.
+    Otp(crate::otp::OtpError),
     /// An in-process rate limit ([`Throttle`](crate::throttle::Throttle))
     /// refused the call. Nothing was done; try again after `retry_after`.
     Throttled {
@@ -81,13 +85,16 @@ impl fmt::Display for Error {
                     "password hash uses pepper id {id:?}, which the key ring does not hold"
                 )
             }
-            Self::Busy => f.write_str("password hashing is at capacity; try again later"),
+            Self::Busy => f.write_str(
+                "at capacity (password hashing, or contention on the state store); try again later",
+            ),
             Self::Rng => f.write_str("the operating system random number generator failed"),
             Self::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Self::Keyring(e) => write!(f, "key ring: {e}"),
             Self::Jwt(e) => write!(f, "access token rejected: {e}"),
             Self::Session(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
+            Self::Otp(e) => write!(f, "{e}"),
             Self::Throttled { retry_after } => write!(
                 f,
                 "too many requests; retry after {} s",
@@ -105,6 +112,7 @@ impl std::error::Error for Error {
             Self::Jwt(e) => Some(e),
             Self::Session(e) => Some(e),
             Self::Store(e) => Some(e),
+            Self::Otp(e) => Some(e),
             _ => None,
         }
     }
@@ -119,6 +127,12 @@ impl From<HashError> for Error {
 impl From<crate::session::SessionError> for Error {
     fn from(e: crate::session::SessionError) -> Self {
         Self::Session(e)
+    }
+}
+
+impl From<crate::otp::OtpError> for Error {
+    fn from(e: crate::otp::OtpError) -> Self {
+        Self::Otp(e)
     }
 }
 

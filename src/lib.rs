@@ -7,6 +7,7 @@ mod error;
 pub mod jwt;
 pub mod keyring;
 mod mac;
+pub mod otp;
 pub mod password;
 mod secret;
 pub mod session;
@@ -19,6 +20,7 @@ pub use clock::{Clock, SystemClock};
 pub use error::{Error, HashError, KeyringError};
 pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};
+pub use otp::{IssuedCode, Otp, OtpCode, OtpError, OtpPolicy, OtpVerified, Purpose};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::Password;
 pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
@@ -49,6 +51,7 @@ struct Inner {
     keys: Option<KeyRing>,
     jwt: Option<Arc<Jwt>>,
     sessions: Option<Sessions>,
+    otp: Option<Otp>,
     throttles: Arc<Throttles>,
 }
 
@@ -92,8 +95,20 @@ impl Keyward {
         })
     }
 
-    /// The in-process throttles: password verifications per key, and code
-    /// sends per subject. Per process only; see [`throttle`].
+    /// One-time codes: issue, verify with lockouts, unlock.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the builder was given no store or no key ring.
+    pub fn otp(&self) -> Result<&Otp, Error> {
+        self.inner
+            .otp
+            .as_ref()
+            .ok_or_else(|| Error::Config("one-time codes need a store and a key ring".into()))
+    }
+
+    /// The in-process throttles: password verifications per key, and
+    /// code sends (which [`Otp::issue`] takes from). Per process only; see
+    /// [`throttle`].
     #[must_use]
     pub fn throttle(&self) -> &Throttles {
         &self.inner.throttles
@@ -111,6 +126,7 @@ pub struct KeywardBuilder {
     audience: Option<String>,
     jwt_policy: Option<JwtPolicy>,
     session_policy: SessionPolicy,
+    otp_policy: OtpPolicy,
     throttle_policy: ThrottlePolicy,
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
@@ -166,6 +182,12 @@ impl KeywardBuilder {
         self
     }
 
+    /// The one-time-code policy.
+    pub fn otp_policy(mut self, policy: OtpPolicy) -> Self {
+        self.otp_policy = policy;
+        self
+    }
+
     /// The throttle policy.
     pub fn throttle_policy(mut self, policy: ThrottlePolicy) -> Self {
         self.throttle_policy = policy;
@@ -207,6 +229,12 @@ impl KeywardBuilder {
             }
             (None, _) => None,
         };
+        if self.store.is_some() && self.keys.is_none() {
+            return Err(Error::Config(
+                "a store is for sessions and one-time codes, which need a key ring: call .keys()"
+                    .into(),
+            ));
+        }
         let sessions = match (&self.store, &jwt, &self.keys) {
             (Some(store), Some(jwt), Some(keys)) => Some(Sessions::new(
                 Arc::clone(store),
@@ -215,21 +243,27 @@ impl KeywardBuilder {
                 self.session_policy,
                 Arc::clone(&clock),
             )?),
-            (Some(_), None, _) => {
-                return Err(Error::Config(
-                    "a store is for sessions, which need a key ring, an issuer and an audience"
-                        .into(),
-                ));
-            }
             _ => None,
         };
+        self.otp_policy.validate()?;
         let throttles = Arc::new(Throttles::new(&self.throttle_policy, &clock)?);
+        let otp = match (&self.store, &self.keys) {
+            (Some(store), Some(keys)) => Some(Otp::new(
+                Arc::clone(store),
+                keys.mac_key(),
+                self.otp_policy,
+                Arc::clone(&clock),
+                Arc::clone(&throttles),
+            )?),
+            _ => None,
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
                 keys: self.keys,
                 jwt,
                 sessions,
+                otp,
                 throttles,
             }),
         })

@@ -9,9 +9,10 @@
 //! allow ten times the rate, and a restart forgets every key; a one-shot
 //! process (the `keyward` CLI) never throttles at all. They shed load and
 //! slow down a single source cheaply; they are not the security boundary.
-//! The one-time-code lockout is: it lives in the [`Store`](crate::Store),
-//! counts every attempt exactly with compare-and-swap, and is
-//! authoritative across threads, processes and replicas.
+//! The one-time-code lockout ([`crate::otp`]) is: it lives in the
+//! [`Store`](crate::Store), counts every attempt exactly with
+//! compare-and-swap, and is authoritative across threads, processes and
+//! replicas.
 //!
 //! Memory stays bounded (governor#171). Keys are hashed to 16 bytes, so a
 //! long key costs no more than a short one, and no raw IP address or account
@@ -355,7 +356,8 @@ impl Throttles {
         &self.login
     }
 
-    /// The code-send throttle, keyed by subject, for one-time codes.
+    /// The code-send throttle, keyed by subject, which
+    /// [`Otp::issue`](crate::otp::Otp::issue) takes from.
     #[must_use]
     pub fn code_send(&self) -> &Throttle {
         &self.code_send
