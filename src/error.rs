@@ -5,6 +5,7 @@
 //! than credentials should be.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Everything that can go wrong in keyward.
 ///
@@ -40,7 +41,9 @@ pub enum Error {
         id: String,
     },
     /// The concurrency cap for password hashing was full for longer than the
-    /// policy's queue timeout. Shed the request (for example with HTTP 429).
+    /// policy's queue timeout, or a state-store operation lost its
+    /// compare-and-swap `max_retries` times in a row. Shed the request (for
+    /// example with HTTP 429).
     Busy,
     /// The operating system's random number generator failed.
     Rng,
@@ -57,6 +60,15 @@ pub enum Error {
     /// An opaque token, a token prefix or a stored token digest is
     /// malformed. The message names the problem, never the token.
     Token(TokenError),
+    /// A one-time code was refused, or could not be issued.
+    Otp(crate::otp::OtpError),
+    /// An in-process rate limit ([`Throttle`](crate::throttle::Throttle))
+    /// refused the call. Nothing was done; try again after `retry_after`.
+    Throttled {
+        /// How long until the key is allowed again, in whole seconds
+        /// (rounded up, at least one).
+        retry_after: Duration,
+    },
 }
 
 impl fmt::Display for Error {
@@ -76,7 +88,9 @@ impl fmt::Display for Error {
                     "password hash uses pepper id {id:?}, which the key ring does not hold"
                 )
             }
-            Self::Busy => f.write_str("password hashing is at capacity; try again later"),
+            Self::Busy => f.write_str(
+                "at capacity (password hashing, or contention on the state store); try again later",
+            ),
             Self::Rng => f.write_str("the operating system random number generator failed"),
             Self::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Self::Keyring(e) => write!(f, "key ring: {e}"),
@@ -84,6 +98,12 @@ impl fmt::Display for Error {
             Self::Session(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
             Self::Token(e) => write!(f, "token: {e}"),
+            Self::Otp(e) => write!(f, "{e}"),
+            Self::Throttled { retry_after } => write!(
+                f,
+                "too many requests; retry after {} s",
+                retry_after.as_secs()
+            ),
         }
     }
 }
@@ -97,6 +117,7 @@ impl std::error::Error for Error {
             Self::Session(e) => Some(e),
             Self::Store(e) => Some(e),
             Self::Token(e) => Some(e),
+            Self::Otp(e) => Some(e),
             _ => None,
         }
     }
@@ -111,6 +132,12 @@ impl From<HashError> for Error {
 impl From<crate::session::SessionError> for Error {
     fn from(e: crate::session::SessionError) -> Self {
         Self::Session(e)
+    }
+}
+
+impl From<crate::otp::OtpError> for Error {
+    fn from(e: crate::otp::OtpError) -> Self {
+        Self::Otp(e)
     }
 }
 

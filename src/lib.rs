@@ -8,10 +8,12 @@ mod hex;
 pub mod jwt;
 pub mod keyring;
 mod mac;
+pub mod otp;
 pub mod password;
 mod secret;
 pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod token;
 
 use std::sync::Arc;
@@ -20,12 +22,14 @@ pub use clock::{Clock, SystemClock};
 pub use error::{Error, HashError, KeyringError, TokenError};
 pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};
+pub use otp::{IssuedCode, Otp, OtpCode, OtpError, OtpPolicy, OtpVerified, Purpose};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::{Password, Token};
 pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, StoreError};
+pub use throttle::{Throttle, ThrottlePolicy, Throttles};
 pub use token::{NewToken, ParsedToken, TokenDigest, Tokens};
 
 /// The one value a backend keeps in its state: every keyward capability is
@@ -51,6 +55,8 @@ struct Inner {
     keys: Option<KeyRing>,
     jwt: Option<Arc<Jwt>>,
     sessions: Option<Sessions>,
+    otp: Option<Otp>,
+    throttles: Arc<Throttles>,
 }
 
 impl Keyward {
@@ -100,6 +106,25 @@ impl Keyward {
             Error::Config("sessions need a store, a key ring, an issuer and an audience".into())
         })
     }
+
+    /// One-time codes: issue, verify with lockouts, unlock.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the builder was given no store or no key ring.
+    pub fn otp(&self) -> Result<&Otp, Error> {
+        self.inner
+            .otp
+            .as_ref()
+            .ok_or_else(|| Error::Config("one-time codes need a store and a key ring".into()))
+    }
+
+    /// The in-process throttles: password verifications per key, and
+    /// code sends (which [`Otp::issue`] takes from). Per process only; see
+    /// [`throttle`].
+    #[must_use]
+    pub fn throttle(&self) -> &Throttles {
+        &self.inner.throttles
+    }
 }
 
 /// Builds a [`Keyward`]. Every setting has a safe default; `build` checks
@@ -113,6 +138,8 @@ pub struct KeywardBuilder {
     audience: Option<String>,
     jwt_policy: Option<JwtPolicy>,
     session_policy: SessionPolicy,
+    otp_policy: OtpPolicy,
+    throttle_policy: ThrottlePolicy,
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
     keyed_token_digests: bool,
@@ -168,6 +195,18 @@ impl KeywardBuilder {
         self
     }
 
+    /// The one-time-code policy.
+    pub fn otp_policy(mut self, policy: OtpPolicy) -> Self {
+        self.otp_policy = policy;
+        self
+    }
+
+    /// The throttle policy.
+    pub fn throttle_policy(mut self, policy: ThrottlePolicy) -> Self {
+        self.throttle_policy = policy;
+        self
+    }
+
     /// The clock; [`SystemClock`] by default. Tests use
     /// [`ManualClock`](clock::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -212,6 +251,12 @@ impl KeywardBuilder {
             }
             (None, _) => None,
         };
+        if self.store.is_some() && self.keys.is_none() {
+            return Err(Error::Config(
+                "a store is for sessions and one-time codes, which need a key ring: call .keys()"
+                    .into(),
+            ));
+        }
         let sessions = match (&self.store, &jwt, &self.keys) {
             (Some(store), Some(jwt), Some(keys)) => Some(Sessions::new(
                 Arc::clone(store),
@@ -220,12 +265,18 @@ impl KeywardBuilder {
                 self.session_policy,
                 Arc::clone(&clock),
             )?),
-            (Some(_), None, _) => {
-                return Err(Error::Config(
-                    "a store is for sessions, which need a key ring, an issuer and an audience"
-                        .into(),
-                ));
-            }
+            _ => None,
+        };
+        self.otp_policy.validate()?;
+        let throttles = Arc::new(Throttles::new(&self.throttle_policy, &clock)?);
+        let otp = match (&self.store, &self.keys) {
+            (Some(store), Some(keys)) => Some(Otp::new(
+                Arc::clone(store),
+                keys.mac_key(),
+                self.otp_policy,
+                Arc::clone(&clock),
+                Arc::clone(&throttles),
+            )?),
             _ => None,
         };
         let tokens = match (self.keyed_token_digests, self.keys.as_ref()) {
@@ -244,6 +295,8 @@ impl KeywardBuilder {
                 keys: self.keys,
                 jwt,
                 sessions,
+                otp,
+                throttles,
             }),
         })
     }

@@ -20,6 +20,7 @@ use keyward::{
     Error, JwtAlg, JwtError, JwtPolicy, KeyRing, Keyward, Password, PasswordPolicy, Passwords,
     Scheme, TokenError, Tokens,
 };
+use keyward::{MemoryStore, OtpError, OtpPolicy, Purpose, Store};
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
@@ -90,6 +91,9 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// One-time codes: issue, verify, unlock (uses --store).
+    #[command(subcommand)]
+    Otp(OtpCommand),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +114,39 @@ enum SessionCommand {
         #[arg(long)]
         sub: String,
     },
+}
+
+#[derive(Subcommand)]
+enum OtpCommand {
+    /// Issue a code for a subject; prints it with its expiry.
+    Issue {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+        /// login, email_change, password_reset, or a custom name.
+        #[arg(long, default_value = "login", value_parser = parse_purpose)]
+        purpose: Purpose,
+    },
+    /// Verify the code on stdin for a subject.
+    Verify {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+        /// login, email_change, password_reset, or a custom name.
+        #[arg(long, default_value = "login", value_parser = parse_purpose)]
+        purpose: Purpose,
+    },
+    /// Clear a subject's failures and locks, including the one after too
+    /// many consecutive failures.
+    Unlock {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+    },
+}
+
+fn parse_purpose(name: &str) -> Result<Purpose, String> {
+    Purpose::parse(name).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -269,6 +306,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         }
         Command::Jwt(cmd) => run_jwt(cmd, &config, cli.keyring.as_deref()),
         Command::Session(cmd) => run_session(cmd, &config, cli.keyring.as_deref(), &cli.store),
+        Command::Otp(cmd) => run_otp(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Audit => {
             let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
             let counts = audit(kw.passwords(), std::io::stdin().lock())?;
@@ -366,29 +404,6 @@ fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<D
     }
 }
 
-/// Opens the state store named by `--store`.
-async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usage> {
-    let bad = |e: keyward::StoreError| Usage(format!("store {url}: {e}"));
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
-        if path.is_empty() {
-            return Err(Usage(
-                "store sqlite: needs a file path, as in sqlite:keyward.db".into(),
-            ));
-        }
-        return Ok(std::sync::Arc::new(
-            keyward::SqliteStore::open(path).await.map_err(bad)?,
-        ));
-    }
-    if url == "memory:" {
-        return Ok(std::sync::Arc::new(keyward::MemoryStore::new()));
-    }
-    let scheme = url.split(':').next().unwrap_or_default();
-    Err(Usage(format!(
-        "store URL scheme {scheme:?} is not supported; use sqlite:PATH or memory:"
-    )))
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -452,6 +467,105 @@ fn run_session(
             }
         }
     })
+}
+
+/// The one-time-code commands. Each run is its own process, so the
+/// in-process send throttle never carries over from one run to the next;
+/// the lockout lives in the store and does.
+fn run_otp(
+    cmd: OtpCommand,
+    config: &Config,
+    keyring: Option<&Path>,
+    store_url: &str,
+) -> Result<Done, Usage> {
+    let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
+    let otp_policy = config.otp_policy();
+    let password_policy = config.password_policy()?;
+    runtime()?.block_on(async {
+        let store = open_store(store_url).await?;
+        let kw = Keyward::builder()
+            .password_policy(password_policy)
+            .keys(keys)
+            .otp_policy(otp_policy)
+            .shared_store(store)
+            .build()?;
+        let otp = kw.otp()?;
+        match cmd {
+            OtpCommand::Issue { sub, purpose } => match otp.issue(&sub, purpose).await {
+                Ok(issued) => Ok(Done::Ok(
+                    json!({"code": issued.code.unprotected_as_str(), "expires_at": issued.expires_at})
+                        .to_string(),
+                )),
+                Err(e) => otp_refusal(e),
+            },
+            OtpCommand::Verify { sub, purpose } => {
+                let input = read_secret()?;
+                let code = std::str::from_utf8(input.unprotected_as_bytes())
+                    .map_err(|_| Usage("input is not a code: not UTF-8".into()))?;
+                match otp.verify(&sub, purpose, code).await {
+                    Ok(_) => Ok(Done::Ok(json!({"ok": true}).to_string())),
+                    Err(e) => otp_refusal(e),
+                }
+            }
+            OtpCommand::Unlock { sub } => {
+                otp.unlock(&sub).await?;
+                Ok(Done::Ok(
+                    json!({"subject": sub, "unlocked": true}).to_string(),
+                ))
+            }
+        }
+    })
+}
+
+/// A refused code or issue: exit 1 with the reason. Anything else (the
+/// store unreachable, a bad subject) is exit 2.
+fn otp_refusal(e: Error) -> Result<Done, Usage> {
+    let out = match e {
+        Error::Otp(OtpError::Invalid { attempts_left }) => {
+            json!({"error": "invalid", "attempts_left": attempts_left})
+        }
+        Error::Otp(OtpError::Locked { retry_after }) => {
+            json!({"error": "locked", "retry_after": retry_after.as_secs()})
+        }
+        Error::Otp(e) => json!({"error": e.reason()}),
+        Error::Throttled { retry_after } => {
+            json!({"error": "throttled", "retry_after": retry_after.as_secs()})
+        }
+        other => return Err(other.into()),
+    };
+    Ok(Done::Negative(out.to_string()))
+}
+
+/// Opens the `--store` URL: `sqlite:PATH` or `memory:` (which lives for one
+/// command only).
+async fn open_store(url: &str) -> Result<std::sync::Arc<dyn Store>, Usage> {
+    if url == "memory:" {
+        return Ok(std::sync::Arc::new(MemoryStore::new()));
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(Usage(
+                "--store sqlite: needs a path, as in sqlite:keyward.db".into(),
+            ));
+        }
+        #[cfg(feature = "sqlite")]
+        {
+            let store = keyward::SqliteStore::open(path)
+                .await
+                .map_err(|e| Usage(format!("{path}: {e}")))?;
+            return Ok(std::sync::Arc::new(store));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        return Err(Usage(
+            "this keyward was built without the sqlite feature".into(),
+        ));
+    }
+    // Only the scheme is echoed: a database URL may carry a password.
+    let scheme = url.split(':').next().unwrap_or_default();
+    Err(Usage(format!(
+        "unsupported --store URL scheme {scheme:?}: this build supports sqlite:PATH and memory:"
+    )))
 }
 
 fn random_hex() -> Result<String, Usage> {
@@ -606,6 +720,18 @@ struct Config {
     jwt: JwtConfig,
     #[serde(default)]
     session: SessionConfig,
+    #[serde(default)]
+    otp: OtpConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OtpConfig {
+    digits: Option<u32>,
+    code_ttl_secs: Option<u64>,
+    max_attempts: Option<u32>,
+    lockout_secs: Option<u64>,
+    max_consecutive_failures: Option<u32>,
 }
 
 /// Defaults of the `[jwt]` table when the file sets none.
@@ -688,6 +814,28 @@ impl Config {
             p = p.access_ttl_secs(v)?;
         }
         Ok(p)
+    }
+
+    /// The `[otp]` table over the defaults; `Keyward::build` validates it.
+    fn otp_policy(&self) -> OtpPolicy {
+        let mut p = OtpPolicy::default();
+        let c = &self.otp;
+        if let Some(v) = c.digits {
+            p.digits = v;
+        }
+        if let Some(v) = c.code_ttl_secs {
+            p.code_ttl_secs = v;
+        }
+        if let Some(v) = c.max_attempts {
+            p.max_attempts = v;
+        }
+        if let Some(v) = c.lockout_secs {
+            p.lockout_secs = v;
+        }
+        if let Some(v) = c.max_consecutive_failures {
+            p.max_consecutive_failures = v;
+        }
+        p
     }
 
     fn password_policy(&self) -> Result<PasswordPolicy, Usage> {

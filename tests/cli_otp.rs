@@ -1,0 +1,340 @@
+//! `keyward otp`, end to end, including 8 processes racing wrong codes on
+//! one SQLite store.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        assert_eq!(self.stdout.matches('\n').count(), 1, "{:?}", self.stdout);
+        serde_json::from_str(self.stdout.trim_end())
+            .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", self.stdout, self.stderr))
+    }
+
+    /// Exit 2 with one human line on stderr.
+    fn usage_error(&self) -> &str {
+        assert_eq!(self.code, 2, "{:?} {:?}", self.stdout, self.stderr);
+        assert_eq!(self.stderr.matches('\n').count(), 1, "{:?}", self.stderr);
+        assert!(!self.stderr.contains("panicked"));
+        self.stderr.trim_end()
+    }
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KEYWARD_KEYRING")
+        .env_remove("KEYWARD_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(mut child: Child, stdin: &[u8]) -> Run {
+    // A command may exit before it reads stdin (a usage error does).
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn keyward(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    finish(spawn(dir, args), stdin)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A fresh directory with a key ring; returns it.
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let run = keyward(dir.path(), &["init", "--alg", "HS256"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    dir
+}
+
+fn issue(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["otp", "issue"];
+    all.extend_from_slice(args);
+    let run = keyward(dir, &all, b"");
+    assert_eq!(run.code, 0, "{} {}", run.stdout, run.stderr);
+    run.json()["code"].as_str().unwrap().to_owned()
+}
+
+fn wrong_for(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
+#[test]
+fn otp_issue_verify_rows() {
+    let dir = setup();
+    let d = dir.path();
+
+    let (t0, run, t1) = (
+        now(),
+        keyward(d, &["otp", "issue", "--sub", "alice"], b""),
+        now(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = run.json();
+    let code = out["code"].as_str().unwrap().to_owned();
+    assert!(
+        code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()),
+        "{code}"
+    );
+    let expires = out["expires_at"].as_u64().unwrap();
+    assert!((t0 + 600..=t1 + 600).contains(&expires), "{expires}");
+    assert_eq!(out.as_object().unwrap().len(), 2);
+    assert!(
+        d.join("keyward.db").exists(),
+        "the default store is sqlite:keyward.db"
+    );
+
+    let verify = |stdin: &[u8], purpose: &str| {
+        keyward(
+            d,
+            &["otp", "verify", "--sub", "alice", "--purpose", purpose],
+            stdin,
+        )
+    };
+    // Exactly one line ending is removed; a second one makes a wrong code.
+    let run = verify(format!("{code}\n\n").as_bytes(), "login");
+    assert_eq!(
+        (run.code, run.json()),
+        (1, json!({"error": "invalid", "attempts_left": 2}))
+    );
+    // The code of one purpose is not a code of another.
+    let run = verify(format!("{code}\n").as_bytes(), "email_change");
+    assert_eq!((run.code, run.json()), (1, json!({"error": "no_code"})));
+    let run = verify(format!("{code}\r\n").as_bytes(), "login");
+    assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+    // Single use.
+    let run = verify(code.as_bytes(), "login");
+    assert_eq!((run.code, run.json()), (1, json!({"error": "no_code"})));
+
+    // Each run is its own process: the in-process send throttle does not
+    // carry over, so an immediate second issue is not throttled.
+    let reset = issue(d, &["--sub", "alice", "--purpose", "password_reset"]);
+    let again = issue(d, &["--sub", "alice", "--purpose", "password_reset"]);
+    let run = verify(format!("{reset}\n").as_bytes(), "password_reset");
+    if reset != again {
+        // The second code replaced the first.
+        assert_eq!(run.json()["error"], "invalid");
+        let run = verify(format!("{again}\n").as_bytes(), "password_reset");
+        assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+    } else {
+        assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+    }
+    let custom = issue(d, &["--sub", "alice", "--purpose", "delete_account"]);
+    let run = verify(format!("{custom}\n").as_bytes(), "delete_account");
+    assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+
+    // Usage errors.
+    let run = keyward(
+        d,
+        &["otp", "issue", "--sub", "alice", "--purpose", "Bad Name"],
+        b"",
+    );
+    assert!(run.usage_error().contains("purpose"), "{}", run.stderr);
+    let run = keyward(d, &["otp", "verify", "--sub", "alice"], b"\xff\xfe\n");
+    assert!(run.usage_error().contains("UTF-8"), "{}", run.stderr);
+    let run = keyward(d, &["otp", "issue", "--sub", ""], b"");
+    assert!(run.usage_error().contains("subject"), "{}", run.stderr);
+    let run = keyward(
+        d,
+        &[
+            "--store",
+            "postgres://u:hunter2@db/x",
+            "otp",
+            "issue",
+            "--sub",
+            "a",
+        ],
+        b"",
+    );
+    let msg = run.usage_error();
+    assert!(msg.contains("--store") && !msg.contains("hunter2"), "{msg}");
+    let run = keyward(
+        d,
+        &["--keyring", "missing.keys", "otp", "unlock", "--sub", "a"],
+        b"",
+    );
+    assert!(run.usage_error().contains("missing.keys"), "{}", run.stderr);
+    // memory: lives for one command.
+    let run = keyward(
+        d,
+        &["--store", "memory:", "otp", "issue", "--sub", "bob"],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let code = run.json()["code"].as_str().unwrap().to_owned();
+    let run = keyward(
+        d,
+        &["--store", "memory:", "otp", "verify", "--sub", "bob"],
+        code.as_bytes(),
+    );
+    assert_eq!((run.code, run.json()), (1, json!({"error": "no_code"})));
+}
+
+#[test]
+fn eight_processes_racing_wrong_codes_lock_the_subject() {
+    let dir = setup();
+    let d = dir.path();
+    let code = issue(d, &["--sub", "carol"]);
+    let wrong = format!("{}\n", wrong_for(&code));
+    // Spawn all eight, then hand each its code: they race on one file.
+    let children: Vec<Child> = (0..8)
+        .map(|_| spawn(d, &["otp", "verify", "--sub", "carol"]))
+        .collect();
+    let runs: Vec<Run> = children
+        .into_iter()
+        .map(|c| finish(c, wrong.as_bytes()))
+        .collect();
+    let (mut invalid, mut locked) = (Vec::new(), 0);
+    for run in &runs {
+        assert_eq!(run.code, 1, "{} {}", run.stdout, run.stderr);
+        let out = run.json();
+        match out["error"].as_str().unwrap() {
+            "invalid" => invalid.push(out["attempts_left"].as_u64().unwrap()),
+            "locked" => locked += 1,
+            other => panic!("{other}"),
+        }
+    }
+    invalid.sort_unstable();
+    println!(
+        "8 processes, wrong codes, one sqlite store: {} invalid (attempts_left {invalid:?}), {locked} locked",
+        invalid.len()
+    );
+    assert_eq!(invalid, [0, 1, 2], "exactly three failures evaluated");
+    assert_eq!(locked, 5);
+
+    // The subject ends locked: the right code is refused, and so is a new one.
+    let run = keyward(d, &["otp", "verify", "--sub", "carol"], code.as_bytes());
+    assert_eq!(run.code, 1);
+    let out = run.json();
+    assert_eq!(out["error"], "locked");
+    let retry = out["retry_after"].as_u64().unwrap();
+    assert!(retry > 0 && retry <= 3_600, "{retry}");
+    let run = keyward(d, &["otp", "issue", "--sub", "carol"], b"");
+    assert_eq!(
+        (run.code, run.json()["error"].as_str()),
+        (1, Some("locked"))
+    );
+
+    let run = keyward(d, &["otp", "unlock", "--sub", "carol"], b"");
+    assert_eq!(
+        (run.code, run.json()),
+        (0, json!({"subject": "carol", "unlocked": true}))
+    );
+    let code = issue(d, &["--sub", "carol"]);
+    let run = keyward(d, &["otp", "verify", "--sub", "carol"], code.as_bytes());
+    assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+}
+
+#[test]
+fn otp_config_table() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(
+        d.join("keyward.toml"),
+        "[otp]\nmax_attempts = 2\nlockout_secs = 900\ncode_ttl_secs = 1\nmax_consecutive_failures = 4\n",
+    )
+    .unwrap();
+    // code_ttl_secs = 1: a code is expired once a second has passed.
+    let (t0, run) = (now(), keyward(d, &["otp", "issue", "--sub", "dave"], b""));
+    let expires = run.json()["expires_at"].as_u64().unwrap();
+    assert!(expires > t0 && expires <= now() + 1, "{expires}");
+    while now() <= expires {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let code = run.json()["code"].as_str().unwrap().to_owned();
+    let run = keyward(d, &["otp", "verify", "--sub", "dave"], code.as_bytes());
+    assert_eq!((run.code, run.json()), (1, json!({"error": "expired"})));
+
+    // max_attempts = 2, lockout 900 s.
+    let code = issue(d, &["--sub", "erin"]);
+    let wrong = wrong_for(&code);
+    let run = keyward(d, &["otp", "verify", "--sub", "erin"], wrong.as_bytes());
+    assert_eq!(run.json(), json!({"error": "invalid", "attempts_left": 1}));
+    let run = keyward(d, &["otp", "verify", "--sub", "erin"], wrong.as_bytes());
+    assert_eq!(run.json(), json!({"error": "invalid", "attempts_left": 0}));
+    let run = keyward(d, &["otp", "verify", "--sub", "erin"], code.as_bytes());
+    let retry = run.json()["retry_after"].as_u64().unwrap();
+    assert!(retry > 0 && retry <= 900, "{retry}");
+
+    // Bad values and unknown keys are usage errors.
+    for (toml, needle) in [
+        ("[otp]\nmax_attempts = 0\n", "max_attempts"),
+        (
+            "[otp]\nmax_consecutive_failures = 101\n",
+            "max_consecutive_failures",
+        ),
+        ("[otp]\nlockout = 60\n", "lockout"),
+    ] {
+        std::fs::write(d.join("keyward.toml"), toml).unwrap();
+        let run = keyward(d, &["otp", "issue", "--sub", "x"], b"");
+        assert!(run.usage_error().contains(needle), "{toml}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn too_many_consecutive_failures_need_an_operator() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(
+        d.join("keyward.toml"),
+        "[otp]\nmax_attempts = 3\nmax_consecutive_failures = 3\n",
+    )
+    .unwrap();
+    let code = issue(d, &["--sub", "frank"]);
+    for left in [2, 1, 0] {
+        let run = keyward(
+            d,
+            &["otp", "verify", "--sub", "frank"],
+            wrong_for(&code).as_bytes(),
+        );
+        assert_eq!(
+            run.json(),
+            json!({"error": "invalid", "attempts_left": left})
+        );
+    }
+    let run = keyward(d, &["otp", "verify", "--sub", "frank"], code.as_bytes());
+    assert_eq!(
+        (run.code, run.json()),
+        (1, json!({"error": "locked_until_unlock"}))
+    );
+    let run = keyward(d, &["otp", "issue", "--sub", "frank"], b"");
+    assert_eq!(
+        (run.code, run.json()),
+        (1, json!({"error": "locked_until_unlock"}))
+    );
+    let run = keyward(d, &["otp", "unlock", "--sub", "frank"], b"");
+    assert_eq!(run.code, 0);
+    let code = issue(d, &["--sub", "frank"]);
+    let run = keyward(d, &["otp", "verify", "--sub", "frank"], code.as_bytes());
+    assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+}
