@@ -1,84 +1,180 @@
-//! The keyward quick start: register, log in, and upgrade an old hash on
-//! login. Run it with `cargo run --example quickstart`.
+//! The keyward quick start: the whole story on an embedded SQLite file in a
+//! temporary folder. Run it with `cargo run --example quickstart`.
 //!
-//! Every step uses the real default policy (PBKDF2-HMAC-SHA256, 600,000
-//! iterations), except the one hash labelled "an old deployment's", which
-//! is made at 1,000 iterations to show the upgrade on login.
+//! Passwords use the real default policy (PBKDF2-HMAC-SHA256, 600,000
+//! iterations). Time is a `ManualClock` so that the demo can step past the
+//! 10-second refresh grace window without waiting.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use keyward::{Error, Keyward, Password, PasswordPolicy};
+use keyward::clock::{Clock, ManualClock, SystemClock};
+use keyward::otp::{OtpError, Purpose};
+use keyward::{Error, JwtAlg, KeyRing, Keyward, Password, SessionError, SqliteStore};
 
-fn main() -> Result<(), Error> {
-    let kw = Keyward::builder().build()?;
+/// A password hash as Django 5.2 stores it (1,000 iterations), for
+/// "correct horse battery staple": an account imported from an old stack.
+const DJANGO_HASH: &str =
+    "pbkdf2_sha256$1000$tA0jUhl26X9Qf7Y2KbDERg$y60Tjp/vlE6maCpHoGXXUCU+VtNad/l6uUukUbgYQI0=";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("keyward.db");
+    let clock = ManualClock::new(SystemClock.now());
+    let kw = Keyward::builder()
+        .issuer("https://auth.example.com")
+        .audience("api")
+        .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+        .store(SqliteStore::open(&db).await?)
+        .clock(Arc::new(clock.clone()))
+        .build()?;
     println!(
-        "policy: PBKDF2-HMAC-SHA256, {} iterations",
+        "keyward quick start: SQLite store in a temporary folder; PBKDF2-HMAC-SHA256 at {} iterations",
         kw.passwords().policy().iterations
     );
 
-    // A user table: username -> stored PHC string.
+    // The application's user table: username -> stored hash.
     let mut users: HashMap<&str, String> = HashMap::new();
 
-    // 1. Register: hash the new password, store the PHC string.
-    let stored = kw
+    // 1. Register.
+    let hash = kw
         .passwords()
-        .hash(&Password::from("correct horse battery staple"))?;
-    println!("1. registered alice: {}…", &stored[..40]);
-    users.insert("alice", stored);
+        .hash(&Password::from("Tr0ub4dor&3-but-longer"))?;
+    println!("1. registered alice; stored {}…", &hash[..30]);
+    users.insert("alice", hash);
 
-    // 2. Log in: verify returns a proof, or an error for a wrong password.
+    // 2. Log in. bob's hash was imported from Django; logging in upgrades it.
+    users.insert("bob", DJANGO_HASH.to_owned());
     let verified = kw.passwords().verify(
         &Password::from("correct horse battery staple"),
-        &users["alice"],
+        &users["bob"],
     )?;
     println!(
-        "2. alice logged in (scheme {}, rehash due: {})",
+        "2. bob logged in with a {} hash ({}…)",
         verified.scheme(),
-        verified.rehash().is_some()
+        &DJANGO_HASH[..22]
     );
-    let wrong = kw
-        .passwords()
-        .verify(&Password::from("Tr0ub4dor&3"), &users["alice"]);
-    println!(
-        "   wrong password: {}",
-        wrong.err().map(|e| e.to_string()).unwrap_or_default()
-    );
-
-    // 3. An unknown user costs the same as a wrong password, and fails the same way.
-    let unknown = kw
-        .passwords()
-        .verify_unknown_user(&Password::from("Tr0ub4dor&3"));
-    println!(
-        "3. unknown user: {}",
-        unknown.err().map(|e| e.to_string()).unwrap_or_default()
-    );
-
-    // 4. Rehash on login: bob's hash comes from an old deployment at 1,000 iterations.
-    let mut old_policy = PasswordPolicy::default();
-    old_policy.iterations = 1_000; // an old deployment's cost, for this demo only
-    let old = Keyward::builder().password_policy(old_policy).build()?;
-    users.insert(
-        "bob",
-        old.passwords().hash(&Password::from("hunter2hunter2"))?,
-    );
-    println!("4. bob's stored hash: {}…", &users["bob"][..36]);
-    let verified = kw
-        .passwords()
-        .verify(&Password::from("hunter2hunter2"), &users["bob"])?;
     if let Some(new) = verified.rehash() {
         // In SQL: UPDATE users SET hash = $new WHERE name = 'bob' AND hash = $old
-        let entry = users
-            .get_mut("bob")
-            .filter(|h| h.as_str() == verified.old_hash());
-        if let Some(h) = entry {
-            *h = new.to_owned();
+        if users.get("bob").is_some_and(|h| h == verified.old_hash()) {
+            users.insert("bob", new.to_owned());
         }
-        println!("   upgraded on login to: {}…", &users["bob"][..40]);
+        println!("   upgraded on login to {}…", &users["bob"][..30]);
     }
-    let info = kw.passwords().inspect(&users["bob"])?;
+    let wrong = kw
+        .passwords()
+        .verify(&Password::from("wrong guess"), &users["alice"]);
+    let unknown = kw
+        .passwords()
+        .verify_unknown_user(&Password::from("wrong guess"));
     println!(
-        "   now {} iterations, rehash due: {}",
-        info.iterations, info.needs_rehash
+        "   wrong password: {:?}; unknown user: {:?} (the same answer, the same cost)",
+        wrong.err().map(|e| e.to_string()),
+        unknown.err().map(|e| e.to_string())
+    );
+
+    // 3. A session: access token and refresh token.
+    let sessions = kw.sessions()?;
+    let pair = sessions.start(&verified, "bob").await?;
+    println!(
+        "3. session {} started: access token {}…, refresh token …{}",
+        pair.session_id,
+        &pair.access.unprotected_as_str()[..16],
+        tail(pair.refresh.unprotected_as_str())
+    );
+
+    // 4. Authenticate a request.
+    let claims = sessions.authenticate(pair.access.unprotected_as_str())?;
+    println!(
+        "4. authenticated: sub={} sid={} expires in {} s",
+        claims.sub,
+        claims.sid,
+        claims.exp.saturating_sub(claims.iat)
+    );
+
+    // 5. Refresh: the refresh token rotates.
+    clock.advance(60);
+    let next = sessions.refresh(pair.refresh.unprotected_as_str()).await?;
+    println!(
+        "5. refreshed: new refresh token …{}",
+        tail(next.refresh.unprotected_as_str())
+    );
+
+    // 6. Replay the old refresh token after the 10-second grace window.
+    clock.advance(11);
+    match sessions.refresh(pair.refresh.unprotected_as_str()).await {
+        Err(Error::Session(SessionError::Reused)) => {
+            println!("6. old refresh token replayed: reuse detected, session family revoked")
+        }
+        other => return Err(format!("expected reuse, got {other:?}").into()),
+    }
+    match sessions.refresh(next.refresh.unprotected_as_str()).await {
+        Err(Error::Session(SessionError::Revoked)) => {
+            println!("   the live refresh token is revoked too")
+        }
+        other => return Err(format!("expected revoked, got {other:?}").into()),
+    }
+
+    // 7. One-time codes: three wrong codes lock the subject for 60 minutes.
+    let otp = kw.otp()?;
+    let issued = otp.issue("alice", Purpose::Login).await?;
+    println!(
+        "7. sent a 6-digit code to alice (expires at {})",
+        issued.expires_at
+    );
+    let wrong_code = if issued.code.unprotected_as_str() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..3 {
+        match otp.verify("alice", Purpose::Login, wrong_code).await {
+            Err(Error::Otp(OtpError::Invalid { attempts_left })) => {
+                println!("   wrong code: {attempts_left} attempts left")
+            }
+            other => return Err(format!("expected invalid, got {other:?}").into()),
+        }
+    }
+    match otp
+        .verify("alice", Purpose::Login, issued.code.unprotected_as_str())
+        .await
+    {
+        Err(Error::Otp(OtpError::Locked { retry_after })) => {
+            println!(
+                "   locked: even the right code is refused; retry after {} s",
+                retry_after.as_secs()
+            );
+        }
+        other => return Err(format!("expected locked, got {other:?}").into()),
+    }
+
+    // 8. An API key: shown once; only its id and digest are stored.
+    let key = kw.tokens().generate("kw_live")?;
+    println!(
+        "8. API key for alice: {}… (shown once)",
+        &key.token().unprotected_as_str()[..20]
+    );
+    println!(
+        "   stored: id {} and SHA-256 digest {}",
+        key.id(),
+        key.digest()
+    );
+    let presented = kw.tokens().parse(key.token().unprotected_as_str())?;
+    println!(
+        "   a presented key matches the stored digest: {}",
+        presented.digest() == key.digest()
+    );
+    println!(
+        "done: everything above lived in {}",
+        db.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("keyward.db")
     );
     Ok(())
+}
+
+/// The last 12 characters, enough to tell two tokens apart in the output.
+fn tail(s: &str) -> &str {
+    s.get(s.len().saturating_sub(12)..).unwrap_or(s)
 }

@@ -24,6 +24,7 @@ struct Server {
     client: reqwest::Client,
     users: app::Users,
     clock: ManualClock,
+    outbox: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -64,6 +65,7 @@ async fn serve() -> Server {
         client: reqwest::Client::new(),
         users,
         clock,
+        outbox: dir.path().join("outbox.jsonl"),
         _dir: dir,
     }
 }
@@ -334,4 +336,143 @@ async fn refresh_reuse_logout_and_logout_all() {
             .0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+impl Server {
+    /// The codes sent to `user`, from the outbox.
+    fn codes_for(&self, user: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.outbox)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|v| v["to"] == user)
+            .map(|v| v["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_code_login_and_lockout() {
+    let s = serve().await;
+    for user in ["dora", "erin"] {
+        s.post(
+            "/register",
+            json!({"username": user, "password": "correct horse battery"}),
+        )
+        .await;
+    }
+    // Unknown users get the same 202, and no code.
+    assert_eq!(
+        s.post("/otp/send", json!({"username": "nobody"})).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert!(s.codes_for("nobody").is_empty());
+
+    // The right code logs in.
+    assert_eq!(
+        s.post("/otp/send", json!({"username": "dora"})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let code = s.codes_for("dora").pop().unwrap();
+    assert_eq!(code.len(), 6);
+    let (st, pair) = s
+        .post("/otp/verify", json!({"username": "dora", "code": code}))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, me) = s
+        .with_bearer(reqwest::Method::GET, "/me", pair["access_token"].as_str())
+        .await;
+    assert_eq!((st, me["sub"].as_str()), (StatusCode::OK, Some("dora")));
+    // Single use.
+    let (st, _) = s
+        .post("/otp/verify", json!({"username": "dora", "code": code}))
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // Three wrong codes lock the subject for an hour; then even the right one is refused.
+    s.post("/otp/send", json!({"username": "erin"})).await;
+    let right = s.codes_for("erin").pop().unwrap();
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut left = Vec::new();
+    for _ in 0..3 {
+        let (st, body) = s
+            .post("/otp/verify", json!({"username": "erin", "code": wrong}))
+            .await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid"))
+        );
+        left.push(body["attempts_left"].as_u64().unwrap());
+    }
+    assert_eq!(left, [2, 1, 0]);
+    let (st, body) = s
+        .post("/otp/verify", json!({"username": "erin", "code": right}))
+        .await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (StatusCode::LOCKED, Some("locked"))
+    );
+    assert_eq!(body["retry_after"].as_u64(), Some(3600));
+    s.clock.advance(3600);
+    // After the hour, a new code works (the lock discarded the old one).
+    s.clock.advance(60);
+    s.post("/otp/send", json!({"username": "erin"})).await;
+    let fresh = s.codes_for("erin").pop().unwrap();
+    assert_eq!(
+        s.post("/otp/verify", json!({"username": "erin", "code": fresh}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_floods_from_one_source_are_throttled_with_retry_after() {
+    let s = serve().await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..12 {
+        let r = s
+            .client
+            .post(format!("{}/login", s.base))
+            .header("x-forwarded-for", "203.0.113.7")
+            .json(&json!({"username": format!("user{i}"), "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+        }
+        statuses.push(r.status());
+    }
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[10..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+    // Another source is not affected.
+    let r = s
+        .client
+        .post(format!("{}/login", s.base))
+        .header("x-forwarded-for", "198.51.100.9")
+        .json(&json!({"username": "someone", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

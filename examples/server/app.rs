@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use keyward::otp::{OtpError, Purpose};
 use keyward::{Error, Keyward, Password, TokenPair};
 use serde::Deserialize;
 use serde_json::json;
@@ -143,6 +144,8 @@ pub fn router(app: App) -> Router {
         .route("/token/refresh", post(refresh))
         .route("/logout", post(logout))
         .route("/logout-all", post(logout_all))
+        .route("/otp/send", post(otp_send))
+        .route("/otp/verify", post(otp_verify))
         .route("/me", get(me))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(app)
@@ -152,6 +155,17 @@ pub fn router(app: App) -> Router {
 struct Credentials {
     username: String,
     password: String,
+}
+
+#[derive(Deserialize)]
+struct OtpSend {
+    username: String,
+}
+
+#[derive(Deserialize)]
+struct OtpCheck {
+    username: String,
+    code: String,
 }
 
 #[derive(Deserialize)]
@@ -265,7 +279,14 @@ async fn login(
     headers: HeaderMap,
     Json(req): Json<Credentials>,
 ) -> Response {
-    let _source = client_ip(&app, &headers, peer);
+    let source = client_ip(&app, &headers, peer);
+    // Per-source and per-account limits, before any database or PBKDF2
+    // work, so a flood is answered at once.
+    for key in [format!("ip:{source}"), format!("user:{}", req.username)] {
+        if let Err(Error::Throttled { retry_after }) = app.kw.throttle().check_login(&key) {
+            return too_many(retry_after.as_secs());
+        }
+    }
     let invalid = || {
         error(
             StatusCode::UNAUTHORIZED,
@@ -317,6 +338,62 @@ async fn login(
     match sessions.start(&verified, &req.username).await {
         Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
         Err(e) => unavailable("session start", &e),
+    }
+}
+
+async fn otp_send(State(app): State<App>, Json(req): Json<OtpSend>) -> Response {
+    // 202 whatever happens, so the answer does not tell who has an account
+    // or is locked.
+    let accepted = StatusCode::ACCEPTED.into_response();
+    let exists =
+        valid_username(&req.username) && matches!(app.users.get(&req.username).await, Ok(Some(_)));
+    if !exists {
+        return accepted;
+    }
+    let otp = match app.kw.otp() {
+        Ok(o) => o,
+        Err(e) => return unavailable("otp", &e),
+    };
+    match otp.issue(&req.username, Purpose::Login).await {
+        Ok(issued) => app
+            .mailer
+            .send_code(&req.username, issued.code.unprotected_as_str()),
+        Err(Error::Otp(_) | Error::Throttled { .. }) => {}
+        Err(e) => return unavailable("otp issue", &e),
+    }
+    accepted
+}
+
+async fn otp_verify(State(app): State<App>, Json(req): Json<OtpCheck>) -> Response {
+    let (otp, sessions) = match (app.kw.otp(), app.kw.sessions()) {
+        (Ok(o), Ok(s)) => (o, s),
+        (Err(e), _) | (_, Err(e)) => return unavailable("otp", &e),
+    };
+    if !valid_username(&req.username) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid", "attempts_left": 0}),
+        );
+    }
+    match otp.verify(&req.username, Purpose::Login, &req.code).await {
+        Ok(proof) => match sessions.start_with_otp(proof).await {
+            Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
+            Err(e) => unavailable("session start", &e),
+        },
+        Err(Error::Otp(OtpError::Invalid { attempts_left })) => error(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid", "attempts_left": attempts_left}),
+        ),
+        Err(Error::Otp(OtpError::Locked { retry_after })) => error(
+            StatusCode::LOCKED,
+            json!({"error": "locked", "retry_after": retry_after.as_secs()}),
+        ),
+        Err(Error::Otp(OtpError::LockedUntilUnlock)) => error(
+            StatusCode::LOCKED,
+            json!({"error": "locked", "retry_after": null}),
+        ),
+        Err(Error::Otp(e)) => error(StatusCode::UNAUTHORIZED, json!({"error": e.reason()})),
+        Err(e) => unavailable("otp verify", &e),
     }
 }
 
