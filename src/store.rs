@@ -220,18 +220,35 @@ pub mod conformance {
     pub async fn create_if_absent(store: &dyn Store, ns: &str) {
         let key = format!("{ns}.create");
         assert!(
-            store.load(&key).await.unwrap().is_none(),
+            store.load(&key).await.expect("store call failed").is_none(),
             "a fresh key is absent"
         );
-        let v = swapped(store.swap(&key, None, b"one", TTL).await.unwrap());
-        let r = store.load(&key).await.unwrap().expect("created");
+        let v = swapped(
+            store
+                .swap(&key, None, b"one", TTL)
+                .await
+                .expect("store call failed"),
+        );
+        let r = store
+            .load(&key)
+            .await
+            .expect("store call failed")
+            .expect("created");
         assert_eq!((r.version, r.value.as_slice()), (v, b"one".as_slice()));
         assert_eq!(
-            store.swap(&key, None, b"two", TTL).await.unwrap(),
+            store
+                .swap(&key, None, b"two", TTL)
+                .await
+                .expect("store call failed"),
             Swap::Conflict
         );
         assert_eq!(
-            store.load(&key).await.unwrap().expect("still there").value,
+            store
+                .load(&key)
+                .await
+                .expect("store call failed")
+                .expect("still there")
+                .value,
             b"one"
         );
     }
@@ -239,21 +256,45 @@ pub mod conformance {
     /// A swap at the current version writes and moves the version.
     pub async fn swap_at_version(store: &dyn Store, ns: &str) {
         let key = format!("{ns}.swap");
-        let v1 = swapped(store.swap(&key, None, b"a", TTL).await.unwrap());
-        let v2 = swapped(store.swap(&key, Some(v1), b"b", TTL).await.unwrap());
+        let v1 = swapped(
+            store
+                .swap(&key, None, b"a", TTL)
+                .await
+                .expect("store call failed"),
+        );
+        let v2 = swapped(
+            store
+                .swap(&key, Some(v1), b"b", TTL)
+                .await
+                .expect("store call failed"),
+        );
         assert_ne!(v1, v2, "a swap changes the version");
-        let r = store.load(&key).await.unwrap().expect("present");
+        let r = store
+            .load(&key)
+            .await
+            .expect("store call failed")
+            .expect("present");
         assert_eq!((r.version, r.value.as_slice()), (v2, b"b".as_slice()));
-        let v3 = swapped(store.swap(&key, Some(v2), b"", TTL).await.unwrap());
+        let v3 = swapped(
+            store
+                .swap(&key, Some(v2), b"", TTL)
+                .await
+                .expect("store call failed"),
+        );
         assert_eq!(
-            store.load(&key).await.unwrap().expect("present").version,
+            store
+                .load(&key)
+                .await
+                .expect("store call failed")
+                .expect("present")
+                .version,
             v3
         );
         assert!(
             store
                 .load(&key)
                 .await
-                .unwrap()
+                .expect("store call failed")
                 .expect("present")
                 .value
                 .is_empty(),
@@ -265,27 +306,53 @@ pub mod conformance {
     /// conflicts and writes nothing.
     pub async fn conflict_at_stale_version(store: &dyn Store, ns: &str) {
         let key = format!("{ns}.stale");
-        let v1 = swapped(store.swap(&key, None, b"a", TTL).await.unwrap());
-        let v2 = swapped(store.swap(&key, Some(v1), b"b", TTL).await.unwrap());
+        let v1 = swapped(
+            store
+                .swap(&key, None, b"a", TTL)
+                .await
+                .expect("store call failed"),
+        );
+        let v2 = swapped(
+            store
+                .swap(&key, Some(v1), b"b", TTL)
+                .await
+                .expect("store call failed"),
+        );
         assert_eq!(
-            store.swap(&key, Some(v1), b"c", TTL).await.unwrap(),
+            store
+                .swap(&key, Some(v1), b"c", TTL)
+                .await
+                .expect("store call failed"),
             Swap::Conflict
         );
         assert_eq!(
             store
                 .swap(&key, Some(v2.wrapping_add(1)), b"c", TTL)
                 .await
-                .unwrap(),
+                .expect("store call failed"),
             Swap::Conflict
         );
-        let r = store.load(&key).await.unwrap().expect("present");
+        let r = store
+            .load(&key)
+            .await
+            .expect("store call failed")
+            .expect("present");
         assert_eq!((r.version, r.value.as_slice()), (v2, b"b".as_slice()));
         let absent = format!("{ns}.absent");
         assert_eq!(
-            store.swap(&absent, Some(v2), b"x", TTL).await.unwrap(),
+            store
+                .swap(&absent, Some(v2), b"x", TTL)
+                .await
+                .expect("store call failed"),
             Swap::Conflict
         );
-        assert!(store.load(&absent).await.unwrap().is_none());
+        assert!(
+            store
+                .load(&absent)
+                .await
+                .expect("store call failed")
+                .is_none()
+        );
     }
 
     /// An expired record is gone: not loaded, not swappable at its old
@@ -296,39 +363,61 @@ pub mod conformance {
             store
                 .swap(&key, None, b"short", Duration::from_millis(300))
                 .await
-                .unwrap(),
+                .expect("store call failed"),
         );
         let long = format!("{ns}.ttl-long");
-        let _ = swapped(store.swap(&long, None, b"long", TTL).await.unwrap());
+        let _ = swapped(
+            store
+                .swap(&long, None, b"long", TTL)
+                .await
+                .expect("store call failed"),
+        );
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         assert!(
-            store.load(&key).await.unwrap().is_none(),
+            store.load(&key).await.expect("store call failed").is_none(),
             "expired records are not returned"
         );
         assert!(
-            store.load(&long).await.unwrap().is_some(),
+            store
+                .load(&long)
+                .await
+                .expect("store call failed")
+                .is_some(),
             "unexpired records stay"
         );
         assert_eq!(
-            store.swap(&key, Some(v1), b"late", TTL).await.unwrap(),
+            store
+                .swap(&key, Some(v1), b"late", TTL)
+                .await
+                .expect("store call failed"),
             Swap::Conflict
         );
-        let v2 = swapped(store.swap(&key, None, b"again", TTL).await.unwrap());
+        let v2 = swapped(
+            store
+                .swap(&key, None, b"again", TTL)
+                .await
+                .expect("store call failed"),
+        );
         assert_ne!(v1, v2, "a recreated record gets a new version");
         // A swap refreshes the TTL.
         let v3 = swapped(
             store
                 .swap(&key, Some(v2), b"refreshed", Duration::from_millis(300))
                 .await
-                .unwrap(),
+                .expect("store call failed"),
         );
-        let _ = swapped(store.swap(&key, Some(v3), b"kept", TTL).await.unwrap());
+        let _ = swapped(
+            store
+                .swap(&key, Some(v3), b"kept", TTL)
+                .await
+                .expect("store call failed"),
+        );
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(
             store
                 .load(&key)
                 .await
-                .unwrap()
+                .expect("store call failed")
                 .expect("ttl was refreshed")
                 .value,
             b"kept"
@@ -340,11 +429,21 @@ pub mod conformance {
     pub async fn large_values(store: &dyn Store, ns: &str) {
         let key = format!("{ns}.large");
         let value: Vec<u8> = (0..MAX_VALUE_LEN)
-            .map(|i| u8::try_from(i % 251).unwrap())
+            .map(|i| u8::try_from(i % 251).expect("below 251"))
             .collect();
-        let v = swapped(store.swap(&key, None, &value, TTL).await.unwrap());
+        let v = swapped(
+            store
+                .swap(&key, None, &value, TTL)
+                .await
+                .expect("store call failed"),
+        );
         assert_eq!(
-            store.load(&key).await.unwrap().expect("present").value,
+            store
+                .load(&key)
+                .await
+                .expect("store call failed")
+                .expect("present")
+                .value,
             value
         );
         let too_big = vec![0u8; MAX_VALUE_LEN + 1];
@@ -353,8 +452,21 @@ pub mod conformance {
             Err(StoreError::ValueTooLarge)
         ));
         let nul: Vec<u8> = vec![0, 0xff, 0, b'\'', b'"', b'\\'];
-        let _ = swapped(store.swap(&key, Some(v), &nul, TTL).await.unwrap());
-        assert_eq!(store.load(&key).await.unwrap().expect("present").value, nul);
+        let _ = swapped(
+            store
+                .swap(&key, Some(v), &nul, TTL)
+                .await
+                .expect("store call failed"),
+        );
+        assert_eq!(
+            store
+                .load(&key)
+                .await
+                .expect("store call failed")
+                .expect("present")
+                .value,
+            nul
+        );
     }
 
     /// Bad keys and TTLs are refused by every operation.
@@ -398,15 +510,34 @@ pub mod conformance {
             format!("{ns}.m.b"),
             format!("{ns}.m.c"),
         );
-        let _ = swapped(store.swap(&a, None, b"A", TTL).await.unwrap());
-        let _ = swapped(store.swap(&c, None, b"C", TTL).await.unwrap());
-        let got = store.load_many(&[&c, &b, &a]).await.unwrap();
+        let _ = swapped(
+            store
+                .swap(&a, None, b"A", TTL)
+                .await
+                .expect("store call failed"),
+        );
+        let _ = swapped(
+            store
+                .swap(&c, None, b"C", TTL)
+                .await
+                .expect("store call failed"),
+        );
+        let got = store
+            .load_many(&[&c, &b, &a])
+            .await
+            .expect("store call failed");
         let values: Vec<Option<&[u8]>> = got
             .iter()
             .map(|r| r.as_ref().map(|r| r.value.as_slice()))
             .collect();
         assert_eq!(values, [Some(b"C".as_slice()), None, Some(b"A".as_slice())]);
-        assert!(store.load_many(&[]).await.unwrap().is_empty());
+        assert!(
+            store
+                .load_many(&[])
+                .await
+                .expect("store call failed")
+                .is_empty()
+        );
     }
 
     /// `tasks` tasks race to swap one key from the same version, `rounds`
@@ -414,7 +545,12 @@ pub mod conformance {
     /// form one unbroken chain.
     pub async fn concurrency(store: Arc<dyn Store>, ns: &str, tasks: usize, rounds: usize) {
         let key = format!("{ns}.race");
-        let mut version = swapped(store.swap(&key, None, b"0", TTL).await.unwrap());
+        let mut version = swapped(
+            store
+                .swap(&key, None, b"0", TTL)
+                .await
+                .expect("store call failed"),
+        );
         for round in 1..=rounds {
             let mut handles = Vec::with_capacity(tasks);
             for task in 0..tasks {
@@ -424,22 +560,26 @@ pub mod conformance {
                     store
                         .swap(&key, Some(version), value.as_bytes(), TTL)
                         .await
-                        .unwrap()
+                        .expect("store call failed")
                 }));
             }
             let mut winners = Vec::new();
             for h in handles {
-                if let Swap::Swapped { version } = h.await.unwrap() {
+                if let Swap::Swapped { version } = h.await.expect("task panicked") {
                     winners.push(version);
                 }
             }
             assert_eq!(winners.len(), 1, "round {round}: exactly one winner");
             version = winners[0];
-            let r = store.load(&key).await.unwrap().expect("present");
+            let r = store
+                .load(&key)
+                .await
+                .expect("store call failed")
+                .expect("present");
             assert_eq!(r.version, version);
             assert!(
                 String::from_utf8(r.value)
-                    .unwrap()
+                    .expect("value written as UTF-8")
                     .starts_with(&format!("{round}:"))
             );
         }
