@@ -680,6 +680,7 @@ mod tests {
         assert_eq!(Some(total as u64), doc["numberOfTests"].as_u64());
         let (mut ran, mut invalid_rejected, mut valid_accepted, mut valid_refused) = (0, 0, 0, 0);
         let mut contradictory = Vec::new();
+        let mut through_verify = 0;
         for group in groups {
             let key = &group["private"];
             if key["alg"] != "HS256" || key["kty"] != "oct" {
@@ -729,6 +730,14 @@ mod tests {
                     continue;
                 };
                 let result = jwt.verify_jws(jws);
+                // The access-token verifier proper refuses every one of them:
+                // none is an RFC 9068 access token (no `typ: at+jwt`, no claims).
+                assert!(
+                    jwt.verify(jws).is_err(),
+                    "tcId {} through verify",
+                    case["tcId"]
+                );
+                through_verify += 1;
                 ran += 1;
                 match case["result"].as_str() {
                     Some("invalid") => {
@@ -744,7 +753,14 @@ mod tests {
             "wycheproof JWS HS256: {ran} ran, {invalid_rejected} invalid all rejected, {valid_accepted} valid accepted, \
              {valid_refused} valid refused by strict base64url, contradictory duplicates {contradictory:?}"
         );
+        println!(
+            "wycheproof JWS HS256 through the access-token verify: {through_verify} compact cases, all rejected"
+        );
         assert_eq!(ran, 40);
+        assert_eq!(
+            through_verify, 38,
+            "the 38 compact cases (two are JSON-serialised) went through verify"
+        );
         assert_eq!(
             contradictory,
             [367, 370],
