@@ -467,45 +467,10 @@ fn verify_survives_100k_random_and_mutated_hashes() {
             let len = rng.below(120);
             (0..len).map(|_| *rng.pick(&alphabet)).collect::<String>()
         } else {
-            let mut s: Vec<char> = rng.pick(&seeds).chars().collect();
-            for _ in 0..=rng.below(3) {
-                let len = s.len().max(1);
-                match rng.below(6) {
-                    0 => {
-                        let i = rng.below(len);
-                        if i < s.len() {
-                            s[i] = *rng.pick(&alphabet);
-                        }
-                    }
-                    1 => s.insert(rng.below(s.len() + 1), *rng.pick(&alphabet)),
-                    2 => {
-                        let i = rng.below(len);
-                        if i < s.len() {
-                            s.remove(i);
-                        }
-                    }
-                    3 => s.truncate(rng.below(len)),
-                    4 => {
-                        let extra: Vec<char> = s[..rng.below(len).min(s.len())].to_vec();
-                        s.extend(extra);
-                    }
-                    _ => {
-                        // Replace the first run of digits with an extreme value.
-                        let text: String = s.iter().collect();
-                        let replaced = match text.find(|c: char| c.is_ascii_digit()) {
-                            Some(start) => {
-                                let end = text[start..]
-                                    .find(|c: char| !c.is_ascii_digit())
-                                    .map_or(text.len(), |e| start + e);
-                                format!("{}{}{}", &text[..start], rng.pick(&extremes), &text[end..])
-                            }
-                            None => text,
-                        };
-                        s = replaced.chars().collect();
-                    }
-                }
+            {
+                let seed = rng.pick(&seeds).to_string();
+                common::mutate(&mut rng, &seed, &alphabet, &extremes)
             }
-            s.into_iter().collect()
         };
         let outcome = match kw.passwords().verify(&pw, &s) {
             Ok(_) => "ok",

@@ -422,37 +422,15 @@ fn parse_never_panics_on_malformed_input() {
             let len = rng.below(100);
             (0..len).map(|_| *rng.pick(&alphabet)).collect()
         } else {
-            let mut s: Vec<char> = rng.pick(&seeds).chars().collect();
-            for _ in 0..=rng.below(3) {
-                let len = s.len().max(1);
-                match rng.below(6) {
-                    0 => {
-                        let i = rng.below(len);
-                        if i < s.len() {
-                            s[i] = *rng.pick(&alphabet);
-                        }
-                    }
-                    1 => s.insert(rng.below(s.len() + 1), *rng.pick(&alphabet)),
-                    2 => {
-                        let i = rng.below(len);
-                        if i < s.len() {
-                            s.remove(i);
-                        }
-                    }
-                    3 => s.truncate(rng.below(len)),
-                    4 => {
-                        let i = rng.below(len);
-                        if i + 1 < s.len() {
-                            s.swap(i, i + 1);
-                        }
-                    }
-                    _ => {
-                        let extra: Vec<char> = s[..rng.below(len).min(s.len())].to_vec();
-                        s.extend(extra);
-                    }
-                }
+            {
+                let seed = rng.pick(&seeds).to_string();
+                common::mutate(
+                    &mut rng,
+                    &seed,
+                    &alphabet,
+                    &["0", "4294967295", "99999999999999999999"],
+                )
             }
-            s.into_iter().collect()
         };
         let key = match tokens.parse(&s) {
             Ok(p) => {

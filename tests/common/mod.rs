@@ -74,3 +74,94 @@ impl SplitMix {
         &items[self.below(items.len())]
     }
 }
+
+/// Applies one to three random mutations to `seed`: replace, insert or
+/// remove a character, truncate, make it over-long, replace a run of digits
+/// with an extreme value, flip a letter's case, or swap two neighbours.
+/// Shared by the fixed-seed robustness tests of every parser.
+#[allow(clippy::arithmetic_side_effects)]
+pub fn mutate(rng: &mut SplitMix, seed: &str, alphabet: &[char], extremes: &[&str]) -> String {
+    let mut s: Vec<char> = seed.chars().collect();
+    for _ in 0..=rng.below(3) {
+        let len = s.len().max(1);
+        match rng.below(8) {
+            0 => {
+                let i = rng.below(len);
+                if i < s.len() {
+                    s[i] = *rng.pick(alphabet);
+                }
+            }
+            1 => s.insert(rng.below(s.len() + 1), *rng.pick(alphabet)),
+            2 => {
+                let i = rng.below(len);
+                if i < s.len() {
+                    s.remove(i);
+                }
+            }
+            3 => s.truncate(rng.below(len)),
+            4 => {
+                // Over-long: repeat a prefix, or pad with many characters.
+                if rng.below(2) == 0 {
+                    let extra: Vec<char> = s[..rng.below(len).min(s.len())].to_vec();
+                    s.extend(extra);
+                } else {
+                    let c = *rng.pick(&['A', 'a', '0', '.', '=']);
+                    let at = rng.below(s.len() + 1);
+                    for _ in 0..rng.below(300) {
+                        s.insert(at, c);
+                    }
+                }
+            }
+            5 => {
+                // Replace a run of digits with an extreme value.
+                let text: String = s.iter().collect();
+                let runs = digit_runs(&text);
+                if !runs.is_empty() && !extremes.is_empty() {
+                    let (start, end) = *rng.pick(&runs);
+                    let replaced =
+                        format!("{}{}{}", &text[..start], rng.pick(extremes), &text[end..]);
+                    s = replaced.chars().collect();
+                }
+            }
+            6 => {
+                // Change the case of one character (breaks hex and base64).
+                let i = rng.below(len);
+                if i < s.len() {
+                    let c = s[i];
+                    s[i] = if c.is_ascii_lowercase() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    };
+                }
+            }
+            _ => {
+                let i = rng.below(len);
+                if i + 1 < s.len() {
+                    s.swap(i, i + 1);
+                }
+            }
+        }
+    }
+    s.into_iter().collect()
+}
+
+/// The byte ranges of the runs of ASCII digits in `text`.
+#[allow(clippy::arithmetic_side_effects)]
+pub fn digit_runs(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
