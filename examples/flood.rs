@@ -79,7 +79,7 @@ async fn serve(
 ) -> Result<(String, tempfile::TempDir), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("flood.db");
-    let mut policy = PasswordPolicy::default();
+    let mut policy = app::password_policy();
     policy.iterations = iterations;
     let mut throttles = ThrottlePolicy::default();
     throttles.login_burst = login_burst;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use keyward::clock::{Clock, ManualClock, SystemClock};
-use keyward::{JwtAlg, KeyRing, Keyward, PasswordPolicy, SqliteStore};
+use keyward::{JwtAlg, KeyRing, Keyward, SqliteStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -32,7 +32,7 @@ async fn serve() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let clock = ManualClock::new(SystemClock.now());
-    let mut policy = PasswordPolicy::default();
+    let mut policy = app::password_policy();
     policy.iterations = 10_000; // test speed; the example binary uses the default
     let kw = Keyward::builder()
         .password_policy(policy)

@@ -70,6 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = SqliteStore::open(path).await?;
     let users = app::Users::open(path.as_ref()).await?;
     let kw = Keyward::builder()
+        .password_policy(app::password_policy())
         .issuer("http://keyward.example")
         .audience("keyward-server")
         .keys(keys)
