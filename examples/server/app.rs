@@ -25,12 +25,15 @@ use serde_json::json;
 use sqlx::sqlite::SqlitePool;
 
 /// The server's password policy: the library defaults, with a short wait
-/// for a hashing slot. A login that cannot start PBKDF2 within 250 ms is
-/// answered 429 at once, so every `/login` answer arrives well within 2 s
-/// even under a flood.
+/// for a hashing slot and one CPU kept free of PBKDF2. A login that cannot
+/// start hashing within 250 ms is answered 429 at once, so every `/login`
+/// answer arrives well within 2 s even under a flood, and the requests that
+/// never hash (`/me`, `/token/refresh`) keep a core to run on.
 pub fn password_policy() -> keyward::PasswordPolicy {
     let mut policy = keyward::PasswordPolicy::default();
     policy.queue_timeout = std::time::Duration::from_millis(250);
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    policy.max_in_flight = cpus.saturating_sub(1).max(1);
     policy
 }
 
