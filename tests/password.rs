@@ -514,3 +514,61 @@ proptest! {
         }
     }
 }
+
+/// Iteration counts for the differential test: mostly small, since the cost
+/// of a case grows with them, but up to 4096 and always including the edges.
+fn differential_iterations() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        8 => 1u32..=16,
+        3 => 17u32..=256,
+        1 => 257u32..=4096,
+        1 => Just(1u32),
+        1 => Just(4096u32),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12_000))]
+
+    /// keyward's PBKDF2-HMAC-SHA256 core against the `pbkdf2` crate: keys on
+    /// both sides of HMAC's 64-byte block (longer ones are hashed first), any
+    /// salt, and outputs of partial, whole and several 32-byte blocks.
+    #[test]
+    fn pbkdf2_sha256_matches_the_pbkdf2_crate(
+        password in proptest::collection::vec(any::<u8>(), 0..200),
+        salt in proptest::collection::vec(any::<u8>(), 0..100),
+        iterations in differential_iterations(),
+        dk_len in 1usize..=100,
+    ) {
+        let mut ours = vec![0u8; dk_len];
+        let mut theirs = vec![0u8; dk_len];
+        pbkdf2_sha256(&password, &salt, nz(iterations), &mut ours);
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&password, &salt, iterations, &mut theirs);
+        prop_assert_eq!(hex(&ours), hex(&theirs));
+    }
+}
+
+/// The edges of the differential test, every combination: keys of 0, 63, 64,
+/// 65 and 200 bytes, outputs of 1, 31, 32, 33, 64, 65 and 100 bytes.
+#[test]
+fn pbkdf2_sha256_matches_the_pbkdf2_crate_at_the_edges() {
+    let mut cases = 0;
+    for key_len in [0usize, 1, 63, 64, 65, 200] {
+        let password: Vec<u8> = (0..key_len)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect();
+        for dk_len in [1usize, 31, 32, 33, 64, 65, 100] {
+            for iterations in [1u32, 2, 3, 1000] {
+                let mut ours = vec![0u8; dk_len];
+                let mut theirs = vec![0u8; dk_len];
+                pbkdf2_sha256(&password, b"salt", nz(iterations), &mut ours);
+                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&password, b"salt", iterations, &mut theirs);
+                assert_eq!(hex(&ours), hex(&theirs), "{key_len} {dk_len} {iterations}");
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 6 * 7 * 4);
+    // An empty output derives nothing and touches nothing.
+    pbkdf2_sha256(b"password", b"salt", nz(1), &mut []);
+}
