@@ -302,20 +302,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
     for i in 0..1000u32 {
         let ip = format!("172.16.{}.{}", i >> 8, i & 0xff);
-        let (s1, _, _, d1) = post(
-            &c,
-            &format!("{base}/login"),
-            &ip,
-            &json!({"username": format!("ghost{i}"), "password": "wrong password"}),
-        )
-        .await;
-        let (s2, _, _, d2) = post(
-            &c,
-            &format!("{base}/login"),
-            &format!("{ip}1"),
-            &json!({"username": "alice", "password": format!("wrong {i}")}),
-        )
-        .await;
+        let unknown_req = json!({"username": format!("ghost{i}"), "password": "wrong password"});
+        let wrong_req = json!({"username": "alice", "password": format!("wrong {i}")});
+        let url = format!("{base}/login");
+        // Alternate which goes first, so that neither side always follows
+        // the other.
+        let ((s1, _, _, d1), (s2, _, _, d2)) = if i % 2 == 0 {
+            let a = post(&c, &url, &ip, &unknown_req).await;
+            (a, post(&c, &url, &format!("{ip}1"), &wrong_req).await)
+        } else {
+            let b = post(&c, &url, &format!("{ip}1"), &wrong_req).await;
+            (post(&c, &url, &ip, &unknown_req).await, b)
+        };
         if (s1, s2) == (401, 401) {
             unknown.push(d1);
             wrong.push(d2);
