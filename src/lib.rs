@@ -22,6 +22,8 @@ pub use keyring::{JwtAlg, KeyRing};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::{Password, Token};
 pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, StoreError};

@@ -10,10 +10,13 @@
 //! unpredictable version, so a record that expires and is created again
 //! never matches a stale writer's expectation (no ABA).
 //!
-//! Backends: [`MemoryStore`] (one process), [`SqliteStore`] (one machine,
-//! several processes; feature `sqlite`).
+//! Backends: [`MemoryStore`] (one process), `SqliteStore` (one machine,
+//! several processes; feature `sqlite`) and `PgStore` (PostgreSQL, any
+//! number of replicas; feature `postgres`).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -23,6 +26,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgOptions, PgStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
