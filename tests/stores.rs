@@ -1,9 +1,9 @@
-//! The shared stores against real servers: the conformance suite, the
-//! refresh race, round trips per refresh, fail-closed behaviour with the
-//! server gone mid-race, and recovery.
+//! The shared stores, PostgreSQL and Redis, against real servers: the
+//! conformance suite, the refresh race, round trips per refresh, fail-closed
+//! behaviour with the server gone mid-race, and recovery.
 //!
-//! The server comes from `$KEYWARD_POSTGRES_URL` (a local default
-//! otherwise). An unreachable server skips its tests with
+//! Servers come from `$KEYWARD_POSTGRES_URL` and `$KEYWARD_REDIS_URL`
+//! (local defaults otherwise). An unreachable server skips its tests with
 //! one `SKIPPED:` line, or fails them under `KEYWARD_REQUIRE_SERVICES=1`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use keyward::clock::ManualClock;
 use keyward::store::{Record, StoreFuture, Swap};
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 use keyward::{Error, SessionError, Sessions, TokenPair};
 use keyward::{MemoryStore, SqliteStore, Store};
 
@@ -118,7 +118,7 @@ async fn an_uncontended_refresh_costs_two_round_trips_on_memory_and_sqlite() {
     round_trips("sqlite", Arc::new(sqlite)).await;
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 /// `tasks` refreshes of `token` at once.
 async fn refresh_all(s: &Sessions, token: &str, tasks: usize) -> Vec<Result<TokenPair, Error>> {
     let handles: Vec<_> = (0..tasks)
@@ -134,7 +134,7 @@ async fn refresh_all(s: &Sessions, token: &str, tasks: usize) -> Vec<Result<Toke
     out
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 /// Distinct successors among `results`; panics on any error that is not
 /// a store error or one of `allowed` session refusals.
 fn successors(results: &[Result<TokenPair, Error>], allowed: &[SessionError]) -> Vec<String> {
@@ -155,7 +155,7 @@ fn successors(results: &[Result<TokenPair, Error>], allowed: &[SessionError]) ->
     out
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 /// A server that goes away and comes back, around one store: `stop` makes
 /// every operation fail, `start` brings the same data back.
 trait Outage {
@@ -163,7 +163,7 @@ trait Outage {
     fn start(&mut self) -> impl std::future::Future<Output = ()> + Send;
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 /// With the server stopped, a race of refreshes all fail with a store
 /// error (no token is issued) and so do the other operations; once it is
 /// back, the same token refreshes (the failed attempts spent nothing) and
@@ -532,5 +532,278 @@ mod postgres {
             .acquire_timeout(Duration::from_secs(2));
         let store = Arc::new(PgStore::connect_with(&via, options).await.unwrap());
         outage("postgres", store, &mut proxy).await;
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::process::{Child, Command, Stdio};
+
+    use keyward::store::RedisOptions;
+    use keyward::{RedisStore, Store, StoreError};
+
+    use super::*;
+
+    async fn store(what: &str, test: &str) -> Option<Arc<RedisStore>> {
+        let url = common::redis(what)?;
+        let options = RedisOptions::default().prefix(common::unique_prefix(test));
+        Some(Arc::new(
+            RedisStore::connect_with(&url, options).await.unwrap(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn redis_store_passes_the_conformance_suite() {
+        let Some(store) = store("redis conformance", "conformance").await else {
+            return;
+        };
+        keyward::store::conformance::run(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn refresh_race_redis_store() {
+        let Some(store) = store("redis refresh race", "race").await else {
+            return;
+        };
+        for grace in [10, 0] {
+            let t = sessions::race(store.clone(), grace, 1_000, 16).await;
+            println!(
+                "redis, grace {grace}: 1000 trials x 16 tasks: rotated {} grace-replays {} reused {} revoked {}",
+                t[0], t[1], t[2], t[3]
+            );
+            assert_eq!(t[0], 1_000);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_uncontended_refresh_costs_two_round_trips_on_redis() {
+        let Some(store) = store("redis round trips", "round-trips").await else {
+            return;
+        };
+        round_trips("redis", store).await;
+    }
+
+    /// Keys live under the prefix, as 8 version bytes then the value; a
+    /// store with another prefix (here from the URL) sees none of them.
+    #[tokio::test]
+    async fn keys_are_namespaced_by_the_prefix() {
+        let Some(url) = common::redis("redis prefixes") else {
+            return;
+        };
+        let (pa, pb) = (
+            common::unique_prefix("prefix-a"),
+            common::unique_prefix("prefix-b"),
+        );
+        let a = RedisStore::connect_with(&url, RedisOptions::default().prefix(pa.clone()))
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let b = RedisStore::connect(&format!("{url}{sep}prefix={pb}"))
+            .await
+            .unwrap();
+        assert_eq!(b.prefix(), pb);
+        let v = match a
+            .swap("k", None, b"value", Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            Swap::Swapped { version } => version,
+            Swap::Conflict => panic!("fresh key"),
+        };
+        assert!(b.load("k").await.unwrap().is_none());
+        assert!(matches!(
+            b.swap("k", None, b"other", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Swap::Swapped { .. }
+        ));
+        assert_eq!(a.load("k").await.unwrap().unwrap().value, b"value");
+
+        let client = ::redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let raw: Vec<u8> = ::redis::cmd("GET")
+            .arg(format!("{pa}k"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(&raw[..8], v.to_be_bytes());
+        assert_eq!(&raw[8..], b"value");
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(format!("{pa}k"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+        // A record too short to hold its version is refused, not misread.
+        let _: () = ::redis::cmd("SET")
+            .arg(format!("{pa}bad"))
+            .arg(b"1234567".as_slice())
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(matches!(a.load("bad").await, Err(StoreError::Corrupt(_))));
+        let _: () = ::redis::cmd("DEL")
+            .arg(format!("{pa}k"))
+            .arg(format!("{pb}k"))
+            .arg(format!("{pa}bad"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // A prefix outside the key alphabet is refused.
+        assert!(
+            RedisStore::connect_with(&url, RedisOptions::default().prefix("{bad}"))
+                .await
+                .is_err()
+        );
+        assert!(
+            RedisStore::connect("rediss://127.0.0.1:6379")
+                .await
+                .is_err()
+        );
+    }
+
+    /// A redis-server of the test's own, on a free port, with its data in a
+    /// temporary folder and every write fsynced, so that it can be killed
+    /// and started again with its data. The shared server is not touched.
+    struct OwnRedis {
+        child: Option<Child>,
+        port: u16,
+        dir: tempfile::TempDir,
+        extra: Vec<String>,
+    }
+
+    impl OwnRedis {
+        /// `None`, after one SKIPPED line, when redis-server is not on PATH.
+        fn new(extra: &[&str]) -> Option<Self> {
+            let found = Command::new("redis-server")
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !found {
+                let line = "SKIPPED: redis outage (redis-server not on PATH)";
+                assert!(
+                    !common::services_required(),
+                    "{line}, and KEYWARD_REQUIRE_SERVICES=1"
+                );
+                println!("{line}");
+                return None;
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            Some(Self {
+                child: None,
+                port,
+                dir: tempfile::tempdir().unwrap(),
+                extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            })
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+
+        fn spawn(&mut self) {
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port"])
+                .arg(self.port.to_string())
+                .args(["--save", "", "--appendonly", "yes"])
+                .args(["--appendfsync", "always", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(self.dir.path())
+                .args(&self.extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            self.child = Some(child);
+            // Wait (bounded) until it answers PING.
+            for _ in 0..200 {
+                if ping(self.port) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            panic!(
+                "the test's redis-server on port {} did not start",
+                self.port
+            );
+        }
+
+        fn kill(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    fn ping(port: u16) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    impl Outage for OwnRedis {
+        async fn stop(&mut self) {
+            self.kill();
+        }
+        async fn start(&mut self) {
+            self.spawn();
+        }
+    }
+
+    impl Drop for OwnRedis {
+        fn drop(&mut self) {
+            self.kill();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_outage_fails_closed_and_recovers() {
+        let Some(mut server) = OwnRedis::new(&[]) else {
+            return;
+        };
+        server.spawn();
+        let options = RedisOptions::default()
+            .prefix(common::unique_prefix("outage"))
+            .connection_timeout(Duration::from_millis(500))
+            .response_timeout(Duration::from_secs(1))
+            .reconnect_retries(1);
+        let store = Arc::new(
+            RedisStore::connect_with(&server.url(), options)
+                .await
+                .unwrap(),
+        );
+        outage("redis", store, &mut server).await;
+    }
+
+    /// A server that may evict keys is refused unless the caller insists.
+    #[tokio::test]
+    async fn a_server_that_may_evict_keys_is_refused() {
+        let Some(mut server) =
+            OwnRedis::new(&["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"])
+        else {
+            return;
+        };
+        server.spawn();
+        let err = RedisStore::connect(&server.url()).await.unwrap_err();
+        assert!(
+            err.to_string().contains("maxmemory-policy is allkeys-lru"),
+            "{err}"
+        );
+        let options = RedisOptions::default().dangerous_allow_eviction(true);
+        RedisStore::connect_with(&server.url(), options)
+            .await
+            .unwrap();
     }
 }
