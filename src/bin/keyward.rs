@@ -384,14 +384,31 @@ async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usa
         return Ok(std::sync::Arc::new(keyward::MemoryStore::new()));
     }
     let scheme = url.split(':').next().unwrap_or_default();
-    Err(Usage(format!(
-        "store URL scheme {scheme:?} is not supported; use sqlite:PATH or memory:"
-    )))
+    // Store URLs may carry a password: name the scheme only.
+    let bad = |e: keyward::StoreError| Usage(format!("store {scheme}: {e}"));
+    match scheme {
+        "postgres" | "postgresql" => {
+            // One command needs one connection; a few replicas of the CLI
+            // must not exhaust the server's connection slots.
+            let options = keyward::store::PgOptions::default().max_connections(2);
+            Ok(std::sync::Arc::new(
+                keyward::PgStore::connect_with(url, options)
+                    .await
+                    .map_err(bad)?,
+            ))
+        }
+        "redis" | "rediss" => Ok(std::sync::Arc::new(
+            keyward::RedisStore::connect(url).await.map_err(bad)?,
+        )),
+        _ => Err(Usage(format!(
+            "store URL scheme {scheme:?} is not supported; use sqlite:PATH, memory:, postgres://… or redis://…"
+        ))),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
     tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))
 }
