@@ -209,6 +209,35 @@ async fn revoke_revoke_all_and_lifetimes() {
     assert_eq!(reason(s.refresh(&token).await), "expired");
 }
 
+/// A writer of the store cannot move a family to another subject: the
+/// refresh token names its subject (by its tag), and a family record that
+/// names another one is refused (fail closed), never honoured.
+#[tokio::test]
+async fn a_family_moved_to_another_subject_is_refused() {
+    let clock = ManualClock::new(NOW);
+    let store = Arc::new(MemoryStore::new());
+    let kw = kw(store.clone(), &clock, 10);
+    let s = kw.sessions().unwrap();
+    let pair = s.dangerous_start_without_proof("mallory").await.unwrap();
+    let key = format!("kw:fam:{}", pair.session_id);
+    let record = store.load(&key).await.unwrap().expect("the family record");
+    let mut family: keyward::session::Family = serde_json::from_slice(&record.value).unwrap();
+    assert_eq!(family.subject, "mallory");
+    family.subject = "admin".into();
+    let value = serde_json::to_vec(&family).unwrap();
+    assert!(matches!(
+        store
+            .swap(&key, Some(record.version), &value, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Swap::Swapped { .. }
+    ));
+    assert!(matches!(
+        s.refresh(pair.refresh.unprotected_as_str()).await,
+        Err(Error::Store(StoreError::Corrupt(_)))
+    ));
+}
+
 /// A store that fails every call.
 #[derive(Debug)]
 struct DownStore;
