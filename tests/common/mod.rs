@@ -142,12 +142,12 @@ pub fn service_reachable(what: &str, url: &str, default_port: u16) -> bool {
     if up {
         return true;
     }
-    let line = format!("SKIPPED: {what} ({} unreachable)", redact(url));
+    let url = redact(url);
     assert!(
         !services_required(),
-        "{line}, and KEYWARD_REQUIRE_SERVICES=1"
+        "{what}: {url} unreachable, and KEYWARD_REQUIRE_SERVICES=1 requires it"
     );
-    println!("{line}");
+    println!("SKIPPED: {what} ({url} unreachable)");
     false
 }
 
