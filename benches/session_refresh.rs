@@ -107,6 +107,10 @@ fn bench(c: &mut Criterion) {
     // work measured above. PostgreSQL and Redis are skipped, with one
     // line, when their servers are unreachable.
     let dir = tempfile::tempdir().unwrap();
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "redis")),
+        allow(unused_mut, reason = "only the network stores are pushed")
+    )]
     let mut stores: Vec<(&str, Arc<dyn Store>)> = vec![
         ("memory", Arc::new(MemoryStore::new())),
         (
