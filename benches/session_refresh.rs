@@ -2,14 +2,18 @@
 //! of its parts measured in the same group: a bare jsonwebtoken signature
 //! of the same claims, the two HMAC-SHA256 it computes (check the presented
 //! token, derive the successor) and the 16 random bytes of the `jti`. Then
-//! rotations per second on SQLite.
+//! rotations per second on each store: memory, SQLite, and PostgreSQL and
+//! Redis over loopback (`$KEYWARD_POSTGRES_URL`, `$KEYWARD_REDIS_URL`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::arithmetic_side_effects)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{KeyInit, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, SqliteStore, Store};
@@ -101,26 +105,57 @@ fn bench(c: &mut Criterion) {
         group.finish();
     }
 
-    // Rotations per second on SQLite (a file in a temporary folder).
+    // Rotations per second on each store: a refresh is one load_many and
+    // one compare-and-swap, so this is the store's round trip plus the
+    // work measured above. PostgreSQL and Redis are skipped, with one
+    // line, when their servers are unreachable.
     let dir = tempfile::tempdir().unwrap();
-    let store = rt
-        .block_on(SqliteStore::open(dir.path().join("bench.db")))
-        .unwrap();
-    let (kw, _, _) = keyward(JwtAlg::EdDSA, Arc::new(store));
-    let sessions = kw.sessions().unwrap().clone();
-    let mut token = rt
-        .block_on(sessions.dangerous_start_without_proof("user-42"))
-        .unwrap()
-        .refresh
-        .unprotected_as_str()
-        .to_owned();
-    let mut group = c.benchmark_group("session_refresh_sqlite");
-    group.bench_function("keyward refresh (sqlite store, EdDSA)", |b| {
-        b.iter(|| {
-            let pair = rt.block_on(sessions.refresh(&token)).unwrap();
-            token = pair.refresh.unprotected_as_str().to_owned();
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "redis")),
+        allow(unused_mut, reason = "only the network stores are pushed")
+    )]
+    let mut stores: Vec<(&str, Arc<dyn Store>)> = vec![
+        ("memory", Arc::new(MemoryStore::new())),
+        (
+            "sqlite",
+            Arc::new(
+                rt.block_on(SqliteStore::open(dir.path().join("bench.db")))
+                    .unwrap(),
+            ),
+        ),
+    ];
+    #[cfg(feature = "postgres")]
+    if let Some(url) = common::postgres("postgres bench") {
+        let store = rt.block_on(keyward::PgStore::connect(&url)).unwrap();
+        stores.push(("postgres", Arc::new(store)));
+    }
+    #[cfg(feature = "redis")]
+    if let Some(url) = common::redis("redis bench") {
+        let options =
+            keyward::store::RedisOptions::default().prefix(common::unique_prefix("bench"));
+        let store = rt
+            .block_on(keyward::RedisStore::connect_with(&url, options))
+            .unwrap();
+        stores.push(("redis", Arc::new(store)));
+    }
+    let mut group = c.benchmark_group("session_rotations");
+    group.throughput(Throughput::Elements(1));
+    for (name, store) in stores {
+        let (kw, _, _) = keyward(JwtAlg::EdDSA, store);
+        let sessions = kw.sessions().unwrap().clone();
+        let mut token = rt
+            .block_on(sessions.dangerous_start_without_proof("user-42"))
+            .unwrap()
+            .refresh
+            .unprotected_as_str()
+            .to_owned();
+        group.bench_function(format!("keyward refresh ({name} store, EdDSA)"), |b| {
+            b.iter(|| {
+                let pair = rt.block_on(sessions.refresh(&token)).unwrap();
+                token = pair.refresh.unprotected_as_str().to_owned();
+            });
         });
-    });
+    }
     group.finish();
 }
 

@@ -26,6 +26,10 @@ pub use otp::{IssuedCode, Otp, OtpCode, OtpError, OtpPolicy, OtpVerified, Purpos
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::{Password, Token};
 pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, StoreError};

@@ -434,6 +434,16 @@ impl Sessions {
             };
             let epoch = subject_epoch_of(records.next().flatten())?;
             let family: Family = decode(&record.value)?;
+            // The token names its subject; a record naming another one was
+            // written by someone other than keyward (a store writer moving a
+            // family, and the tokens of whoever holds it, to another user).
+            let tag = self.subject_tag(&family.subject);
+            if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                &tag[..],
+                &parsed.subject_tag[..],
+            )) {
+                return Err(StoreError::Corrupt("family record does not match the token").into());
+            }
             let now = self.inner.clock.now();
             let (next, outcome) =
                 decide(&family, parsed.generation, epoch, now, &self.inner.policy);

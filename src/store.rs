@@ -10,10 +10,16 @@
 //! unpredictable version, so a record that expires and is created again
 //! never matches a stale writer's expectation (no ABA).
 //!
-//! Backends: [`MemoryStore`] (one process), [`SqliteStore`] (one machine,
-//! several processes; feature `sqlite`).
+//! Backends: [`MemoryStore`] (one process), `SqliteStore` (one machine,
+//! several processes; feature `sqlite`), `PgStore` (PostgreSQL, any number
+//! of replicas; feature `postgres`) and `RedisStore` (Redis, any number of
+//! replicas; feature `redis`).
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -23,6 +29,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgOptions, PgStore};
+#[cfg(feature = "redis")]
+pub use redis::{CAS_SCRIPT, MAX_PREFIX_LEN, RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

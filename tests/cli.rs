@@ -876,21 +876,61 @@ fn session_rows() {
 /// successor; with grace 0, one winner and the family revoked.
 #[test]
 fn session_refresh_race_across_processes() {
+    refresh_race_across_processes("sqlite", None);
+}
+
+/// The same race with the 8 processes standing in for 8 replicas of a
+/// service that share one PostgreSQL server.
+#[test]
+fn session_refresh_race_across_replicas_on_postgres() {
+    if let Some(url) = common::postgres("keyward replicas on postgres") {
+        refresh_race_across_processes("postgres", Some(&url));
+    }
+}
+
+/// The same race with 8 replicas sharing one Redis server.
+#[test]
+fn session_refresh_race_across_replicas_on_redis() {
+    if let Some(url) = common::redis("keyward replicas on redis") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let prefix = common::unique_prefix("cli-race");
+        refresh_race_across_processes("redis", Some(&format!("{url}{sep}prefix={prefix}")));
+    }
+}
+
+/// 8 `keyward session refresh` processes on `store` (the default SQLite
+/// file when `None`) race the same refresh token.
+fn refresh_race_across_processes(label: &str, store: Option<&str>) {
+    let with_store = |args: &[&'static str]| -> Vec<String> {
+        let mut all: Vec<String> = store
+            .map(|url| vec!["--store".to_owned(), url.to_owned()])
+            .unwrap_or_default();
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        all
+    };
     for grace in [10u64, 0] {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         assert_eq!(keyward(d, &["init"], b"").code, 0);
+        // Lifetimes of an hour: the families a run leaves on a shared
+        // server expire soon. The race itself takes no time on the clock.
         std::fs::write(
             d.join("keyward.toml"),
-            format!("[session]\nreuse_grace_secs = {grace}\n"),
+            format!(
+                "[session]\nreuse_grace_secs = {grace}\nidle_ttl_secs = 3600\nabsolute_ttl_secs = 3600\n"
+            ),
         )
         .unwrap();
-        let start = keyward(d, &["session", "start", "--sub", "racer"], b"").json();
-        let token = start["refresh_token"].as_str().unwrap().to_owned();
+        let args = with_store(&["session", "start", "--sub", "racer"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = keyward(d, &args, b"");
+        assert_eq!(started.code, 0, "{label}: {}", started.stderr);
+        let token = started.json()["refresh_token"].as_str().unwrap().to_owned();
+        let refresh = with_store(&["session", "refresh"]);
         let children: Vec<_> = (0..8)
             .map(|_| {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_keyward"))
-                    .args(["session", "refresh"])
+                    .args(&refresh)
                     .current_dir(d)
                     .env_remove("KEYWARD_KEYRING")
                     .env_remove("KEYWARD_STORE")
@@ -922,12 +962,13 @@ fn session_refresh_race_across_processes() {
             }
         }
         println!(
-            "8 processes, grace {grace}: {} distinct successor(s), refused {refused:?}",
+            "{label}: 8 processes, grace {grace}: {} distinct successor(s), refused {refused:?}",
             successors.len()
         );
         assert_eq!(successors.len(), 1, "one successor, no fork");
         let successor = successors.into_iter().next().unwrap();
-        let after = keyward(d, &["session", "refresh"], successor.as_bytes());
+        let refresh: Vec<&str> = refresh.iter().map(String::as_str).collect();
+        let after = keyward(d, &refresh, successor.as_bytes());
         if grace > 0 {
             assert!(refused.is_empty(), "{refused:?}");
             assert_eq!(after.code, 0, "the family goes on");
@@ -940,6 +981,35 @@ fn session_refresh_race_across_processes() {
                 "the losers revoked the family"
             );
         }
+    }
+}
+
+/// Store URLs: a scheme the CLI does not know, TLS Redis (not built in)
+/// and an unreachable server are usage errors on one line that never echo
+/// a password from the URL.
+#[test]
+fn store_urls_are_checked_and_never_echo_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(keyward(d, &["init"], b"").code, 0);
+    let start = |url: &str| keyward(d, &["--store", url, "session", "start", "--sub", "u"], b"");
+    let run = start("mysql://u:hunter2@127.0.0.1/db");
+    let line = run.usage_error();
+    assert!(line.contains("\"mysql\" is not supported"), "{line}");
+    let run = start("rediss://u:hunter2@127.0.0.1:6379");
+    let line = run.usage_error();
+    assert!(line.contains("TLS"), "{line}");
+    assert!(!line.contains("hunter2"), "{line}");
+    // Port 1 on the loopback: nothing listens there.
+    for url in [
+        "redis://u:hunter2@127.0.0.1:1",
+        "postgres://u:hunter2@127.0.0.1:1/db",
+        "postgresql://u:hunter2@127.0.0.1:1/db",
+    ] {
+        let run = start(url);
+        let line = run.usage_error();
+        assert!(line.starts_with("keyward: store "), "{line}");
+        assert!(!line.contains("hunter2"), "{line}");
     }
 }
 

@@ -177,7 +177,8 @@ fn otp_issue_verify_rows() {
         b"",
     );
     let msg = run.usage_error();
-    assert!(msg.contains("--store") && !msg.contains("hunter2"), "{msg}");
+    // An unreachable PostgreSQL URL: the store is named, the password never.
+    assert!(msg.contains("store postgres") && !msg.contains("hunter2"), "{msg}");
     let run = keyward(
         d,
         &["--keyring", "missing.keys", "otp", "unlock", "--sub", "a"],

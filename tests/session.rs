@@ -2,39 +2,20 @@
 //! refresh race on every backend.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
+#[path = "common/sessions.rs"]
+mod sessions;
+
 use std::sync::Arc;
 use std::time::Duration;
+
+use sessions::{NOW, kw, race, reason};
 
 use keyward::clock::ManualClock;
 use keyward::store::{Record, StoreFuture, Swap};
 use keyward::{
-    Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionError,
-    SessionPolicy, SqliteStore, Store, StoreError,
+    Error, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, SqliteStore, Store,
+    StoreError,
 };
-
-const NOW: u64 = 1_800_000_000;
-
-fn kw(store: Arc<dyn Store>, clock: &ManualClock, grace: u64) -> Keyward {
-    let mut policy = SessionPolicy::default();
-    policy.reuse_grace_secs = grace;
-    Keyward::builder()
-        .issuer("https://auth.example.com")
-        .audience("api")
-        .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
-        .shared_store(store)
-        .session_policy(policy)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
-}
-
-fn reason(r: Result<keyward::TokenPair, Error>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(Error::Session(e)) => e.reason(),
-        Err(e) => panic!("unexpected {e}"),
-    }
-}
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -228,6 +209,35 @@ async fn revoke_revoke_all_and_lifetimes() {
     assert_eq!(reason(s.refresh(&token).await), "expired");
 }
 
+/// A writer of the store cannot move a family to another subject: the
+/// refresh token names its subject (by its tag), and a family record that
+/// names another one is refused (fail closed), never honoured.
+#[tokio::test]
+async fn a_family_moved_to_another_subject_is_refused() {
+    let clock = ManualClock::new(NOW);
+    let store = Arc::new(MemoryStore::new());
+    let kw = kw(store.clone(), &clock, 10);
+    let s = kw.sessions().unwrap();
+    let pair = s.dangerous_start_without_proof("mallory").await.unwrap();
+    let key = format!("kw:fam:{}", pair.session_id);
+    let record = store.load(&key).await.unwrap().expect("the family record");
+    let mut family: keyward::session::Family = serde_json::from_slice(&record.value).unwrap();
+    assert_eq!(family.subject, "mallory");
+    family.subject = "admin".into();
+    let value = serde_json::to_vec(&family).unwrap();
+    assert!(matches!(
+        store
+            .swap(&key, Some(record.version), &value, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Swap::Swapped { .. }
+    ));
+    assert!(matches!(
+        s.refresh(pair.refresh.unprotected_as_str()).await,
+        Err(Error::Store(StoreError::Corrupt(_)))
+    ));
+}
+
 /// A store that fails every call.
 #[derive(Debug)]
 struct DownStore;
@@ -308,67 +318,6 @@ async fn storage_errors_fail_closed() {
         .down
         .store(false, std::sync::atomic::Ordering::SeqCst);
     s.refresh(pair.refresh.unprotected_as_str()).await.unwrap();
-}
-
-/// `trials` trials of `tasks` tasks presenting the same refresh token at
-/// once. Returns (rotated, grace replays, reused, revoked) totals.
-async fn race(store: Arc<dyn Store>, grace: u64, trials: usize, tasks: usize) -> [usize; 4] {
-    let clock = ManualClock::new(NOW);
-    let kw = kw(store, &clock, grace);
-    let mut totals = [0usize; 4];
-    for trial in 0..trials {
-        let s = kw.sessions().unwrap().clone();
-        let pair = s
-            .dangerous_start_without_proof(&format!("user-{trial}"))
-            .await
-            .unwrap();
-        let token = pair.refresh.unprotected_as_str().to_owned();
-        let handles: Vec<_> = (0..tasks)
-            .map(|_| {
-                let (s, token) = (s.clone(), token.clone());
-                tokio::spawn(async move { s.refresh(&token).await })
-            })
-            .collect();
-        let mut successors = Vec::new();
-        let mut counts = [0usize; 4];
-        for h in handles {
-            match h.await.unwrap() {
-                Ok(p) => successors.push(p.refresh.unprotected_as_str().to_owned()),
-                Err(Error::Session(SessionError::Reused)) => counts[2] += 1,
-                Err(Error::Session(SessionError::Revoked)) => counts[3] += 1,
-                Err(e) => panic!("trial {trial}: {e}"),
-            }
-        }
-        successors.dedup();
-        if grace > 0 {
-            // Exactly one new successor; every other task got that same one.
-            assert_eq!(
-                counts[2] + counts[3],
-                0,
-                "trial {trial}: no reuse inside the grace window"
-            );
-            assert_eq!(successors.len(), 1, "trial {trial}: one successor, no fork");
-            counts[0] = 1;
-            counts[1] = tasks - 1;
-            // The family goes on from that successor.
-            s.refresh(&successors[0]).await.unwrap();
-        } else {
-            // One winner; the losers' replays revoked the family.
-            assert_eq!(successors.len(), 1, "trial {trial}: exactly one winner");
-            assert_eq!(counts[2] + counts[3], tasks - 1);
-            assert!(counts[2] >= 1, "trial {trial}: the reuse was detected");
-            assert_eq!(
-                reason(s.refresh(&successors[0]).await),
-                "revoked",
-                "trial {trial}: family revoked"
-            );
-            counts[0] = 1;
-        }
-        for (t, c) in totals.iter_mut().zip(counts) {
-            *t += c;
-        }
-    }
-    totals
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

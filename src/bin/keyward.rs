@@ -20,7 +20,7 @@ use keyward::{
     Error, JwtAlg, JwtError, JwtPolicy, KeyRing, Keyward, Password, PasswordPolicy, Passwords,
     Scheme, TokenError, Tokens,
 };
-use keyward::{MemoryStore, OtpError, OtpPolicy, Purpose, Store};
+use keyward::{OtpError, OtpPolicy, Purpose};
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
@@ -404,9 +404,49 @@ fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<D
     }
 }
 
+/// Opens the state store named by `--store`.
+async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usage> {
+    let bad = |e: keyward::StoreError| Usage(format!("store {url}: {e}"));
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(Usage(
+                "store sqlite: needs a file path, as in sqlite:keyward.db".into(),
+            ));
+        }
+        return Ok(std::sync::Arc::new(
+            keyward::SqliteStore::open(path).await.map_err(bad)?,
+        ));
+    }
+    if url == "memory:" {
+        return Ok(std::sync::Arc::new(keyward::MemoryStore::new()));
+    }
+    let scheme = url.split(':').next().unwrap_or_default();
+    // Store URLs may carry a password: name the scheme only.
+    let bad = |e: keyward::StoreError| Usage(format!("store {scheme}: {e}"));
+    match scheme {
+        "postgres" | "postgresql" => {
+            // One command needs one connection; a few replicas of the CLI
+            // must not exhaust the server's connection slots.
+            let options = keyward::store::PgOptions::default().max_connections(2);
+            Ok(std::sync::Arc::new(
+                keyward::PgStore::connect_with(url, options)
+                    .await
+                    .map_err(bad)?,
+            ))
+        }
+        "redis" | "rediss" => Ok(std::sync::Arc::new(
+            keyward::RedisStore::connect(url).await.map_err(bad)?,
+        )),
+        _ => Err(Usage(format!(
+            "store URL scheme {scheme:?} is not supported; use sqlite:PATH, memory:, postgres://… or redis://…"
+        ))),
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
     tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .map_err(|e| Usage(format!("cannot start the async runtime: {e}")))
 }
@@ -534,38 +574,6 @@ fn otp_refusal(e: Error) -> Result<Done, Usage> {
         other => return Err(other.into()),
     };
     Ok(Done::Negative(out.to_string()))
-}
-
-/// Opens the `--store` URL: `sqlite:PATH` or `memory:` (which lives for one
-/// command only).
-async fn open_store(url: &str) -> Result<std::sync::Arc<dyn Store>, Usage> {
-    if url == "memory:" {
-        return Ok(std::sync::Arc::new(MemoryStore::new()));
-    }
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
-        if path.is_empty() {
-            return Err(Usage(
-                "--store sqlite: needs a path, as in sqlite:keyward.db".into(),
-            ));
-        }
-        #[cfg(feature = "sqlite")]
-        {
-            let store = keyward::SqliteStore::open(path)
-                .await
-                .map_err(|e| Usage(format!("{path}: {e}")))?;
-            return Ok(std::sync::Arc::new(store));
-        }
-        #[cfg(not(feature = "sqlite"))]
-        return Err(Usage(
-            "this keyward was built without the sqlite feature".into(),
-        ));
-    }
-    // Only the scheme is echoed: a database URL may carry a password.
-    let scheme = url.split(':').next().unwrap_or_default();
-    Err(Usage(format!(
-        "unsupported --store URL scheme {scheme:?}: this build supports sqlite:PATH and memory:"
-    )))
 }
 
 fn random_hex() -> Result<String, Usage> {

@@ -1,0 +1,808 @@
+//! The shared stores, PostgreSQL and Redis, against real servers: the
+//! conformance suite, the refresh race, round trips per refresh, fail-closed
+//! behaviour with the server gone mid-race, and recovery.
+//!
+//! Servers come from `$KEYWARD_POSTGRES_URL` and `$KEYWARD_REDIS_URL`
+//! (local defaults otherwise). An unreachable server skips its tests with
+//! one `SKIPPED:` line, or fails them under `KEYWARD_REQUIRE_SERVICES=1`.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
+
+mod common;
+#[path = "common/sessions.rs"]
+mod sessions;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use keyward::clock::ManualClock;
+use keyward::store::{Record, StoreFuture, Swap};
+#[cfg(any(feature = "postgres", feature = "redis"))]
+use keyward::{Error, SessionError, Sessions, TokenPair};
+use keyward::{MemoryStore, SqliteStore, Store};
+
+use sessions::{NOW, kw};
+
+/// A store that counts the calls the service makes, around any backend.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn Store>,
+    loads: AtomicUsize,
+    load_manys: AtomicUsize,
+    swaps: AtomicUsize,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            loads: AtomicUsize::new(0),
+            load_manys: AtomicUsize::new(0),
+            swaps: AtomicUsize::new(0),
+        }
+    }
+
+    /// (load, load_many, swap) calls since the last take.
+    fn take(&self) -> [usize; 3] {
+        [
+            self.loads.swap(0, Ordering::SeqCst),
+            self.load_manys.swap(0, Ordering::SeqCst),
+            self.swaps.swap(0, Ordering::SeqCst),
+        ]
+    }
+}
+
+impl Store for Counting {
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(key)
+    }
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
+        self.load_manys.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_many(keys)
+    }
+    fn swap<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<u64>,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> StoreFuture<'a, Swap> {
+        self.swaps.fetch_add(1, Ordering::SeqCst);
+        self.inner.swap(key, expected, value, ttl)
+    }
+}
+
+/// Store calls of one uncontended refresh: at most 2 round trips (one
+/// `load_many` of the family and the subject, one swap).
+async fn round_trips(name: &str, store: Arc<dyn Store>) {
+    let counting = Arc::new(Counting::new(store));
+    let clock = ManualClock::new(NOW);
+    let kw = kw(counting.clone(), &clock, 10);
+    let s = kw.sessions().unwrap();
+    let mut token = s
+        .dangerous_start_without_proof("round-trips")
+        .await
+        .unwrap()
+        .refresh
+        .unprotected_as_str()
+        .to_owned();
+    counting.take();
+    for _ in 0..3 {
+        clock.advance(1);
+        token = s
+            .refresh(&token)
+            .await
+            .unwrap()
+            .refresh
+            .unprotected_as_str()
+            .to_owned();
+        let [load, load_many, swap] = counting.take();
+        println!(
+            "{name}: one uncontended refresh = load {load}, load_many {load_many}, swap {swap}"
+        );
+        assert_eq!(
+            [load, load_many, swap],
+            [0, 1, 1],
+            "{name}: one load_many and one swap"
+        );
+        assert!(load + load_many + swap <= 2);
+    }
+}
+
+#[tokio::test]
+async fn an_uncontended_refresh_costs_two_round_trips_on_memory_and_sqlite() {
+    round_trips("memory", Arc::new(MemoryStore::new())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path().join("k.db")).await.unwrap();
+    round_trips("sqlite", Arc::new(sqlite)).await;
+}
+
+#[cfg(any(feature = "postgres", feature = "redis"))]
+/// `tasks` refreshes of `token` at once.
+async fn refresh_all(s: &Sessions, token: &str, tasks: usize) -> Vec<Result<TokenPair, Error>> {
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (s, token) = (s.clone(), token.to_owned());
+            tokio::spawn(async move { s.refresh(&token).await })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks);
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[cfg(any(feature = "postgres", feature = "redis"))]
+/// Distinct successors among `results`; panics on any error that is not
+/// a store error or one of `allowed` session refusals.
+fn successors(results: &[Result<TokenPair, Error>], allowed: &[SessionError]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in results {
+        match r {
+            Ok(p) => {
+                let t = p.refresh.unprotected_as_str().to_owned();
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+            Err(Error::Store(_)) => {}
+            Err(Error::Session(e)) if allowed.contains(e) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    out
+}
+
+#[cfg(any(feature = "postgres", feature = "redis"))]
+/// A server that goes away and comes back, around one store: `stop` makes
+/// every operation fail, `start` brings the same data back.
+trait Outage {
+    fn stop(&mut self) -> impl std::future::Future<Output = ()> + Send;
+    fn start(&mut self) -> impl std::future::Future<Output = ()> + Send;
+}
+
+#[cfg(any(feature = "postgres", feature = "redis"))]
+/// With the server stopped, a race of refreshes all fail with a store
+/// error (no token is issued) and so do the other operations; once it is
+/// back, the same token refreshes (the failed attempts spent nothing) and
+/// a race has one successor again. Then the server is stopped in the
+/// middle of a race: whatever got through, there is at most one
+/// successor, and after the restart the token raced on still refreshes,
+/// to that same successor (no fork).
+async fn outage(name: &str, store: Arc<dyn Store>, server: &mut impl Outage) {
+    for grace in [10, 0] {
+        let clock = ManualClock::new(NOW);
+        let kw = kw(store.clone(), &clock, grace);
+        let s = kw.sessions().unwrap().clone();
+        let first = s.dangerous_start_without_proof("outage").await.unwrap();
+        let live = s.refresh(first.refresh.unprotected_as_str()).await.unwrap();
+        let token = live.refresh.unprotected_as_str().to_owned();
+
+        server.stop().await;
+        let results = refresh_all(&s, &token, 16).await;
+        let failed = results
+            .iter()
+            .filter(|r| matches!(r, Err(Error::Store(_))))
+            .count();
+        println!("{name}, grace {grace}, server down: {failed}/16 refreshes failed closed");
+        assert_eq!(failed, 16, "{name}: every refresh fails with a store error");
+        assert!(matches!(
+            s.dangerous_start_without_proof("outage").await,
+            Err(Error::Store(_))
+        ));
+        assert!(matches!(s.revoke_all("outage").await, Err(Error::Store(_))));
+        assert!(matches!(
+            s.authenticate_strict(live.access.unprotected_as_str())
+                .await,
+            Err(Error::Store(_))
+        ));
+
+        server.start().await;
+        let next = s.refresh(&token).await.unwrap_or_else(|e| {
+            panic!("{name}, grace {grace}: the service resumes after the outage: {e}")
+        });
+        let token = next.refresh.unprotected_as_str().to_owned();
+        let results = refresh_all(&s, &token, 16).await;
+        let allowed = [SessionError::Reused, SessionError::Revoked];
+        let won = successors(&results, &allowed);
+        assert!(results.iter().all(|r| !matches!(r, Err(Error::Store(_)))));
+        assert_eq!(won.len(), 1, "{name}: one successor after recovery");
+        if grace == 0 {
+            continue;
+        }
+        let token = won[0].clone();
+
+        // The server goes away while the race is in flight: the tasks
+        // start a millisecond apart, and the server stops once the first
+        // four have their answers.
+        let mut handles: Vec<_> = (0..16u64)
+            .map(|i| {
+                let (s, token) = (s.clone(), token.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(i)).await;
+                    s.refresh(&token).await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for h in handles.drain(..4) {
+            results.push(h.await.unwrap());
+        }
+        server.stop().await;
+        for h in handles {
+            results.push(h.await.unwrap());
+        }
+        let got = successors(&results, &[]);
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        println!(
+            "{name}, grace {grace}, server stopped mid-race: {} succeeded ({} distinct successor(s)), {failed} failed closed",
+            16 - failed,
+            got.len()
+        );
+        assert!(got.len() <= 1, "{name}: no fork");
+        server.start().await;
+        let after = s.refresh(&token).await.unwrap_or_else(|e| {
+            panic!("{name}: the token raced on still refreshes after the restart: {e}")
+        });
+        if let Some(successor) = got.first() {
+            assert_eq!(
+                after.refresh.unprotected_as_str(),
+                successor,
+                "{name}: the grace replay hands out the successor already issued"
+            );
+        }
+        s.refresh(after.refresh.unprotected_as_str()).await.unwrap();
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::sync::Mutex;
+
+    use keyward::store::PgOptions;
+    use keyward::{PgStore, Store};
+    use sqlx::Connection;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::task::AbortHandle;
+
+    use super::*;
+
+    async fn store(what: &str) -> Option<Arc<PgStore>> {
+        let url = common::postgres(what)?;
+        // Tests run in parallel on a shared server: small pools.
+        let options = PgOptions::default().max_connections(5);
+        Some(Arc::new(
+            PgStore::connect_with(&url, options).await.unwrap(),
+        ))
+    }
+
+    /// A schema of its own, for tests that count rows or create the table.
+    struct Schema {
+        url: String,
+        name: String,
+    }
+
+    impl Schema {
+        async fn new(base: &str, test: &str) -> Self {
+            let name = common::unique_prefix(test)
+                .replace(['.', ':'], "_")
+                .to_ascii_lowercase();
+            let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+            Self { url, name }
+        }
+
+        async fn count(&self) -> i64 {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar("SELECT count(*) FROM keyward_records")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+
+        async fn drop(self, base: &str) {
+            let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{}\" CASCADE",
+                self.name
+            )))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_store_passes_the_conformance_suite() {
+        let Some(store) = store("postgres conformance").await else {
+            return;
+        };
+        keyward::store::conformance::run(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn refresh_race_postgres_store() {
+        let Some(store) = store("postgres refresh race").await else {
+            return;
+        };
+        for grace in [10, 0] {
+            let t = sessions::race(store.clone(), grace, 1_000, 16).await;
+            println!(
+                "postgres, grace {grace}: 1000 trials x 16 tasks: rotated {} grace-replays {} reused {} revoked {}",
+                t[0], t[1], t[2], t[3]
+            );
+            assert_eq!(t[0], 1_000);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_uncontended_refresh_costs_two_round_trips_on_postgres() {
+        let Some(store) = store("postgres round trips").await else {
+            return;
+        };
+        round_trips("postgres", store).await;
+    }
+
+    /// Eight replicas starting at once on an empty schema all migrate
+    /// without error (the advisory lock), and a second migration is a
+    /// no-op.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_starts_migrate_once() {
+        let Some(base) = common::postgres("postgres migration") else {
+            return;
+        };
+        let schema = Schema::new(&base, "migrate").await;
+        let options = PgOptions::default().max_connections(1).migrate(false);
+        let mut stores = Vec::new();
+        for _ in 0..8 {
+            stores.push(Arc::new(
+                PgStore::connect_with(&schema.url, options.clone())
+                    .await
+                    .unwrap(),
+            ));
+        }
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|s| {
+                let s = s.clone();
+                tokio::spawn(async move { s.migrate().await })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        stores[0].migrate().await.unwrap();
+        let v = match stores[1]
+            .swap("migrated", None, b"x", Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            Swap::Swapped { version } => version,
+            Swap::Conflict => panic!("fresh table"),
+        };
+        assert_eq!(
+            stores[2].load("migrated").await.unwrap().unwrap().version,
+            v
+        );
+        assert_eq!(schema.count().await, 1);
+        for s in &stores {
+            s.close().await;
+        }
+        schema.drop(&base).await;
+    }
+
+    /// Expired rows are deleted in bounded batches, live rows are kept, and
+    /// writes purge in the background.
+    #[tokio::test]
+    async fn expired_rows_are_purged_in_batches() {
+        let Some(base) = common::postgres("postgres purge") else {
+            return;
+        };
+        let schema = Schema::new(&base, "purge").await;
+        let store = PgStore::connect(&schema.url).await.unwrap();
+        for i in 0..5 {
+            let _ = store
+                .swap(&format!("short{i}"), None, b"x", Duration::from_millis(20))
+                .await
+                .unwrap();
+        }
+        for i in 0..3 {
+            let _ = store
+                .swap(&format!("long{i}"), None, b"x", Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(schema.count().await, 8, "nothing purged yet");
+        assert_eq!(store.purge_expired(2).await.unwrap(), 2, "one batch of 2");
+        assert_eq!(store.purge_expired(1_000).await.unwrap(), 3, "the rest");
+        assert_eq!(store.purge_expired(1_000).await.unwrap(), 0);
+        assert_eq!(schema.count().await, 3, "live rows stay");
+        assert!(store.load("long0").await.unwrap().is_some());
+
+        // Every 256th write (PgStore's PURGE_EVERY) starts a background
+        // purge: 8 writes so far, 247 short-lived ones, then the 256th.
+        for i in 0..247 {
+            let _ = store
+                .swap(&format!("bg{i}"), None, b"x", Duration::from_millis(1))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(schema.count().await, 3 + 247);
+        let _ = store
+            .swap("trigger", None, b"x", Duration::from_secs(60))
+            .await
+            .unwrap();
+        // The purge runs on its own task; wait for it (bounded).
+        let mut left = schema.count().await;
+        for _ in 0..100 {
+            if left == 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            left = schema.count().await;
+        }
+        assert_eq!(left, 4, "the 3 long rows and the trigger; nothing expired");
+        store.close().await;
+        schema.drop(&base).await;
+    }
+
+    /// A TCP proxy in front of PostgreSQL that the test can cut: `stop`
+    /// closes every proxied connection and refuses new ones (the server
+    /// and its data stay), `start` lets connections through again.
+    struct Proxy {
+        port: u16,
+        up: Arc<std::sync::atomic::AtomicBool>,
+        conns: Arc<Mutex<Vec<AbortHandle>>>,
+        accept: AbortHandle,
+    }
+
+    impl Proxy {
+        async fn start(upstream: std::net::SocketAddr) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+            let (up2, conns2) = (up.clone(), conns.clone());
+            let accept = tokio::spawn(async move {
+                loop {
+                    let Ok((mut client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if !up2.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let task = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    conns2.lock().unwrap().push(task.abort_handle());
+                }
+            })
+            .abort_handle();
+            Self {
+                port,
+                up,
+                conns,
+                accept,
+            }
+        }
+    }
+
+    impl Outage for Proxy {
+        async fn stop(&mut self) {
+            self.up.store(false, Ordering::SeqCst);
+            for c in self.conns.lock().unwrap().drain(..) {
+                c.abort();
+            }
+        }
+        async fn start(&mut self) {
+            self.up.store(true, Ordering::SeqCst);
+        }
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.accept.abort();
+            for c in self.conns.lock().unwrap().drain(..) {
+                c.abort();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_outage_fails_closed_and_recovers() {
+        let Some(url) = common::postgres("postgres outage") else {
+            return;
+        };
+        let mut proxy = Proxy::start(common::socket_addr(&url, 5432)).await;
+        let via = common::with_host_port(&url, "127.0.0.1", proxy.port);
+        let options = PgOptions::default()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(2));
+        let store = Arc::new(PgStore::connect_with(&via, options).await.unwrap());
+        outage("postgres", store, &mut proxy).await;
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::process::{Child, Command, Stdio};
+
+    use keyward::store::RedisOptions;
+    use keyward::{RedisStore, Store, StoreError};
+
+    use super::*;
+
+    async fn store(what: &str, test: &str) -> Option<Arc<RedisStore>> {
+        let url = common::redis(what)?;
+        let options = RedisOptions::default().prefix(common::unique_prefix(test));
+        Some(Arc::new(
+            RedisStore::connect_with(&url, options).await.unwrap(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn redis_store_passes_the_conformance_suite() {
+        let Some(store) = store("redis conformance", "conformance").await else {
+            return;
+        };
+        keyward::store::conformance::run(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn refresh_race_redis_store() {
+        let Some(store) = store("redis refresh race", "race").await else {
+            return;
+        };
+        for grace in [10, 0] {
+            let t = sessions::race(store.clone(), grace, 1_000, 16).await;
+            println!(
+                "redis, grace {grace}: 1000 trials x 16 tasks: rotated {} grace-replays {} reused {} revoked {}",
+                t[0], t[1], t[2], t[3]
+            );
+            assert_eq!(t[0], 1_000);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_uncontended_refresh_costs_two_round_trips_on_redis() {
+        let Some(store) = store("redis round trips", "round-trips").await else {
+            return;
+        };
+        round_trips("redis", store).await;
+    }
+
+    /// Keys live under the prefix, as 8 version bytes then the value; a
+    /// store with another prefix (here from the URL) sees none of them.
+    #[tokio::test]
+    async fn keys_are_namespaced_by_the_prefix() {
+        let Some(url) = common::redis("redis prefixes") else {
+            return;
+        };
+        let (pa, pb) = (
+            common::unique_prefix("prefix-a"),
+            common::unique_prefix("prefix-b"),
+        );
+        let a = RedisStore::connect_with(&url, RedisOptions::default().prefix(pa.clone()))
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let b = RedisStore::connect(&format!("{url}{sep}prefix={pb}"))
+            .await
+            .unwrap();
+        assert_eq!(b.prefix(), pb);
+        let v = match a
+            .swap("k", None, b"value", Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            Swap::Swapped { version } => version,
+            Swap::Conflict => panic!("fresh key"),
+        };
+        assert!(b.load("k").await.unwrap().is_none());
+        assert!(matches!(
+            b.swap("k", None, b"other", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            Swap::Swapped { .. }
+        ));
+        assert_eq!(a.load("k").await.unwrap().unwrap().value, b"value");
+
+        let client = ::redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let raw: Vec<u8> = ::redis::cmd("GET")
+            .arg(format!("{pa}k"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(&raw[..8], v.to_be_bytes());
+        assert_eq!(&raw[8..], b"value");
+        let ttl: i64 = ::redis::cmd("PTTL")
+            .arg(format!("{pa}k"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+        // A record too short to hold its version is refused, not misread.
+        let _: () = ::redis::cmd("SET")
+            .arg(format!("{pa}bad"))
+            .arg(b"1234567".as_slice())
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(matches!(a.load("bad").await, Err(StoreError::Corrupt(_))));
+        let _: () = ::redis::cmd("DEL")
+            .arg(format!("{pa}k"))
+            .arg(format!("{pb}k"))
+            .arg(format!("{pa}bad"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // A prefix outside the key alphabet is refused.
+        assert!(
+            RedisStore::connect_with(&url, RedisOptions::default().prefix("{bad}"))
+                .await
+                .is_err()
+        );
+        assert!(
+            RedisStore::connect("rediss://127.0.0.1:6379")
+                .await
+                .is_err()
+        );
+    }
+
+    /// A redis-server of the test's own, on a free port, with its data in a
+    /// temporary folder and every write fsynced, so that it can be killed
+    /// and started again with its data. The shared server is not touched.
+    struct OwnRedis {
+        child: Option<Child>,
+        port: u16,
+        dir: tempfile::TempDir,
+        extra: Vec<String>,
+    }
+
+    impl OwnRedis {
+        /// `None`, after one SKIPPED line, when redis-server is not on PATH.
+        fn new(extra: &[&str]) -> Option<Self> {
+            let found = Command::new("redis-server")
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !found {
+                assert!(
+                    !common::services_required(),
+                    "redis-server is not on PATH, and KEYWARD_REQUIRE_SERVICES=1 requires it"
+                );
+                println!("SKIPPED: redis outage (redis-server not on PATH)");
+                return None;
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            Some(Self {
+                child: None,
+                port,
+                dir: tempfile::tempdir().unwrap(),
+                extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            })
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+
+        fn spawn(&mut self) {
+            let child = Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port"])
+                .arg(self.port.to_string())
+                .args(["--save", "", "--appendonly", "yes"])
+                .args(["--appendfsync", "always", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(self.dir.path())
+                .args(&self.extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            self.child = Some(child);
+            // Wait (bounded) until it answers PING.
+            for _ in 0..200 {
+                if ping(self.port) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            panic!(
+                "the test's redis-server on port {} did not start",
+                self.port
+            );
+        }
+
+        fn kill(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    fn ping(port: u16) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    impl Outage for OwnRedis {
+        async fn stop(&mut self) {
+            self.kill();
+        }
+        async fn start(&mut self) {
+            self.spawn();
+        }
+    }
+
+    impl Drop for OwnRedis {
+        fn drop(&mut self) {
+            self.kill();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_outage_fails_closed_and_recovers() {
+        let Some(mut server) = OwnRedis::new(&[]) else {
+            return;
+        };
+        server.spawn();
+        let options = RedisOptions::default()
+            .prefix(common::unique_prefix("outage"))
+            .connection_timeout(Duration::from_millis(500))
+            .response_timeout(Duration::from_secs(1))
+            .reconnect_retries(1);
+        let store = Arc::new(
+            RedisStore::connect_with(&server.url(), options)
+                .await
+                .unwrap(),
+        );
+        outage("redis", store, &mut server).await;
+    }
+
+    /// A server that may evict keys is refused unless the caller insists.
+    #[tokio::test]
+    async fn a_server_that_may_evict_keys_is_refused() {
+        let Some(mut server) =
+            OwnRedis::new(&["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"])
+        else {
+            return;
+        };
+        server.spawn();
+        let err = RedisStore::connect(&server.url()).await.unwrap_err();
+        assert!(
+            err.to_string().contains("maxmemory-policy is allkeys-lru"),
+            "{err}"
+        );
+        let options = RedisOptions::default().dangerous_allow_eviction(true);
+        RedisStore::connect_with(&server.url(), options)
+            .await
+            .unwrap();
+    }
+}
