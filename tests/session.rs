@@ -106,11 +106,11 @@ async fn start_refresh_grace_reuse_and_revocation() {
         replay.refresh.unprotected_as_str(),
         second.refresh.unprotected_as_str()
     );
-    // A forged token never burns the live one.
-    let forged = format!(
-        "{}0",
-        &second.refresh.unprotected_as_str()[..second.refresh.unprotected_as_str().len() - 1]
-    );
+    // A forged token never burns the live one. The MAC is hex, so its last
+    // digit is "0" one time in 16: then "1" makes the forgery.
+    let live = second.refresh.unprotected_as_str();
+    let (head, last) = live.split_at(live.len() - 1);
+    let forged = format!("{head}{}", if last == "0" { "1" } else { "0" });
     assert_eq!(reason(s.refresh(&forged).await), "invalid");
     assert_eq!(reason(s.refresh("kwr_garbage").await), "invalid");
     // Outside the grace window: reuse, and the whole family is revoked.
