@@ -178,7 +178,10 @@ fn otp_issue_verify_rows() {
     );
     let msg = run.usage_error();
     // An unreachable PostgreSQL URL: the store is named, the password never.
-    assert!(msg.contains("store postgres") && !msg.contains("hunter2"), "{msg}");
+    assert!(
+        msg.contains("store postgres") && !msg.contains("hunter2"),
+        "{msg}"
+    );
     let run = keyward(
         d,
         &["--keyring", "missing.keys", "otp", "unlock", "--sub", "a"],
