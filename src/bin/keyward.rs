@@ -250,7 +250,6 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<Done, Usage> {
     let config = Config::load(cli.config.as_deref())?;
-    let _ = &cli.store; // the state store serves the session and code commands
     match cli.command {
         Command::Init { alg, pepper } => {
             let path = cli
