@@ -3,6 +3,8 @@
 //! exactly one success.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,11 +99,12 @@ async fn race(otp: &Otp, subject: &str, code: &str, tasks: usize) -> BTreeMap<St
     tally
 }
 
-async fn storms(name: &str, store: Arc<Racing<impl Store + 'static>>) {
+/// `ns` namespaces the subjects, for servers shared between test runs.
+async fn storms(name: &str, ns: &str, store: Arc<Racing<impl Store + 'static>>) {
     let otp = otp(Arc::clone(&store) as Arc<dyn Store>);
     let mut wrong_totals: BTreeMap<String, usize> = BTreeMap::new();
     for trial in 0..TRIALS {
-        let subject = format!("wrong-{trial}");
+        let subject = format!("{ns}wrong-{trial}");
         let issued = otp.issue(&subject, Purpose::Login).await.unwrap();
         let code = issued.code.unprotected_as_str().to_owned();
         let tally = race(&otp, &subject, &wrong_for(&code), WRONG_TASKS).await;
@@ -128,7 +131,7 @@ async fn storms(name: &str, store: Arc<Racing<impl Store + 'static>>) {
 
     let mut right_totals: BTreeMap<String, usize> = BTreeMap::new();
     for trial in 0..TRIALS {
-        let subject = format!("right-{trial}");
+        let subject = format!("{ns}right-{trial}");
         let issued = otp.issue(&subject, Purpose::Login).await.unwrap();
         let tally = race(
             &otp,
@@ -163,7 +166,7 @@ async fn racing_codes_on_memory_store() {
         inner: MemoryStore::new(),
         conflicts: AtomicU64::new(0),
     });
-    storms("memory", store).await;
+    storms("memory", "", store).await;
 }
 
 #[cfg(feature = "sqlite")]
@@ -176,5 +179,39 @@ async fn racing_codes_on_sqlite_store() {
             .unwrap(),
         conflicts: AtomicU64::new(0),
     });
-    storms("sqlite", store).await;
+    storms("sqlite", "", store).await;
+}
+
+/// The same storms on a shared PostgreSQL server: subjects carry a
+/// per-run prefix, since the table outlives the test.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_codes_on_postgres_store() {
+    let Some(url) = common::postgres("postgres otp race") else {
+        return;
+    };
+    let options = keyward::store::PgOptions::default().max_connections(8);
+    let store = Arc::new(Racing {
+        inner: keyward::PgStore::connect_with(&url, options).await.unwrap(),
+        conflicts: AtomicU64::new(0),
+    });
+    storms("postgres", &common::unique_prefix("otp-race"), store).await;
+}
+
+/// The same storms on a shared Redis server, under a key prefix of the
+/// run's own.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_codes_on_redis_store() {
+    let Some(url) = common::redis("redis otp race") else {
+        return;
+    };
+    let options = keyward::store::RedisOptions::default().prefix(common::unique_prefix("otp-race"));
+    let store = Arc::new(Racing {
+        inner: keyward::RedisStore::connect_with(&url, options)
+            .await
+            .unwrap(),
+        conflicts: AtomicU64::new(0),
+    });
+    storms("redis", "", store).await;
 }
