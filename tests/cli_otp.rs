@@ -2,6 +2,8 @@
 //! one SQLite store.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -206,57 +208,119 @@ fn otp_issue_verify_rows() {
 
 #[test]
 fn eight_processes_racing_wrong_codes_lock_the_subject() {
+    racing_wrong_codes_across_processes("sqlite", None, "carol");
+}
+
+/// The same race with the 8 processes standing in for 8 replicas of a
+/// service that share one PostgreSQL server. The subject is the run's own,
+/// since the table outlives the test.
+#[test]
+fn eight_replicas_racing_wrong_codes_on_postgres() {
+    if let Some(url) = common::postgres("keyward otp replicas on postgres") {
+        let subject = common::unique_prefix("cli-otp");
+        racing_wrong_codes_across_processes("postgres", Some(&url), &subject);
+    }
+}
+
+/// The same race with 8 replicas sharing one Redis server, under a key
+/// prefix of the run's own.
+#[test]
+fn eight_replicas_racing_wrong_codes_on_redis() {
+    if let Some(url) = common::redis("keyward otp replicas on redis") {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let prefix = common::unique_prefix("cli-otp");
+        let url = format!("{url}{sep}prefix={prefix}");
+        racing_wrong_codes_across_processes("redis", Some(&url), "carol");
+    }
+}
+
+/// 8 `keyward otp verify` processes on `store` (the default SQLite file
+/// when `None`) race a wrong code for `subject`: exactly three failures are
+/// evaluated, the other five are refused as locked, and the subject stays
+/// locked for every process until an operator unlocks it.
+fn racing_wrong_codes_across_processes(label: &str, store: Option<&str>, subject: &str) {
     let dir = setup();
     let d = dir.path();
-    let code = issue(d, &["--sub", "carol"]);
+    let args = |cmd: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = store
+            .map(|url| vec!["--store".to_owned(), url.to_owned()])
+            .unwrap_or_default();
+        all.extend(cmd.iter().map(|a| (*a).to_owned()));
+        all.extend(["--sub".to_owned(), subject.to_owned()]);
+        all
+    };
+    let run = |cmd: &[&str], stdin: &[u8]| -> Run {
+        let all = args(cmd);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        keyward(d, &all, stdin)
+    };
+    let issued = run(&["otp", "issue"], b"");
+    assert_eq!(
+        issued.code, 0,
+        "{label}: {} {}",
+        issued.stdout, issued.stderr
+    );
+    let code = issued.json()["code"].as_str().unwrap().to_owned();
     let wrong = format!("{}\n", wrong_for(&code));
-    // Spawn all eight, then hand each its code: they race on one file.
-    let children: Vec<Child> = (0..8)
-        .map(|_| spawn(d, &["otp", "verify", "--sub", "carol"]))
-        .collect();
+    // Spawn all eight, then hand each its code: they race on one store.
+    let verify = args(&["otp", "verify"]);
+    let verify: Vec<&str> = verify.iter().map(String::as_str).collect();
+    let children: Vec<Child> = (0..8).map(|_| spawn(d, &verify)).collect();
     let runs: Vec<Run> = children
         .into_iter()
         .map(|c| finish(c, wrong.as_bytes()))
         .collect();
     let (mut invalid, mut locked) = (Vec::new(), 0);
     for run in &runs {
-        assert_eq!(run.code, 1, "{} {}", run.stdout, run.stderr);
+        assert_eq!(run.code, 1, "{label}: {} {}", run.stdout, run.stderr);
         let out = run.json();
         match out["error"].as_str().unwrap() {
             "invalid" => invalid.push(out["attempts_left"].as_u64().unwrap()),
             "locked" => locked += 1,
-            other => panic!("{other}"),
+            other => panic!("{label}: {other}"),
         }
     }
     invalid.sort_unstable();
     println!(
-        "8 processes, wrong codes, one sqlite store: {} invalid (attempts_left {invalid:?}), {locked} locked",
+        "8 processes, wrong codes, one {label} store: {} invalid (attempts_left {invalid:?}), {locked} locked",
         invalid.len()
     );
-    assert_eq!(invalid, [0, 1, 2], "exactly three failures evaluated");
-    assert_eq!(locked, 5);
+    assert_eq!(
+        invalid,
+        [0, 1, 2],
+        "{label}: exactly three failures evaluated"
+    );
+    assert_eq!(locked, 5, "{label}");
 
     // The subject ends locked: the right code is refused, and so is a new one.
-    let run = keyward(d, &["otp", "verify", "--sub", "carol"], code.as_bytes());
-    assert_eq!(run.code, 1);
-    let out = run.json();
-    assert_eq!(out["error"], "locked");
+    let run_ = run(&["otp", "verify"], code.as_bytes());
+    assert_eq!(run_.code, 1, "{label}");
+    let out = run_.json();
+    assert_eq!(out["error"], "locked", "{label}");
     let retry = out["retry_after"].as_u64().unwrap();
-    assert!(retry > 0 && retry <= 3_600, "{retry}");
-    let run = keyward(d, &["otp", "issue", "--sub", "carol"], b"");
+    assert!(retry > 0 && retry <= 3_600, "{label}: {retry}");
+    let run_ = run(&["otp", "issue"], b"");
     assert_eq!(
-        (run.code, run.json()["error"].as_str()),
-        (1, Some("locked"))
+        (run_.code, run_.json()["error"].as_str()),
+        (1, Some("locked")),
+        "{label}"
     );
 
-    let run = keyward(d, &["otp", "unlock", "--sub", "carol"], b"");
+    let run_ = run(&["otp", "unlock"], b"");
     assert_eq!(
-        (run.code, run.json()),
-        (0, json!({"subject": "carol", "unlocked": true}))
+        (run_.code, run_.json()),
+        (0, json!({"subject": subject, "unlocked": true})),
+        "{label}"
     );
-    let code = issue(d, &["--sub", "carol"]);
-    let run = keyward(d, &["otp", "verify", "--sub", "carol"], code.as_bytes());
-    assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+    let issued = run(&["otp", "issue"], b"");
+    assert_eq!(issued.code, 0, "{label}: {}", issued.stderr);
+    let code = issued.json()["code"].as_str().unwrap().to_owned();
+    let run_ = run(&["otp", "verify"], code.as_bytes());
+    assert_eq!(
+        (run_.code, run_.json()),
+        (0, json!({"ok": true})),
+        "{label}"
+    );
 }
 
 #[test]
