@@ -3,6 +3,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
+#[cfg(feature = "config")]
+pub mod config;
 mod error;
 mod hex;
 pub mod jwt;
@@ -19,6 +21,8 @@ pub mod token;
 use std::sync::Arc;
 
 pub use clock::{Clock, SystemClock};
+#[cfg(feature = "config")]
+pub use config::{Config, ConfigError};
 pub use error::{Error, HashError, KeyringError, TokenError};
 pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};

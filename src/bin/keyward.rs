@@ -12,15 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use serde::Deserialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use keyward::config::Config;
 use keyward::{
-    Error, JwtAlg, JwtError, JwtPolicy, KeyRing, Keyward, Password, PasswordPolicy, Passwords,
-    Scheme, TokenError, Tokens,
+    Error, JwtAlg, JwtError, KeyRing, Keyward, Password, PasswordPolicy, Passwords, TokenError,
+    Tokens,
 };
-use keyward::{OtpError, OtpPolicy, Purpose};
+use keyward::{OtpError, Purpose};
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
@@ -249,7 +249,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<Done, Usage> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = load_config(cli.config.as_deref())?;
     match cli.command {
         Command::Init { alg, pepper } => {
             let path = cli
@@ -269,7 +269,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
             ))
         }
         Command::Hash { iterations } => {
-            let mut policy = config.password_policy()?;
+            let mut policy = password_policy(&config)?;
             if let Some(i) = iterations {
                 policy.iterations = i;
             }
@@ -278,7 +278,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
             Ok(Done::Ok(kw.passwords().hash(&password)?))
         }
         Command::Verify { hash } => {
-            let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
+            let kw = keyward(password_policy(&config)?, cli.keyring.as_deref())?;
             let info = kw.passwords().inspect(&hash)?;
             let password = read_secret()?;
             match kw.passwords().verify(&password, &hash) {
@@ -307,12 +307,12 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         Command::Session(cmd) => run_session(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Otp(cmd) => run_otp(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Audit => {
-            let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
+            let kw = keyward(password_policy(&config)?, cli.keyring.as_deref())?;
             let counts = audit(kw.passwords(), std::io::stdin().lock())?;
             Ok(Done::Ok(counts.to_json()))
         }
         Command::Inspect { hash } => {
-            let kw = keyward(config.password_policy()?, cli.keyring.as_deref())?;
+            let kw = keyward(password_policy(&config)?, cli.keyring.as_deref())?;
             let info = kw.passwords().inspect(&hash)?;
             Ok(Done::Ok(
                 json!({
@@ -367,7 +367,7 @@ fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<D
         policy = policy.dangerous_access_ttl_secs(*ttl)?;
     }
     let kw = Keyward::builder()
-        .password_policy(config.password_policy()?)
+        .password_policy(password_policy(config)?)
         .jwt_policy(policy)
         .keys(keys)
         .build()?;
@@ -519,11 +519,11 @@ fn run_otp(
 ) -> Result<Done, Usage> {
     let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
     let otp_policy = config.otp_policy();
-    let password_policy = config.password_policy()?;
+    let passwords = password_policy(config)?;
     runtime()?.block_on(async {
         let store = open_store(store_url).await?;
         let kw = Keyward::builder()
-            .password_policy(password_policy)
+            .password_policy(passwords)
             .keys(keys)
             .otp_policy(otp_policy)
             .shared_store(store)
@@ -717,160 +717,25 @@ fn read_secret_bytes() -> Result<Zeroizing<Vec<u8>>, Usage> {
     Ok(buf)
 }
 
-/// `keyward.toml`. Unknown tables and keys are errors, never ignored.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    #[serde(default)]
-    password: PasswordConfig,
-    #[serde(default)]
-    jwt: JwtConfig,
-    #[serde(default)]
-    session: SessionConfig,
-    #[serde(default)]
-    otp: OtpConfig,
+/// Reads `keyward.toml` (see [`keyward::config`]): the file named by
+/// `--config`, else `keyward.toml` when it exists, else the defaults.
+/// Unknown tables and keys are errors, never ignored.
+fn load_config(path: Option<&Path>) -> Result<Config, Usage> {
+    let path = match path {
+        Some(p) => p,
+        None if Path::new(DEFAULT_CONFIG).exists() => Path::new(DEFAULT_CONFIG),
+        None => return Ok(Config::default()),
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+    Config::from_toml_str(&text).map_err(|e| Usage(format!("{}: {}", path.display(), e.message())))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct OtpConfig {
-    digits: Option<u32>,
-    code_ttl_secs: Option<u64>,
-    max_attempts: Option<u32>,
-    lockout_secs: Option<u64>,
-    max_consecutive_failures: Option<u32>,
-}
-
-/// Defaults of the `[jwt]` table when the file sets none.
-const DEFAULT_ISSUER: &str = "keyward";
-const DEFAULT_AUDIENCE: &str = "keyward";
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct JwtConfig {
-    issuer: Option<String>,
-    audience: Option<String>,
-    leeway_secs: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct SessionConfig {
-    access_ttl_secs: Option<u64>,
-    reuse_grace_secs: Option<u64>,
-    idle_ttl_secs: Option<u64>,
-    absolute_ttl_secs: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct PasswordConfig {
-    iterations: Option<u32>,
-    min_iterations: Option<u32>,
-    max_iterations: Option<u32>,
-    min_length: Option<usize>,
-    max_length: Option<usize>,
-    disabled_schemes: Option<Vec<String>>,
-}
-
-impl Config {
-    fn load(path: Option<&Path>) -> Result<Self, Usage> {
-        let path = match path {
-            Some(p) => p,
-            None if Path::new(DEFAULT_CONFIG).exists() => Path::new(DEFAULT_CONFIG),
-            None => return Ok(Self::default()),
-        };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| {
-            let msg = e
-                .message()
-                .lines()
-                .next()
-                .unwrap_or("invalid configuration")
-                .to_owned();
-            Usage(format!("{}: {msg}", path.display()))
-        })
-    }
-
-    fn session_policy(&self) -> keyward::SessionPolicy {
-        let mut p = keyward::SessionPolicy::default();
-        let c = &self.session;
-        if let Some(v) = c.reuse_grace_secs {
-            p.reuse_grace_secs = v;
-        }
-        if let Some(v) = c.idle_ttl_secs {
-            p.idle_ttl_secs = v;
-        }
-        if let Some(v) = c.absolute_ttl_secs {
-            p.absolute_ttl_secs = v;
-        }
-        p
-    }
-
-    fn jwt_policy(&self) -> Result<JwtPolicy, Usage> {
-        let j = &self.jwt;
-        let mut p = JwtPolicy::new(
-            j.issuer.as_deref().unwrap_or(DEFAULT_ISSUER),
-            j.audience.as_deref().unwrap_or(DEFAULT_AUDIENCE),
-        );
-        if let Some(v) = j.leeway_secs {
-            p = p.leeway_secs(v)?;
-        }
-        if let Some(v) = self.session.access_ttl_secs {
-            p = p.access_ttl_secs(v)?;
-        }
-        Ok(p)
-    }
-
-    /// The `[otp]` table over the defaults; `Keyward::build` validates it.
-    fn otp_policy(&self) -> OtpPolicy {
-        let mut p = OtpPolicy::default();
-        let c = &self.otp;
-        if let Some(v) = c.digits {
-            p.digits = v;
-        }
-        if let Some(v) = c.code_ttl_secs {
-            p.code_ttl_secs = v;
-        }
-        if let Some(v) = c.max_attempts {
-            p.max_attempts = v;
-        }
-        if let Some(v) = c.lockout_secs {
-            p.lockout_secs = v;
-        }
-        if let Some(v) = c.max_consecutive_failures {
-            p.max_consecutive_failures = v;
-        }
-        p
-    }
-
-    fn password_policy(&self) -> Result<PasswordPolicy, Usage> {
-        let mut p = PasswordPolicy::default();
-        let c = &self.password;
-        if let Some(v) = c.iterations {
-            p.iterations = v;
-        }
-        if let Some(v) = c.min_iterations {
-            p.min_iterations = v;
-        }
-        if let Some(v) = c.max_iterations {
-            p.max_iterations = v;
-        }
-        if let Some(v) = c.min_length {
-            p.min_length = v;
-        }
-        if let Some(v) = c.max_length {
-            p.max_length = v;
-        }
-        for name in c.disabled_schemes.iter().flatten() {
-            let scheme = Scheme::from_name(name).ok_or_else(|| {
-                Usage(format!(
-                    "password.disabled_schemes: unknown scheme name {name:?}"
-                ))
-            })?;
-            p.disabled_schemes.insert(scheme);
-        }
-        Ok(p)
-    }
+/// The `[password]` table. An unknown scheme name is reported bare, as
+/// `password.disabled_schemes: …`.
+fn password_policy(config: &Config) -> Result<PasswordPolicy, Usage> {
+    config.password_policy().map_err(|e| match e {
+        Error::Config(msg) => Usage(msg),
+        e => Usage::from(e),
+    })
 }
