@@ -18,7 +18,7 @@ use std::time::Duration;
 use keyward::clock::ManualClock;
 use keyward::store::{Record, StoreFuture, Swap};
 #[cfg(any(feature = "postgres", feature = "redis"))]
-use keyward::{Error, SessionError, Sessions, TokenPair};
+use keyward::{Error, OtpError, Purpose, SessionError, Sessions, TokenPair};
 use keyward::{MemoryStore, SqliteStore, Store};
 
 use sessions::{NOW, kw};
@@ -163,6 +163,13 @@ trait Outage {
     fn start(&mut self) -> impl std::future::Future<Output = ()> + Send;
 }
 
+/// A six-digit code other than `code`.
+#[cfg(any(feature = "postgres", feature = "redis"))]
+fn wrong_code(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
 #[cfg(any(feature = "postgres", feature = "redis"))]
 /// With the server stopped, a race of refreshes all fail with a store
 /// error (no token is issued) and so do the other operations; once it is
@@ -179,6 +186,30 @@ async fn outage(name: &str, store: Arc<dyn Store>, server: &mut impl Outage) {
         let first = s.dangerous_start_without_proof("outage").await.unwrap();
         let live = s.refresh(first.refresh.unprotected_as_str()).await.unwrap();
         let token = live.refresh.unprotected_as_str().to_owned();
+
+        // One-time codes, before the outage: one subject locked by three
+        // wrong codes, one with a single attempt left.
+        let otp = kw.otp().unwrap().clone();
+        let ns = common::unique_prefix("outage-otp");
+        let (locked, last) = (format!("{ns}locked"), format!("{ns}last"));
+        let locked_code = otp.issue(&locked, Purpose::Login).await.unwrap();
+        let locked_code = locked_code.code.unprotected_as_str().to_owned();
+        let last_code = otp.issue(&last, Purpose::Login).await.unwrap();
+        let last_code = last_code.code.unprotected_as_str().to_owned();
+        for _ in 0..3 {
+            let _ = otp
+                .verify(&locked, Purpose::Login, &wrong_code(&locked_code))
+                .await;
+        }
+        for _ in 0..2 {
+            let _ = otp
+                .verify(&last, Purpose::Login, &wrong_code(&last_code))
+                .await;
+        }
+        assert!(matches!(
+            otp.verify(&locked, Purpose::Login, &locked_code).await,
+            Err(Error::Otp(OtpError::Locked { .. }))
+        ));
 
         server.stop().await;
         let results = refresh_all(&s, &token, 16).await;
@@ -198,8 +229,39 @@ async fn outage(name: &str, store: Arc<dyn Store>, server: &mut impl Outage) {
                 .await,
             Err(Error::Store(_))
         ));
+        // Code checks fail closed too: neither the right code for the locked
+        // subject nor any code for the other gets through, and nothing can
+        // be issued or unlocked.
+        for (subject, code) in [
+            (&locked, locked_code.clone()),
+            (&last, last_code.clone()),
+            (&last, wrong_code(&last_code)),
+        ] {
+            let r = otp.verify(subject, Purpose::Login, &code).await;
+            assert!(matches!(r, Err(Error::Store(_))), "{name}: {r:?}");
+        }
+        assert!(matches!(
+            otp.issue(&format!("{ns}fresh"), Purpose::Login).await,
+            Err(Error::Store(_))
+        ));
+        assert!(matches!(otp.unlock(&locked).await, Err(Error::Store(_))));
 
         server.start().await;
+        // The outage changed nothing: the locked subject is still locked,
+        // and the other still has exactly one attempt left.
+        assert!(matches!(
+            otp.verify(&locked, Purpose::Login, &locked_code).await,
+            Err(Error::Otp(OtpError::Locked { .. }))
+        ));
+        assert!(matches!(
+            otp.verify(&last, Purpose::Login, &wrong_code(&last_code))
+                .await,
+            Err(Error::Otp(OtpError::Invalid { attempts_left: 0 }))
+        ));
+        assert!(matches!(
+            otp.verify(&last, Purpose::Login, &last_code).await,
+            Err(Error::Otp(OtpError::Locked { .. }))
+        ));
         let next = s.refresh(&token).await.unwrap_or_else(|e| {
             panic!("{name}, grace {grace}: the service resumes after the outage: {e}")
         });
