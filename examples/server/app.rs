@@ -8,7 +8,7 @@
 //! on an ephemeral port.
 //!
 //! keyward owns only its own records (sessions, codes); the user table
-//! (`app_users`) belongs to the application.
+//! (`app_users`, in SQLite or PostgreSQL) belongs to the application.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -71,10 +71,109 @@ impl Mailer for LogMailer {
     }
 }
 
-/// The application's own user table.
+/// Key of the advisory lock that serialises the `app_users` DDL when
+/// several replicas start at once (an arbitrary constant: "appusers").
+#[cfg(feature = "postgres")]
+const USERS_DDL_LOCK: i64 = 0x6170_7075_7365_7273;
+
+const USERS_DDL: &str =
+    "CREATE TABLE IF NOT EXISTS app_users (username TEXT PRIMARY KEY NOT NULL, hash TEXT NOT NULL)";
+
+/// The application's own user table, in SQLite or PostgreSQL. The queries
+/// use `$n` placeholders, which both accept.
 #[derive(Clone)]
 pub struct Users {
-    pool: SqlitePool,
+    db: UserDb,
+}
+
+#[derive(Clone)]
+enum UserDb {
+    Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::postgres::PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
+macro_rules! with_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            UserDb::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
+            UserDb::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The scheme of a database URL, lower-cased: `sqlite`, `postgres`,
+/// `redis`, or `None` for anything else. Never echoes the URL, which may
+/// hold a password.
+pub fn scheme(url: &str) -> Option<&'static str> {
+    let (scheme, _) = url.split_once(':')?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => Some("sqlite"),
+        "postgres" | "postgresql" => Some("postgres"),
+        "redis" | "rediss" => Some("redis"),
+        _ => None,
+    }
+}
+
+/// The path of a `sqlite:PATH` URL.
+fn sqlite_path(url: &str) -> Result<&std::path::Path, String> {
+    match url.split_once(':') {
+        Some((_, path)) if !path.is_empty() => Ok(path.as_ref()),
+        _ => Err("sqlite: needs a path, as in sqlite:keyward-server.db".into()),
+    }
+}
+
+/// The message for a URL whose backend this build leaves out.
+fn needs_feature(feature: &str) -> String {
+    format!("a {feature}:// URL needs the {feature} feature: add --features {feature}")
+}
+
+/// The user database for a store URL, when `--users` is not given: the
+/// store's own database for SQLite and PostgreSQL; for Redis, which holds
+/// no tables, a local SQLite file.
+pub fn default_users_url(store: &str) -> &str {
+    match scheme(store) {
+        Some("redis") => "sqlite:keyward-server-users.db",
+        _ => store,
+    }
+}
+
+/// keyward's store for `url`: `sqlite:PATH`, `postgres://…` (feature
+/// `postgres`) or `redis://…[?prefix=…]` (feature `redis`).
+///
+/// # Errors
+/// A one-line message, without the URL, when the scheme is unknown, its
+/// feature is off, or the store cannot be opened.
+pub async fn open_store(url: &str) -> Result<Arc<dyn keyward::Store>, String> {
+    match scheme(url) {
+        Some("sqlite") => {
+            let store = keyward::SqliteStore::open(sqlite_path(url)?)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "postgres")]
+        Some("postgres") => {
+            let store = keyward::PgStore::connect(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "redis")]
+        Some("redis") => {
+            let store = keyward::RedisStore::connect(url)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some("postgres") => Err(needs_feature("postgres")),
+        #[cfg(not(feature = "redis"))]
+        Some("redis") => Err(needs_feature("redis")),
+        _ => Err("unsupported URL; use sqlite:PATH, postgres://… or redis://…".into()),
+    }
 }
 
 impl Users {
@@ -89,44 +188,107 @@ impl Users {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS app_users (username TEXT PRIMARY KEY NOT NULL, hash TEXT NOT NULL)")
-            .execute(&pool)
-            .await?;
-        Ok(Self { pool })
+        sqlx::query(USERS_DDL).execute(&pool).await?;
+        Ok(Self {
+            db: UserDb::Sqlite(pool),
+        })
+    }
+
+    /// Opens the table in the PostgreSQL database at `url`, creating it if
+    /// missing. Idempotent, and safe when several replicas start at once:
+    /// a transaction-scoped advisory lock lets one create it while the
+    /// others wait.
+    #[cfg(feature = "postgres")]
+    pub async fn open_postgres(url: &str) -> Result<Self, String> {
+        use std::str::FromStr;
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(|_| "postgres: malformed URL".to_owned())?
+            .application_name("keyward-server");
+        let failed = |e: sqlx::Error| format!("postgres: {e}");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(failed)?;
+        let mut tx = pool.begin().await.map_err(failed)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(USERS_DDL_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        sqlx::query(USERS_DDL)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        Ok(Self {
+            db: UserDb::Postgres(pool),
+        })
+    }
+
+    /// Opens the table at `url`: `sqlite:PATH` or `postgres://…` (feature
+    /// `postgres`).
+    ///
+    /// # Errors
+    /// A one-line message, without the URL, when the scheme is not one of
+    /// those, its feature is off, or the database cannot be opened.
+    pub async fn connect(url: &str) -> Result<Self, String> {
+        match scheme(url) {
+            Some("sqlite") => Self::open(sqlite_path(url)?)
+                .await
+                .map_err(|e| format!("sqlite: {e}")),
+            #[cfg(feature = "postgres")]
+            Some("postgres") => Self::open_postgres(url).await,
+            #[cfg(not(feature = "postgres"))]
+            Some("postgres") => Err(needs_feature("postgres")),
+            _ => Err("the user table needs sqlite:PATH or postgres://…".into()),
+        }
     }
 
     pub async fn get(&self, username: &str) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar("SELECT hash FROM app_users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
+        let sql = "SELECT hash FROM app_users WHERE username = $1";
+        with_pool!(&self.db, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(username)
+                .fetch_optional(pool)
+                .await
+        })
     }
 
     /// Inserts a user; `false` if the name is taken.
     pub async fn insert(&self, username: &str, hash: &str) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("INSERT INTO app_users (username, hash) VALUES (?, ?) ON CONFLICT (username) DO NOTHING")
-            .bind(username)
-            .bind(hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let sql = "INSERT INTO app_users (username, hash) VALUES ($1, $2) ON CONFLICT (username) DO NOTHING";
+        let affected = with_pool!(&self.db, |pool| {
+            sqlx::query(sql)
+                .bind(username)
+                .bind(hash)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(affected == 1)
     }
 
     /// Stores a rehash only if the hash is still the one verified, so a
     /// concurrent password change is never overwritten.
-    async fn replace_hash(
+    pub async fn replace_hash(
         &self,
         username: &str,
         old: &str,
         new: &str,
     ) -> Result<bool, sqlx::Error> {
-        let r = sqlx::query("UPDATE app_users SET hash = ? WHERE username = ? AND hash = ?")
-            .bind(new)
-            .bind(username)
-            .bind(old)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let sql = "UPDATE app_users SET hash = $1 WHERE username = $2 AND hash = $3";
+        let affected = with_pool!(&self.db, |pool| {
+            sqlx::query(sql)
+                .bind(new)
+                .bind(username)
+                .bind(old)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(affected == 1)
     }
 
     /// The stored hash of `username`, for tests and the demo.

@@ -1,25 +1,35 @@
 //! A small, real auth backend on axum: register, log in (with rehash on
-//! login), refresh with reuse detection, log out, `/me`, and the JWKS.
+//! login), refresh with reuse detection, log out, one-time codes, `/me`,
+//! and the JWKS.
 //!
 //! ```text
-//! cargo run --release --example server -- [--listen 127.0.0.1:8080] [--store URL] [--outbox PATH]
+//! cargo run --release --example server [--features postgres,redis] -- \
+//!     [--listen 127.0.0.1:8080] [--store URL] [--users URL] [--keyring PATH] \
+//!     [--outbox PATH] [--trust-forwarded-for]
 //! ```
 //!
-//! `--store` is `sqlite:PATH` (default `sqlite:keyward-server.db`). The
-//! application's user table lives in the same SQLite file. `--keyring`
-//! (default `keyward.keys`) is created, mode 0600, when it does not exist.
+//! `--store` is keyward's store: `sqlite:PATH` (default
+//! `sqlite:keyward-server.db`), `postgres://…` (feature `postgres`) or
+//! `redis://…[?prefix=…]` (feature `redis`). `--users` is the application's
+//! user table: `sqlite:PATH` or `postgres://…`; it defaults to the store's
+//! own database, and on Redis to `sqlite:keyward-server-users.db`. Several
+//! replicas share the store, the user table and the key ring file.
+//! `--keyring` (default `keyward.keys`) is created, mode 0600, when it does
+//! not exist.
 
 mod app;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use keyward::{JwtAlg, KeyRing, Keyward, SqliteStore};
+use keyward::{JwtAlg, KeyRing, Keyward};
 
 struct Args {
     listen: SocketAddr,
     store: String,
+    users: Option<String>,
     outbox: Option<PathBuf>,
     keyring: PathBuf,
     trust_forwarded_for: bool,
@@ -29,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         store: "sqlite:keyward-server.db".into(),
+        users: None,
         outbox: None,
         keyring: PathBuf::from("keyward.keys"),
         trust_forwarded_for: false,
@@ -39,43 +50,56 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--listen" => args.listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--store" => args.store = value()?,
+            "--users" => args.users = Some(value()?),
             "--outbox" => args.outbox = Some(PathBuf::from(value()?)),
             "--keyring" => args.keyring = PathBuf::from(value()?),
             "--trust-forwarded-for" => args.trust_forwarded_for = true,
-            other => return Err(format!("unknown option {other}")),
+            other if other.starts_with("--") && !other.contains([':', '@', '/']) => {
+                return Err(format!("unknown option {other}"));
+            }
+            // Not echoed: a stray argument may be a URL with a password.
+            _ => return Err("unexpected argument (not shown); options start with --".into()),
         }
     }
     Ok(args)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_target(false).init();
-    let args = parse_args().map_err(|e| format!("server: {e}"))?;
+/// Everything that can fail, as one line that never holds a store URL.
+async fn run(args: Args) -> Result<(), String> {
+    let store = app::open_store(&args.store)
+        .await
+        .map_err(|e| format!("--store: {e}"))?;
+    let users_url = match &args.users {
+        Some(url) => url.as_str(),
+        None => {
+            if app::scheme(&args.store) == Some("redis") {
+                tracing::warn!(
+                    "the user table is a local SQLite file; replicas sharing Redis need a shared one, such as --users postgres://…"
+                );
+            }
+            app::default_users_url(&args.store)
+        }
+    };
+    let users = app::Users::connect(users_url)
+        .await
+        .map_err(|e| format!("--users: {e}"))?;
     let keys = if args.keyring.exists() {
-        KeyRing::load(&args.keyring)?
+        KeyRing::load(&args.keyring).map_err(|e| format!("--keyring: {e}"))?
     } else {
-        let keys = KeyRing::generate(JwtAlg::EdDSA)?;
-        keys.save_new(&args.keyring)?;
+        let keys = KeyRing::generate(JwtAlg::EdDSA).map_err(|e| e.to_string())?;
+        keys.save_new(&args.keyring)
+            .map_err(|e| format!("--keyring: {e}"))?;
         tracing::info!(path = %args.keyring.display(), "created a new key ring");
         keys
     };
-    let Some(path) = args.store.strip_prefix("sqlite:") else {
-        return Err(format!(
-            "server: unsupported --store {}; use sqlite:PATH",
-            args.store
-        )
-        .into());
-    };
-    let store = SqliteStore::open(path).await?;
-    let users = app::Users::open(path.as_ref()).await?;
     let kw = Keyward::builder()
         .password_policy(app::password_policy())
         .issuer("http://keyward.example")
         .audience("keyward-server")
         .keys(keys)
-        .store(store)
-        .build()?;
+        .shared_store(store)
+        .build()
+        .map_err(|e| e.to_string())?;
     let mailer: Arc<dyn app::Mailer> = match args.outbox {
         Some(p) => Arc::new(app::OutboxMailer(p)),
         None => Arc::new(app::LogMailer),
@@ -86,12 +110,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mailer,
         trust_forwarded_for: args.trust_forwarded_for,
     };
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    tracing::info!(listen = %listener.local_addr()?, "keyward example server listening");
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("--listen: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(listen = %local, store = app::scheme(&args.store).unwrap_or("?"), "keyward example server listening");
     axum::serve(
         listener,
         app::router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .await?;
-    Ok(())
+    .await
+    .map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt().with_target(false).init();
+    let result = match parse_args() {
+        Ok(args) => run(args).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
