@@ -1,18 +1,23 @@
 //! The reference auth server (examples/server), end to end: it is served on
-//! an ephemeral loopback port and driven with a real HTTP client.
+//! an ephemeral loopback port and driven with a real HTTP client. Two
+//! instances sharing one store (SQLite, PostgreSQL or Redis) stand in for
+//! two replicas behind a load balancer.
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 #[path = "../examples/server/app.rs"]
 mod app;
+mod common;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use keyward::clock::{Clock, ManualClock, SystemClock};
 use keyward::{JwtAlg, KeyRing, Keyward, SqliteStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tempfile::TempDir;
 
 /// A django-pbkdf2-sha256 hash made by Django 5.2.19 (tests/data/legacy)
 /// for "correct horse battery staple".
@@ -24,30 +29,26 @@ struct Server {
     client: reqwest::Client,
     users: app::Users,
     clock: ManualClock,
-    outbox: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    outbox: PathBuf,
+    _dir: Arc<TempDir>,
 }
 
-async fn serve() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("server.db");
-    let clock = ManualClock::new(SystemClock.now());
+/// The library defaults, at a cost that keeps the tests quick; the example
+/// binary uses the default iterations.
+fn test_policy() -> keyward::PasswordPolicy {
     let mut policy = app::password_policy();
-    policy.iterations = 10_000; // test speed; the example binary uses the default
-    let kw = Keyward::builder()
-        .password_policy(policy)
-        .issuer("http://keyward.test")
-        .audience("keyward-server")
-        .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
-        .store(SqliteStore::open(&db).await.unwrap())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
-    let users = app::Users::open(&db).await.unwrap();
+    policy.iterations = 10_000;
+    policy
+}
+
+/// Serves `kw` and `users` on an ephemeral loopback port, with codes going
+/// to `dir/outbox.jsonl`.
+async fn start(kw: Keyward, users: app::Users, clock: ManualClock, dir: Arc<TempDir>) -> Server {
+    let outbox = dir.path().join("outbox.jsonl");
     let state = app::App {
         kw,
         users: users.clone(),
-        mailer: Arc::new(app::OutboxMailer(dir.path().join("outbox.jsonl"))),
+        mailer: Arc::new(app::OutboxMailer(outbox.clone())),
         trust_forwarded_for: true,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -65,9 +66,74 @@ async fn serve() -> Server {
         client: reqwest::Client::new(),
         users,
         clock,
-        outbox: dir.path().join("outbox.jsonl"),
+        outbox,
         _dir: dir,
     }
+}
+
+/// One server on a SQLite file of its own (store and user table).
+async fn serve() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let clock = ManualClock::new(SystemClock.now());
+    let kw = Keyward::builder()
+        .password_policy(test_policy())
+        .issuer("http://keyward.test")
+        .audience("keyward-server")
+        .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
+        .store(SqliteStore::open(&db).await.unwrap())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let users = app::Users::open(&db).await.unwrap();
+    start(kw, users, clock, Arc::new(dir)).await
+}
+
+/// Two replicas, as two processes behind a load balancer would be: each
+/// opens its own connections to the store at `store_url` and to the user
+/// table at `users_url`, and loads the same key ring file from `dir`. They
+/// share one clock and one outbox.
+async fn replicas(dir: TempDir, store_url: &str, users_url: &str) -> (Server, Server) {
+    let dir = Arc::new(dir);
+    let keyring = dir.path().join("keyward.keys");
+    KeyRing::generate(JwtAlg::EdDSA)
+        .unwrap()
+        .save_new(&keyring)
+        .unwrap();
+    let clock = ManualClock::new(SystemClock.now());
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let kw = Keyward::builder()
+            .password_policy(test_policy())
+            .issuer("http://keyward.test")
+            .audience("keyward-server")
+            .keys(KeyRing::load(&keyring).unwrap())
+            .shared_store(app::open_store(store_url).await.unwrap())
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        let users = app::Users::connect(users_url).await.unwrap();
+        servers.push(start(kw, users, clock.clone(), Arc::clone(&dir)).await);
+    }
+    let b = servers.pop().unwrap();
+    let a = servers.pop().unwrap();
+    (a, b)
+}
+
+/// `sqlite:` and a path in `dir`.
+fn sqlite_url(dir: &TempDir, file: &str) -> String {
+    format!("sqlite:{}", dir.path().join(file).display())
+}
+
+/// A user name no earlier run used: the PostgreSQL database and the Redis
+/// server outlive the tests.
+fn unique_user(test: &str, who: &str) -> String {
+    let name = format!(
+        "{}.{who}",
+        common::unique_prefix(test).trim_end_matches(':')
+    );
+    assert!(name.len() <= 64, "{name}");
+    name
 }
 
 impl Server {
@@ -475,4 +541,348 @@ async fn login_floods_from_one_source_are_throttled_with_retry_after() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The user table's contract, on any database: a taken name is refused,
+/// and a rehash lands only over the hash that was verified.
+async fn user_table_contract(users: &app::Users, name: &str) {
+    assert_eq!(users.get(name).await.unwrap(), None);
+    assert!(users.insert(name, "hash-1").await.unwrap());
+    assert!(!users.insert(name, "hash-2").await.unwrap(), "name taken");
+    assert!(
+        !users.replace_hash(name, "stale", "hash-3").await.unwrap(),
+        "a hash changed since the verify is not overwritten"
+    );
+    assert_eq!(users.stored_hash(name).await.as_deref(), Some("hash-1"));
+    assert!(users.replace_hash(name, "hash-1", "hash-3").await.unwrap());
+    assert_eq!(users.stored_hash(name).await.as_deref(), Some("hash-3"));
+    assert!(
+        !users.replace_hash(name, "hash-1", "hash-4").await.unwrap(),
+        "a second rehash from the same old hash loses"
+    );
+    assert_eq!(users.stored_hash(name).await.as_deref(), Some("hash-3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_user_table_inserts_once_and_rehashes_by_compare_and_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir, "users.db");
+    let users = app::Users::connect(&url).await.unwrap();
+    user_table_contract(&users, "frank").await;
+    // Reopening keeps the table (the DDL is idempotent).
+    let again = app::Users::connect(&url).await.unwrap();
+    assert_eq!(again.stored_hash("frank").await.as_deref(), Some("hash-3"));
+}
+
+#[test]
+fn store_and_user_urls_are_dispatched_by_scheme() {
+    assert_eq!(app::scheme("sqlite:keyward.db"), Some("sqlite"));
+    assert_eq!(app::scheme("postgres://h/db"), Some("postgres"));
+    assert_eq!(app::scheme("PostgreSQL://h/db"), Some("postgres"));
+    assert_eq!(app::scheme("redis://h?prefix=a:"), Some("redis"));
+    assert_eq!(app::scheme("mysql://h/db"), None);
+    assert_eq!(app::scheme("keyward.db"), None);
+    assert_eq!(
+        app::default_users_url("sqlite:a.db"),
+        "sqlite:a.db",
+        "SQLite: the store's own file"
+    );
+    assert_eq!(
+        app::default_users_url("postgres://h/db"),
+        "postgres://h/db",
+        "PostgreSQL: the store's own database"
+    );
+    assert_eq!(
+        app::default_users_url("redis://h"),
+        "sqlite:keyward-server-users.db",
+        "Redis holds no tables"
+    );
+}
+
+/// Every refusal is one line without the URL, which may hold a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_urls_are_refused_without_echoing_them() {
+    let mut refusals = vec![
+        app::open_store("mysql://app:s3cret-pw@db/app").await.err(),
+        app::open_store("sqlite:").await.err(),
+        app::Users::connect("redis://:s3cret-pw@cache:6379")
+            .await
+            .err(),
+        app::Users::connect("mysql://app:s3cret-pw@db/app")
+            .await
+            .err(),
+        app::Users::connect("s3cret-pw").await.err(),
+    ];
+    #[cfg(feature = "postgres")]
+    {
+        // Nothing listens on port 1: the connection is refused (after the
+        // pool's 5 s of retries).
+        refusals.push(
+            app::Users::connect("postgres://app:s3cret-pw@127.0.0.1:1/app")
+                .await
+                .err(),
+        );
+        refusals.push(
+            app::Users::connect("postgres://app:s3cret-pw@[bad")
+                .await
+                .err(),
+        );
+    }
+    #[cfg(feature = "redis")]
+    refusals.push(
+        app::open_store("redis://:s3cret-pw@127.0.0.1:1")
+            .await
+            .err(),
+    );
+    #[cfg(not(feature = "postgres"))]
+    {
+        let e = app::open_store("postgres://app:s3cret-pw@db/app")
+            .await
+            .err()
+            .unwrap();
+        assert!(e.contains("--features postgres"), "{e}");
+        refusals.push(Some(e));
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let e = app::open_store("redis://:s3cret-pw@cache")
+            .await
+            .err()
+            .unwrap();
+        assert!(e.contains("--features redis"), "{e}");
+        refusals.push(Some(e));
+    }
+    for refusal in refusals {
+        let e = refusal.expect("refused");
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+    // The accept path of the same dispatch.
+    let dir = tempfile::tempdir().unwrap();
+    assert!(app::open_store(&sqlite_url(&dir, "store.db")).await.is_ok());
+}
+
+async fn refresh(s: &Server, pair: &Value) -> (StatusCode, Value) {
+    s.post(
+        "/token/refresh",
+        json!({"refresh_token": pair["refresh_token"]}),
+    )
+    .await
+}
+
+async fn verify(s: &Server, user: &str, code: &str) -> (StatusCode, Value) {
+    s.post("/otp/verify", json!({"username": user, "code": code}))
+        .await
+}
+
+/// Register on one replica, log in on the other; rotate on A and replay
+/// the spent token on B: reuse, and the family is revoked on both.
+async fn replicas_share_users_and_refresh_families(a: &Server, b: &Server, user: &str) {
+    let password = "correct horse battery";
+    let (st, _) = a
+        .post("/register", json!({"username": user, "password": password}))
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, body) = b
+        .post("/register", json!({"username": user, "password": password}))
+        .await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("user_exists")),
+        "B sees the user A registered"
+    );
+    assert_eq!(
+        b.login(user, "wrong horse battery").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, first) = b.login(user, password).await;
+    assert_eq!(st, StatusCode::OK);
+    // A verifies B's access token: one key ring file.
+    let (st, me) = a
+        .with_bearer(reqwest::Method::GET, "/me", first["access_token"].as_str())
+        .await;
+    assert_eq!((st, me["sub"].as_str()), (StatusCode::OK, Some(user)));
+
+    // Rotation crosses replicas: A rotates B's token, B rotates A's.
+    let (st, second) = refresh(a, &first).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, third) = refresh(b, &second).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_ne!(second["refresh_token"], third["refresh_token"]);
+    // Inside the grace window, B's predecessor replayed on A gets the same
+    // successor, not a fork.
+    let (st, again) = refresh(a, &second).await;
+    assert_eq!(
+        (st, &again["refresh_token"]),
+        (StatusCode::OK, &third["refresh_token"])
+    );
+
+    // Outside it, a token spent on A and replayed on B is reuse.
+    a.clock.advance(11);
+    let (st, body) = refresh(b, &first).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "reused"}))
+    );
+    // The whole family is revoked, on both replicas.
+    for s in [a, b] {
+        let (st, body) = refresh(s, &third).await;
+        assert_eq!(
+            (st, body),
+            (StatusCode::UNAUTHORIZED, json!({"error": "revoked"}))
+        );
+    }
+    // Another session of the same user is untouched.
+    let (st, other) = a.login(user, password).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(refresh(b, &other).await.0, StatusCode::OK);
+}
+
+/// A code sent by one replica is checked on the other, once; wrong codes
+/// spread over both replicas lock the subject after 3, on both.
+async fn replicas_share_code_lockouts(a: &Server, b: &Server, ok: &str, locked: &str) {
+    for user in [ok, locked] {
+        let (st, _) = a
+            .post(
+                "/register",
+                json!({"username": user, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+
+    assert_eq!(
+        b.post("/otp/send", json!({"username": ok})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let code = a.codes_for(ok).pop().unwrap();
+    let (st, pair) = verify(a, ok, &code).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, me) = b
+        .with_bearer(reqwest::Method::GET, "/me", pair["access_token"].as_str())
+        .await;
+    assert_eq!((st, me["sub"].as_str()), (StatusCode::OK, Some(ok)));
+    assert_eq!(
+        verify(b, ok, &code).await.0,
+        StatusCode::UNAUTHORIZED,
+        "single use across replicas"
+    );
+
+    assert_eq!(
+        a.post("/otp/send", json!({"username": locked})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let right = b.codes_for(locked).pop().unwrap();
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut left = Vec::new();
+    for s in [a, b, a] {
+        let (st, body) = verify(s, locked, wrong).await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid")),
+            "{body}"
+        );
+        left.push(body["attempts_left"].as_u64().unwrap());
+    }
+    assert_eq!(left, [2, 1, 0]);
+    // Locked on both, even for the right code.
+    for s in [b, a] {
+        let (st, body) = verify(s, locked, &right).await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (StatusCode::LOCKED, Some("locked")),
+            "{body}"
+        );
+        assert_eq!(body["retry_after"].as_u64(), Some(3600));
+    }
+    // The user who never failed is not locked. (The send comes from A: the
+    // one-per-minute send throttle is per process, and B has just sent.)
+    assert_eq!(
+        a.post("/otp/send", json!({"username": ok})).await.0,
+        StatusCode::ACCEPTED
+    );
+    let fresh = b.codes_for(ok).pop().unwrap();
+    assert_ne!(fresh, code, "a new code was sent");
+    assert_eq!(verify(a, ok, &fresh).await.0, StatusCode::OK);
+}
+
+/// Two processes on one machine can share a SQLite file the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_sqlite_file_share_users_sessions_and_lockouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir, "server.db");
+    let (a, b) = replicas(dir, &url, app::default_users_url(&url)).await;
+    replicas_share_users_and_refresh_families(&a, &b, &unique_user("srvlite", "alice")).await;
+    replicas_share_code_lockouts(
+        &a,
+        &b,
+        &unique_user("srvlite", "dora"),
+        &unique_user("srvlite", "erin"),
+    )
+    .await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_share_users_sessions_and_lockouts() {
+    let Some(url) = common::postgres("server replicas on postgres") else {
+        return;
+    };
+    // The user table defaults to the store's own database.
+    let users = app::default_users_url(&url);
+    let (a, b) = replicas(tempfile::tempdir().unwrap(), &url, users).await;
+    user_table_contract(&a.users, &unique_user("srvpg", "table")).await;
+    replicas_share_users_and_refresh_families(&a, &b, &unique_user("srvpg", "alice")).await;
+    replicas_share_code_lockouts(
+        &a,
+        &b,
+        &unique_user("srvpg", "dora"),
+        &unique_user("srvpg", "erin"),
+    )
+    .await;
+    // A Django hash upgraded at a login on B is what A reads back.
+    let legacy = unique_user("srvpg", "django");
+    assert!(a.users.insert(&legacy, DJANGO_HASH).await.unwrap());
+    assert_eq!(
+        b.login(&legacy, "correct horse battery stapler").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(a.users.stored_hash(&legacy).await.unwrap(), DJANGO_HASH);
+    assert_eq!(
+        b.login(&legacy, "correct horse battery staple").await.0,
+        StatusCode::OK
+    );
+    let upgraded = a.users.stored_hash(&legacy).await.unwrap();
+    assert!(
+        upgraded.starts_with("$pbkdf2-sha256$i=10000,l=32$"),
+        "{upgraded}"
+    );
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_redis_share_sessions_and_lockouts() {
+    let Some(url) = common::redis("server replicas on redis") else {
+        return;
+    };
+    let prefix = common::unique_prefix("srvredis");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store_url = format!("{url}{sep}prefix={prefix}");
+    // The user table is a SQLite file both replicas reach, standing in for
+    // the shared database `--users postgres://…` would name.
+    let dir = tempfile::tempdir().unwrap();
+    let users = sqlite_url(&dir, "users.db");
+    let (a, b) = replicas(dir, &store_url, &users).await;
+    replicas_share_users_and_refresh_families(&a, &b, &unique_user("srvredis", "alice")).await;
+    replicas_share_code_lockouts(
+        &a,
+        &b,
+        &unique_user("srvredis", "dora"),
+        &unique_user("srvredis", "erin"),
+    )
+    .await;
 }
