@@ -1,7 +1,5 @@
-//! `KeyRing::from_json` on arbitrary text. keyward's configuration file
-//! (`keyward.toml`) is parsed only by the CLI binary, not by the library,
-//! so the key ring file is the library's one configuration parser. A key
-//! ring that parses must survive `to_json` and parse again, unchanged.
+//! `KeyRing::from_json` on arbitrary text: the key ring file. A key ring
+//! that parses must survive `to_json` and parse again, unchanged.
 #![no_main]
 
 use keyward::KeyRing;
