@@ -45,12 +45,12 @@ fn test_policy() -> keyward::PasswordPolicy {
 /// to `dir/outbox.jsonl`.
 async fn start(kw: Keyward, users: app::Users, clock: ManualClock, dir: Arc<TempDir>) -> Server {
     let outbox = dir.path().join("outbox.jsonl");
-    let state = app::App {
+    let state = app::App::new(
         kw,
-        users: users.clone(),
-        mailer: Arc::new(app::OutboxMailer(outbox.clone())),
-        trust_forwarded_for: true,
-    };
+        users.clone(),
+        Arc::new(app::OutboxMailer(outbox.clone())),
+        true,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -885,4 +885,29 @@ async fn two_replicas_on_redis_share_sessions_and_lockouts() {
         &unique_user("srvredis", "erin"),
     )
     .await;
+}
+
+/// A source told to come back gets one attempt past the login gate, and
+/// only when it honours `Retry-After` and returns within the window.
+#[test]
+fn login_gate_tickets_are_one_use_and_honour_retry_after() {
+    use std::time::{Duration, Instant};
+    let gate = app::LoginGate::new(1);
+    let (alice, mallory): (std::net::IpAddr, std::net::IpAddr) = (
+        "192.0.2.10".parse().unwrap(),
+        "198.51.100.7".parse().unwrap(),
+    );
+    let t0 = Instant::now();
+    assert!(!gate.redeem(alice, t0), "no ticket, no priority");
+    gate.ticket(alice, Duration::from_secs(1), t0);
+    gate.ticket(mallory, Duration::from_secs(1), t0);
+    assert_eq!(gate.tickets(), 2);
+    // Early: refused, and the ticket is kept for later.
+    assert!(!gate.redeem(alice, t0 + Duration::from_millis(500)));
+    assert!(gate.redeem(alice, t0 + Duration::from_secs(1)));
+    // Used up.
+    assert!(!gate.redeem(alice, t0 + Duration::from_secs(2)));
+    // Too late: past the 30 s window, and dropped.
+    assert!(!gate.redeem(mallory, t0 + Duration::from_secs(32)));
+    assert_eq!(gate.tickets(), 0);
 }

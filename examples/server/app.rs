@@ -10,8 +10,10 @@
 //! keyward owns only its own records (sessions, codes); the user table
 //! (`app_users`, in SQLite or PostgreSQL) belongs to the application.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -309,6 +311,102 @@ pub struct App {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy
     /// that sets it).
     pub trust_forwarded_for: bool,
+    /// Admission to password work for `/login`.
+    pub gate: LoginGate,
+}
+
+impl App {
+    /// The application over `kw`, with a login gate sized to its password
+    /// policy.
+    pub fn new(
+        kw: Keyward,
+        users: Users,
+        mailer: Arc<dyn Mailer>,
+        trust_forwarded_for: bool,
+    ) -> Self {
+        let gate = LoginGate::new(kw.passwords().policy().max_in_flight);
+        Self {
+            kw,
+            users,
+            mailer,
+            trust_forwarded_for,
+            gate,
+        }
+    }
+}
+
+/// How long a "come back later" ticket stays good after its `Retry-After`.
+const TICKET_WINDOW: Duration = Duration::from_secs(30);
+/// At most this many outstanding tickets (a few MB); past it, new ones are
+/// not handed out until old ones expire.
+const MAX_TICKETS: usize = 100_000;
+
+/// Admission to `/login`'s password work, in front of keyward's capped
+/// hashing queue.
+///
+/// Under a flood the queue is full of attempts from addresses never seen
+/// before, and a legitimate user who honours `Retry-After` would have to
+/// win the same lottery again on every retry. So a source answered "busy"
+/// gets a ticket; when it comes back from the same address after its
+/// `Retry-After` (and within 30 s), its attempt skips the gate and waits in
+/// the hashing queue behind at most one other first-time attempt. First-time
+/// attempts pass a gate with one slot more than the hashing cap, waiting for
+/// it at most the policy's queue timeout, so the hasher never idles and the
+/// queue never grows. A ticket is worth one attempt; the per-source and
+/// per-account throttles still apply to it.
+#[derive(Clone)]
+pub struct LoginGate {
+    fresh: Arc<tokio::sync::Semaphore>,
+    tickets: Arc<Mutex<HashMap<IpAddr, Instant>>>,
+}
+
+impl LoginGate {
+    /// A gate for a hashing cap of `max_in_flight`.
+    pub fn new(max_in_flight: usize) -> Self {
+        Self {
+            fresh: Arc::new(tokio::sync::Semaphore::new(max_in_flight.saturating_add(1))),
+            tickets: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Whether `source` returns with a ticket that is good now; a good
+    /// ticket is used up. One presented early stays for later.
+    pub fn redeem(&self, source: IpAddr, now: Instant) -> bool {
+        let mut tickets = self
+            .tickets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match tickets.get(&source) {
+            Some(&from) if now >= from => {
+                tickets.remove(&source);
+                now <= from + TICKET_WINDOW
+            }
+            _ => false,
+        }
+    }
+
+    /// Tells `source` to come back after `retry_after`.
+    pub fn ticket(&self, source: IpAddr, retry_after: Duration, now: Instant) {
+        let mut tickets = self
+            .tickets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tickets.len() >= MAX_TICKETS {
+            tickets.retain(|_, from| now <= *from + TICKET_WINDOW);
+            if tickets.len() >= MAX_TICKETS {
+                return;
+            }
+        }
+        tickets.insert(source, now + retry_after);
+    }
+
+    /// Outstanding tickets.
+    pub fn tickets(&self) -> usize {
+        self.tickets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
 }
 
 /// The routes.
@@ -462,6 +560,21 @@ async fn login(
             return too_many(retry_after.as_secs());
         }
     }
+    let busy = || {
+        app.gate
+            .ticket(source, Duration::from_secs(1), Instant::now());
+        too_many(1)
+    };
+    let _admitted = if app.gate.redeem(source, Instant::now()) {
+        None
+    } else {
+        let wait = app.kw.passwords().policy().queue_timeout;
+        match tokio::time::timeout(wait, Arc::clone(&app.gate.fresh).acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            // Timed out (the semaphore is never closed).
+            _ => return busy(),
+        }
+    };
     let invalid = || {
         error(
             StatusCode::UNAUTHORIZED,
@@ -484,7 +597,7 @@ async fn login(
     };
     let verified = match verified {
         Ok(v) => v,
-        Err(Error::Busy) => return too_many(1),
+        Err(Error::Busy) => return busy(),
         Err(Error::PasswordMismatch | Error::PasswordTooLong { .. }) => return invalid(),
         Err(e) => {
             // A malformed stored hash, a missing pepper: an operator problem,

@@ -104,12 +104,7 @@ async fn run(args: Args) -> Result<(), String> {
         Some(p) => Arc::new(app::OutboxMailer(p)),
         None => Arc::new(app::LogMailer),
     };
-    let app = app::App {
-        kw,
-        users,
-        mailer,
-        trust_forwarded_for: args.trust_forwarded_for,
-    };
+    let app = app::App::new(kw, users, mailer, args.trust_forwarded_for);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("--listen: {e}"))?;
