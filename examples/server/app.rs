@@ -379,7 +379,7 @@ impl LoginGate {
         match tickets.get(&source) {
             Some(&from) if now >= from => {
                 tickets.remove(&source);
-                now <= from + TICKET_WINDOW
+                now.duration_since(from) <= TICKET_WINDOW
             }
             _ => false,
         }
@@ -392,12 +392,14 @@ impl LoginGate {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if tickets.len() >= MAX_TICKETS {
-            tickets.retain(|_, from| now <= *from + TICKET_WINDOW);
+            tickets.retain(|_, from| now.saturating_duration_since(*from) <= TICKET_WINDOW);
             if tickets.len() >= MAX_TICKETS {
                 return;
             }
         }
-        tickets.insert(source, now + retry_after);
+        if let Some(from) = now.checked_add(retry_after) {
+            tickets.insert(source, from);
+        }
     }
 
     /// Outstanding tickets.
