@@ -14,7 +14,9 @@
 //!    attack's own CPU time is not spent inside the server's process; on a
 //!    machine with few cores, `--attacker-nice N` (default 10) lowers its
 //!    priority, standing in for attackers on other machines, and
-//!    `--attacker-nice 0` gives it the server's priority;
+//!    `--attacker-nice 0` gives it the server's priority. The server hashes
+//!    passwords at nice `--hash-nice` (default 10), as `examples/server`
+//!    does;
 //! 3. one legitimate login made during the flood, retried after
 //!    `Retry-After`;
 //! 4. resident memory before and after;
@@ -44,6 +46,7 @@ use serde_json::{Value, json};
 const FLOOD: Duration = Duration::from_secs(20);
 const CLIENTS: u64 = 200;
 const DEFAULT_ATTACKER_NICE: u32 = 10;
+const DEFAULT_HASH_NICE: i32 = 10;
 
 /// The attacking process: `CLIENTS` clients post wrong passwords to
 /// `{base}/login` for `secs` seconds, each from a fresh fake address, then
@@ -163,6 +166,7 @@ fn rss_kib() -> u64 {
 async fn serve(
     iterations: u32,
     login_burst: u32,
+    hashing: &tokio::runtime::Handle,
 ) -> Result<(String, tempfile::TempDir), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("flood.db");
@@ -179,7 +183,8 @@ async fn serve(
         .store(SqliteStore::open(&db).await?)
         .build()?;
     let users = app::Users::open(&db).await?;
-    let state = app::App::new(kw, users, Arc::new(app::LogMailer), true);
+    let state =
+        app::App::new(kw, users, Arc::new(app::LogMailer), true).with_hashing(hashing.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -257,9 +262,9 @@ async fn probe(
     (me, rf)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut attacker_nice = DEFAULT_ATTACKER_NICE;
+    let mut hash_nice = DEFAULT_HASH_NICE;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
@@ -269,7 +274,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     (Some("--secs"), Some(n)) => n.parse()?,
                     _ => FLOOD.as_secs(),
                 };
-                return attack(&base, secs).await;
+                return tokio::runtime::Runtime::new()?.block_on(attack(&base, secs));
             }
             "--attacker-nice" => {
                 attacker_nice = args
@@ -277,12 +282,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .ok_or("--attacker-nice needs a number")?
                     .parse()?;
             }
+            "--hash-nice" => {
+                hash_nice = args.next().ok_or("--hash-nice needs a number")?.parse()?;
+            }
             other => return Err(format!("flood: unknown option {other}").into()),
         }
     }
+    let hashing = app::hashing_runtime(hash_nice)?;
+    tokio::runtime::Runtime::new()?.block_on(measure(attacker_nice, hash_nice, hashing.handle()))
+}
+
+async fn measure(
+    attacker_nice: u32,
+    hash_nice: i32,
+    hashing: &tokio::runtime::Handle,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (base, _dir) = serve(
         PasswordPolicy::default().iterations,
         ThrottlePolicy::default().login_burst,
+        hashing,
     )
     .await?;
     let c = reqwest::Client::new();
@@ -297,7 +315,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_idle = rss_kib();
 
     println!(
-        "idle ({} CPUs):",
+        "idle ({} CPUs; password hashing at nice {hash_nice}):",
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     );
     let (me_idle, rf_idle) = probe(&c, &base, &access, &mut refresh, 300).await;
@@ -376,7 +394,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "timing: 1000 unknown-user vs 1000 wrong-password logins, interleaved (100,000 iterations):"
     );
-    let (base, _dir2) = serve(100_000, 1_000_000).await?;
+    let (base, _dir2) = serve(100_000, 1_000_000, hashing).await?;
     post(&c, &format!("{base}/register"), "127.0.0.1", &creds).await;
     let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
     for i in 0..1000u32 {

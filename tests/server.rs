@@ -41,8 +41,18 @@ fn test_policy() -> keyward::PasswordPolicy {
     policy
 }
 
+/// The low-priority runtime for password work, as the server binary runs
+/// it; one for the whole test process (never dropped).
+fn hashing() -> tokio::runtime::Handle {
+    static HASHING: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    HASHING
+        .get_or_init(|| app::hashing_runtime(10).unwrap())
+        .handle()
+        .clone()
+}
+
 /// Serves `kw` and `users` on an ephemeral loopback port, with codes going
-/// to `dir/outbox.jsonl`.
+/// to `dir/outbox.jsonl`, hashing passwords on the low-priority runtime.
 async fn start(kw: Keyward, users: app::Users, clock: ManualClock, dir: Arc<TempDir>) -> Server {
     let outbox = dir.path().join("outbox.jsonl");
     let state = app::App::new(
@@ -50,7 +60,8 @@ async fn start(kw: Keyward, users: app::Users, clock: ManualClock, dir: Arc<Temp
         users.clone(),
         Arc::new(app::OutboxMailer(outbox.clone())),
         true,
-    );
+    )
+    .with_hashing(hashing());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -910,4 +921,26 @@ fn login_gate_tickets_are_one_use_and_honour_retry_after() {
     // Too late: past the 30 s window, and dropped.
     assert!(!gate.redeem(mallory, t0 + Duration::from_secs(32)));
     assert_eq!(gate.tickets(), 0);
+}
+
+/// Password work runs at the lower priority, on the hashing runtime's
+/// async thread and on its blocking threads (where PBKDF2 runs), while the
+/// serving threads keep theirs.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn password_work_runs_at_a_lower_priority() {
+    let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+    let serving = nice();
+    if serving >= 10 {
+        println!("SKIPPED: the tests already run at nice {serving}; nothing to lower");
+        return;
+    }
+    let (worker, blocking) = hashing()
+        .spawn(async move {
+            let blocking = tokio::task::spawn_blocking(nice).await.unwrap();
+            (nice(), blocking)
+        })
+        .await
+        .unwrap();
+    assert_eq!((worker, blocking), (10, 10));
 }

@@ -313,6 +313,9 @@ pub struct App {
     pub trust_forwarded_for: bool,
     /// Admission to password work for `/login`.
     pub gate: LoginGate,
+    /// A runtime of its own for password work (see [`hashing_runtime`]);
+    /// `None` runs it on the serving runtime's blocking pool.
+    pub hashing: Option<tokio::runtime::Handle>,
 }
 
 impl App {
@@ -331,9 +334,63 @@ impl App {
             mailer,
             trust_forwarded_for,
             gate,
+            hashing: None,
+        }
+    }
+
+    /// Runs password work on `hashing` (see [`hashing_runtime`]).
+    pub fn with_hashing(mut self, hashing: tokio::runtime::Handle) -> Self {
+        self.hashing = Some(hashing);
+        self
+    }
+
+    /// Runs `work` (a keyward password call) on the hashing runtime, if
+    /// there is one. keyward's cap on concurrent hashing holds either way.
+    async fn password_work<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+    ) -> Result<T, Error> {
+        let Some(hashing) = &self.hashing else {
+            return work.await;
+        };
+        match hashing.spawn(work).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The hashing runtime is shutting down.
+            Err(_) => Err(Error::Busy),
         }
     }
 }
+
+/// A runtime for password work whose threads run at `nice` (Linux; 0 to
+/// 19, higher is lower priority; elsewhere at normal priority).
+///
+/// PBKDF2 is throughput work and a request such as `/me` is latency work.
+/// On the serving runtime's blocking pool, a hashing thread competes with
+/// the request handlers as an equal, so under a login flood a `/me` can
+/// wait for the scheduler to take a core back from PBKDF2. At a lower
+/// priority, the handlers take the core the moment they have work; hashing
+/// keeps the time they leave, which under a flood is nearly all of it.
+pub fn hashing_runtime(nice: i32) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("keyward-hashing")
+        .enable_time()
+        .on_thread_start(move || lower_priority(nice))
+        .build()
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+    // This thread only: on Linux, a thread id names one thread.
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+        tracing::warn!(error = %e, nice, "cannot lower the hashing threads' priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
 
 /// How long a "come back later" ticket stays good after its `Retry-After`.
 const TICKET_WINDOW: Duration = Duration::from_secs(30);
@@ -516,10 +573,10 @@ async fn register(State(app): State<App>, Json(req): Json<Credentials>) -> Respo
             json!({"error": "invalid_username"}),
         );
     }
+    let passwords = app.kw.passwords().clone();
+    let password = Password::from(req.password);
     let hash = match app
-        .kw
-        .passwords()
-        .hash_async(Password::from(req.password))
+        .password_work(async move { passwords.hash_async(password).await })
         .await
     {
         Ok(h) => h,
@@ -593,9 +650,17 @@ async fn login(
     };
     let password = Password::from(req.password);
     let verified = match stored {
-        Some(stored) => app.kw.passwords().verify_async(password, stored).await,
+        Some(stored) => {
+            let passwords = app.kw.passwords().clone();
+            app.password_work(async move { passwords.verify_async(password, stored).await })
+                .await
+        }
         // The same work and the same answer as a wrong password.
-        None => app.kw.passwords().verify_unknown_user_async(password).await,
+        None => {
+            let passwords = app.kw.passwords().clone();
+            app.password_work(async move { passwords.verify_unknown_user_async(password).await })
+                .await
+        }
     };
     let verified = match verified {
         Ok(v) => v,

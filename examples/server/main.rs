@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example server [--features postgres,redis] -- \
 //!     [--listen 127.0.0.1:8080] [--store URL] [--users URL] [--keyring PATH] \
-//!     [--outbox PATH] [--trust-forwarded-for]
+//!     [--outbox PATH] [--trust-forwarded-for] [--hash-nice N]
 //! ```
 //!
 //! `--store` is keyward's store: `sqlite:PATH` (default
@@ -15,7 +15,9 @@
 //! own database, and on Redis to `sqlite:keyward-server-users.db`. Several
 //! replicas share the store, the user table and the key ring file.
 //! `--keyring` (default `keyward.keys`) is created, mode 0600, when it does
-//! not exist.
+//! not exist. Password hashing runs on threads of its own at nice
+//! `--hash-nice` (default 10; 0 is the server's own priority), so that
+//! request handlers never wait for a core behind PBKDF2.
 
 mod app;
 
@@ -33,7 +35,12 @@ struct Args {
     outbox: Option<PathBuf>,
     keyring: PathBuf,
     trust_forwarded_for: bool,
+    hash_nice: i32,
 }
+
+/// The default priority of the password hashing threads (see
+/// `app::hashing_runtime`).
+const DEFAULT_HASH_NICE: i32 = 10;
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -43,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         outbox: None,
         keyring: PathBuf::from("keyward.keys"),
         trust_forwarded_for: false,
+        hash_nice: DEFAULT_HASH_NICE,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,6 +62,13 @@ fn parse_args() -> Result<Args, String> {
             "--outbox" => args.outbox = Some(PathBuf::from(value()?)),
             "--keyring" => args.keyring = PathBuf::from(value()?),
             "--trust-forwarded-for" => args.trust_forwarded_for = true,
+            "--hash-nice" => {
+                args.hash_nice = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (0..=19).contains(n))
+                    .ok_or("--hash-nice: a number from 0 to 19")?;
+            }
             other if other.starts_with("--") && !other.contains([':', '@', '/']) => {
                 return Err(format!("unknown option {other}"));
             }
@@ -65,7 +80,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// Everything that can fail, as one line that never holds a store URL.
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args, hashing: tokio::runtime::Handle) -> Result<(), String> {
     let store = app::open_store(&args.store)
         .await
         .map_err(|e| format!("--store: {e}"))?;
@@ -104,7 +119,7 @@ async fn run(args: Args) -> Result<(), String> {
         Some(p) => Arc::new(app::OutboxMailer(p)),
         None => Arc::new(app::LogMailer),
     };
-    let app = app::App::new(kw, users, mailer, args.trust_forwarded_for);
+    let app = app::App::new(kw, users, mailer, args.trust_forwarded_for).with_hashing(hashing);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("--listen: {e}"))?;
@@ -118,13 +133,15 @@ async fn run(args: Args) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt().with_target(false).init();
-    let result = match parse_args() {
-        Ok(args) => run(args).await,
-        Err(e) => Err(e),
-    };
+    let result = parse_args().and_then(|args| {
+        // Password work on a runtime of its own, at a lower priority, so
+        // that request handlers never wait for a core behind PBKDF2.
+        let hashing = app::hashing_runtime(args.hash_nice).map_err(|e| e.to_string())?;
+        let serving = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        serving.block_on(run(args, hashing.handle().clone()))
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
