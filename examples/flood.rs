@@ -47,6 +47,7 @@ const FLOOD: Duration = Duration::from_secs(20);
 const CLIENTS: u64 = 200;
 const DEFAULT_ATTACKER_NICE: u32 = 10;
 const DEFAULT_HASH_NICE: i32 = 10;
+const IDLE_SAMPLES: usize = 3_000;
 
 /// The attacking process: `CLIENTS` clients post wrong passwords to
 /// `{base}/login` for `secs` seconds, each from a fresh fake address, then
@@ -318,7 +319,8 @@ async fn measure(
         "idle ({} CPUs; password hashing at nice {hash_nice}):",
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     );
-    let (me_idle, rf_idle) = probe(&c, &base, &access, &mut refresh, 300).await;
+    // Enough samples that the idle p99 is not one lucky run.
+    let (me_idle, rf_idle) = probe(&c, &base, &access, &mut refresh, IDLE_SAMPLES).await;
     let (_, me_idle_p99) = summary("/me", me_idle);
     let (_, rf_idle_p99) = summary("/token/refresh", rf_idle);
 
