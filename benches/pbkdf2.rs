@@ -10,6 +10,10 @@
 //! CPU time of the benchmarking thread instead (Linux only), which leaves
 //! out the time the thread spent waiting for a core.
 
+#[macro_use]
+#[path = "support/clock_main.rs"]
+mod clock_main;
+
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -110,29 +114,7 @@ fn pbkdf2_600k<M: Measurement>(c: &mut Criterion<M>) {
     group.finish();
 }
 
-fn main() {
-    match std::env::var("KEYWARD_BENCH_CLOCK").as_deref() {
-        Err(_) | Ok("" | "wall") => {
-            let mut c = Criterion::default().configure_from_args();
-            pbkdf2_600k(&mut c);
-            c.final_summary();
-        }
-        #[cfg(target_os = "linux")]
-        Ok("thread-cpu") => {
-            let mut c = Criterion::default()
-                .with_measurement(thread_cpu::ThreadCpuTime)
-                .configure_from_args();
-            pbkdf2_600k(&mut c);
-            c.final_summary();
-        }
-        Ok(other) => {
-            eprintln!(
-                "KEYWARD_BENCH_CLOCK={other:?}: expected \"wall\" or, on Linux, \"thread-cpu\""
-            );
-            std::process::exit(2);
-        }
-    }
-}
+clock_main!(pbkdf2_600k);
 
 #[cfg(target_os = "linux")]
 #[path = "support/thread_cpu.rs"]

@@ -19,6 +19,10 @@
 //! time instead of wall time (Linux only), as for `benches/pbkdf2.rs`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
+#[macro_use]
+#[path = "support/clock_main.rs"]
+mod clock_main;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -300,29 +304,7 @@ fn verify<M: Measurement>(c: &mut Criterion<M>) {
     }
 }
 
-fn main() {
-    match std::env::var("KEYWARD_BENCH_CLOCK").as_deref() {
-        Err(_) | Ok("" | "wall") => {
-            let mut c = Criterion::default().configure_from_args();
-            verify(&mut c);
-            c.final_summary();
-        }
-        #[cfg(target_os = "linux")]
-        Ok("thread-cpu") => {
-            let mut c = Criterion::default()
-                .with_measurement(thread_cpu::ThreadCpuTime)
-                .configure_from_args();
-            verify(&mut c);
-            c.final_summary();
-        }
-        Ok(other) => {
-            eprintln!(
-                "KEYWARD_BENCH_CLOCK={other:?}: expected \"wall\" or, on Linux, \"thread-cpu\""
-            );
-            std::process::exit(2);
-        }
-    }
-}
+clock_main!(verify);
 
 #[cfg(target_os = "linux")]
 #[path = "support/thread_cpu.rs"]
