@@ -2,71 +2,16 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 mod common;
+#[path = "common/cli.rs"]
+mod run;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use run::{Run, keyward};
+
 use sha2::{Digest, Sha256};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim_end())
-            .unwrap_or_else(|e| panic!("{e}: {:?}", self.stdout))
-    }
-
-    /// stdout is exactly one line.
-    fn line(&self) -> &str {
-        assert!(
-            self.stdout.ends_with('\n') && self.stdout.matches('\n').count() == 1,
-            "{:?}",
-            self.stdout
-        );
-        self.stdout.trim_end()
-    }
-
-    /// stderr is one human line naming the problem, with no backtrace.
-    fn usage_error(&self) -> &str {
-        assert_eq!(
-            self.code, 2,
-            "stdout {:?} stderr {:?}",
-            self.stdout, self.stderr
-        );
-        assert_eq!(self.stderr.matches('\n').count(), 1, "{:?}", self.stderr);
-        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("backtrace"));
-        self.stderr.trim_end()
-    }
-}
-
-fn keyward(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KEYWARD_KEYRING")
-        .env_remove("KEYWARD_STORE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command may exit before it reads stdin (a usage error does), and
-    // then the write fails with a broken pipe; any other error is real.
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
 
 #[test]
 fn init_writes_a_private_keyring_and_never_overwrites() {

@@ -3,65 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 mod common;
+#[path = "common/cli.rs"]
+mod run;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        assert_eq!(self.stdout.matches('\n').count(), 1, "{:?}", self.stdout);
-        serde_json::from_str(self.stdout.trim_end())
-            .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", self.stdout, self.stderr))
-    }
-
-    /// Exit 2 with one human line on stderr.
-    fn usage_error(&self) -> &str {
-        assert_eq!(self.code, 2, "{:?} {:?}", self.stdout, self.stderr);
-        assert_eq!(self.stderr.matches('\n').count(), 1, "{:?}", self.stderr);
-        assert!(!self.stderr.contains("panicked"));
-        self.stderr.trim_end()
-    }
-}
-
-fn spawn(dir: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("KEYWARD_KEYRING")
-        .env_remove("KEYWARD_STORE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn finish(mut child: Child, stdin: &[u8]) -> Run {
-    // A command may exit before it reads stdin (a usage error does).
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-fn keyward(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
-    finish(spawn(dir, args), stdin)
-}
+use run::{Run, finish, keyward, spawn};
 
 fn now() -> u64 {
     SystemTime::now()
