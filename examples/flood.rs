@@ -24,7 +24,10 @@
 //!    passwords for a real one, interleaved, compared by median (on a
 //!    second server at 100,000 iterations with the login throttle opened).
 //!
-//! It only talks to 127.0.0.1 and stops by itself.
+//! `--clients N` (default 200) sets the number of attacking clients;
+//! `--clients 0` is the control run: the same 20 s of `/me` and
+//! `/token/refresh` with no flood. It only talks to 127.0.0.1 and stops by
+//! itself.
 
 #![allow(
     clippy::arithmetic_side_effects,
@@ -49,15 +52,15 @@ const DEFAULT_ATTACKER_NICE: u32 = 10;
 const DEFAULT_HASH_NICE: i32 = 10;
 const IDLE_SAMPLES: usize = 3_000;
 
-/// The attacking process: `CLIENTS` clients post wrong passwords to
+/// The attacking process: `clients` clients post wrong passwords to
 /// `{base}/login` for `secs` seconds, each from a fresh fake address, then
 /// print one JSON line with every answer's status and latency summary.
-async fn attack(base: &str, secs: u64) -> Result<(), Box<dyn std::error::Error>> {
+async fn attack(base: &str, secs: u64, clients: u64) -> Result<(), Box<dyn std::error::Error>> {
     let c = reqwest::Client::new();
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
     let mut attackers = Vec::new();
-    for client in 0..CLIENTS {
+    for client in 0..clients {
         let (c, base, stop, counter) = (
             c.clone(),
             base.to_owned(),
@@ -115,7 +118,7 @@ async fn attack(base: &str, secs: u64) -> Result<(), Box<dyn std::error::Error>>
 
 /// Starts the attacking process against `base`, at `nice` (through
 /// `nice(1)` when it is above 0).
-fn spawn_attacker(base: &str, nice: u32) -> std::io::Result<std::process::Child> {
+fn spawn_attacker(base: &str, nice: u32, clients: u64) -> std::io::Result<std::process::Child> {
     let exe = std::env::current_exe()?;
     let secs = FLOOD.as_secs().to_string();
     let mut cmd = if nice > 0 {
@@ -126,6 +129,7 @@ fn spawn_attacker(base: &str, nice: u32) -> std::io::Result<std::process::Child>
         std::process::Command::new(exe)
     };
     cmd.args(["--attack", base, "--secs", &secs])
+        .args(["--clients", &clients.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
 }
@@ -263,41 +267,55 @@ async fn probe(
     (me, rf)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut attacker_nice = DEFAULT_ATTACKER_NICE;
-    let mut hash_nice = DEFAULT_HASH_NICE;
+/// The command line.
+struct Options {
+    /// `--attack URL`: be the attacking process.
+    attack: Option<String>,
+    secs: u64,
+    clients: u64,
+    attacker_nice: u32,
+    hash_nice: i32,
+}
+
+fn options() -> Result<Options, Box<dyn std::error::Error>> {
+    let mut o = Options {
+        attack: None,
+        secs: FLOOD.as_secs(),
+        clients: CLIENTS,
+        attacker_nice: DEFAULT_ATTACKER_NICE,
+        hash_nice: DEFAULT_HASH_NICE,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("flood: {flag} needs a value"))?;
         match flag.as_str() {
-            "--attack" => {
-                let base = args.next().ok_or("--attack needs a URL")?;
-                let secs = match (args.next().as_deref(), args.next()) {
-                    (Some("--secs"), Some(n)) => n.parse()?,
-                    _ => FLOOD.as_secs(),
-                };
-                return tokio::runtime::Runtime::new()?.block_on(attack(&base, secs));
-            }
-            "--attacker-nice" => {
-                attacker_nice = args
-                    .next()
-                    .ok_or("--attacker-nice needs a number")?
-                    .parse()?;
-            }
-            "--hash-nice" => {
-                hash_nice = args.next().ok_or("--hash-nice needs a number")?.parse()?;
-            }
+            "--attack" => o.attack = Some(value),
+            "--secs" => o.secs = value.parse()?,
+            "--clients" => o.clients = value.parse()?,
+            "--attacker-nice" => o.attacker_nice = value.parse()?,
+            "--hash-nice" => o.hash_nice = value.parse()?,
             other => return Err(format!("flood: unknown option {other}").into()),
         }
     }
-    let hashing = app::hashing_runtime(hash_nice)?;
-    tokio::runtime::Runtime::new()?.block_on(measure(attacker_nice, hash_nice, hashing.handle()))
+    Ok(o)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let o = options()?;
+    if let Some(base) = &o.attack {
+        return tokio::runtime::Runtime::new()?.block_on(attack(base, o.secs, o.clients));
+    }
+    let hashing = app::hashing_runtime(o.hash_nice)?;
+    tokio::runtime::Runtime::new()?.block_on(measure(&o, hashing.handle()))
 }
 
 async fn measure(
-    attacker_nice: u32,
-    hash_nice: i32,
+    o: &Options,
     hashing: &tokio::runtime::Handle,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let (attacker_nice, hash_nice, clients) = (o.attacker_nice, o.hash_nice, o.clients);
     let (base, _dir) = serve(
         PasswordPolicy::default().iterations,
         ThrottlePolicy::default().login_burst,
@@ -325,10 +343,10 @@ async fn measure(
     let (_, rf_idle_p99) = summary("/token/refresh", rf_idle);
 
     println!(
-        "flood: {CLIENTS} clients posting wrong passwords for {} s from fake addresses:",
+        "flood: {clients} clients posting wrong passwords for {} s from fake addresses:",
         FLOOD.as_secs()
     );
-    let attacker = spawn_attacker(&base, attacker_nice)?;
+    let attacker = spawn_attacker(&base, attacker_nice, clients)?;
     println!(
         "  (attackers: a second process, pid {}, at nice {attacker_nice})",
         attacker.id()
