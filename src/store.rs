@@ -180,6 +180,30 @@ pub(crate) fn next_version(v: u64) -> Result<u64, StoreError> {
         .ok_or(StoreError::Corrupt("version overflow"))
 }
 
+/// A record read from a SQL row, whose version column is a signed 64-bit
+/// integer.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn sql_record(version: i64, value: Vec<u8>) -> Result<Record, StoreError> {
+    let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("negative version"))?;
+    Ok(Record { version, value })
+}
+
+/// `load_many`'s answer from the rows a query found, in any order: one slot
+/// per requested key, in the caller's order (a key asked twice is answered
+/// twice), `None` where no row came back.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn in_key_order(keys: &[&str], found: Vec<(String, Record)>) -> Vec<Option<Record>> {
+    let mut out: Vec<Option<Record>> = vec![None; keys.len()];
+    for (key, record) in found {
+        for (slot, k) in out.iter_mut().zip(keys) {
+            if *k == key {
+                *slot = Some(record.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The conformance suite every backend runs against itself.
 ///
 /// ```no_run

@@ -19,8 +19,8 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{
-    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, initial_version,
-    next_version,
+    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, in_key_order,
+    initial_version, next_version, sql_record,
 };
 
 /// Every this many writes, one batch of expired rows is deleted in the
@@ -121,11 +121,6 @@ fn unavailable(e: sqlx::Error) -> StoreError {
 
 fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("version out of range"))
-}
-
-fn record(version: i64, value: Vec<u8>) -> Result<Record, StoreError> {
-    let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("negative version"))?;
-    Ok(Record { version, value })
 }
 
 async fn purge(pool: &PgPool, limit: i64) -> Result<u64, StoreError> {
@@ -330,7 +325,7 @@ impl Store for PgStore {
             .await
             .map_err(unavailable)?;
             row.map(|r| {
-                record(
+                sql_record(
                     r.try_get("version").map_err(unavailable)?,
                     r.try_get("value").map_err(unavailable)?,
                 )
@@ -356,20 +351,16 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
-            let mut out: Vec<Option<Record>> = vec![None; keys.len()];
+            let mut found = Vec::with_capacity(rows.len());
             for row in rows {
                 let key: String = row.try_get("key").map_err(unavailable)?;
-                let record = record(
+                let record = sql_record(
                     row.try_get("version").map_err(unavailable)?,
                     row.try_get("value").map_err(unavailable)?,
                 )?;
-                for (slot, k) in out.iter_mut().zip(keys) {
-                    if *k == key {
-                        *slot = Some(record.clone());
-                    }
-                }
+                found.push((key, record));
             }
-            Ok(out)
+            Ok(in_key_order(keys, found))
         })
     }
 

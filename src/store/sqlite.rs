@@ -12,8 +12,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, initial_version,
-    next_version,
+    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, in_key_order,
+    initial_version, next_version, sql_record,
 };
 
 /// How long a statement waits for another process's write lock.
@@ -99,12 +99,6 @@ impl SqliteStore {
         Ok(r.rows_affected())
     }
 
-    fn record(version: i64, value: Vec<u8>) -> Result<Record, StoreError> {
-        let version =
-            u64::try_from(version).map_err(|_| StoreError::Corrupt("negative version"))?;
-        Ok(Record { version, value })
-    }
-
     async fn swap_inner(
         &self,
         key: &str,
@@ -178,7 +172,7 @@ impl Store for SqliteStore {
             .await
             .map_err(unavailable)?;
             row.map(|r| {
-                Self::record(
+                sql_record(
                     r.try_get("version").map_err(unavailable)?,
                     r.try_get("value").map_err(unavailable)?,
                 )
@@ -205,20 +199,16 @@ impl Store for SqliteStore {
                 query = query.bind(*key);
             }
             let rows = query.fetch_all(&self.pool).await.map_err(unavailable)?;
-            let mut out: Vec<Option<Record>> = vec![None; keys.len()];
+            let mut found = Vec::with_capacity(rows.len());
             for row in rows {
                 let key: String = row.try_get("key").map_err(unavailable)?;
-                let record = Self::record(
+                let record = sql_record(
                     row.try_get("version").map_err(unavailable)?,
                     row.try_get("value").map_err(unavailable)?,
                 )?;
-                for (slot, k) in out.iter_mut().zip(keys) {
-                    if *k == key {
-                        *slot = Some(record.clone());
-                    }
-                }
+                found.push((key, record));
             }
-            Ok(out)
+            Ok(in_key_order(keys, found))
         })
     }
 
