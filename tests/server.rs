@@ -944,3 +944,34 @@ async fn password_work_runs_at_a_lower_priority() {
         .unwrap();
     assert_eq!((worker, blocking), (10, 10));
 }
+
+/// When the tickets are full, new ones are refused until old ones expire,
+/// and the expired ones are swept out at most once a second, so a flood
+/// that keeps the map full does not make every refusal scan it.
+#[test]
+fn login_gate_tickets_are_bounded_and_swept_at_most_once_a_second() {
+    use std::time::{Duration, Instant};
+    let gate = app::LoginGate::new(1);
+    let t0 = Instant::now();
+    let ip = |n: u32| std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+    let max = u32::try_from(app::MAX_TICKETS).unwrap();
+    for n in 0..max {
+        gate.ticket(ip(n), Duration::from_secs(1), t0);
+    }
+    assert_eq!(gate.tickets(), app::MAX_TICKETS);
+    let newcomer = ip(max);
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    // At 31 s every ticket is still within its window: the sweep frees
+    // nothing and the newcomer is refused.
+    gate.ticket(newcomer, Duration::from_secs(1), at(31_000));
+    assert_eq!(gate.tickets(), app::MAX_TICKETS);
+    assert!(!gate.redeem(newcomer, at(33_000)));
+    // At 31.5 s they have all expired, but the last sweep was under a
+    // second ago: no sweep, still refused.
+    gate.ticket(newcomer, Duration::from_secs(1), at(31_500));
+    assert_eq!(gate.tickets(), app::MAX_TICKETS);
+    // At 32 s the sweep runs, empties the map, and the newcomer gets in.
+    gate.ticket(newcomer, Duration::from_secs(1), at(32_000));
+    assert_eq!(gate.tickets(), 1);
+    assert!(gate.redeem(newcomer, at(33_000)));
+}

@@ -396,7 +396,18 @@ fn lower_priority(_nice: i32) {}
 const TICKET_WINDOW: Duration = Duration::from_secs(30);
 /// At most this many outstanding tickets (a few MB); past it, new ones are
 /// not handed out until old ones expire.
-const MAX_TICKETS: usize = 100_000;
+pub const MAX_TICKETS: usize = 100_000;
+/// When the tickets are full, expired ones are swept out at most this often,
+/// so that a flood that keeps the map full cannot make every refusal scan it.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The outstanding tickets: each source's "good from" time.
+#[derive(Default)]
+struct Tickets {
+    by_source: HashMap<IpAddr, Instant>,
+    /// No sweep before this.
+    next_sweep: Option<Instant>,
+}
 
 /// Admission to `/login`'s password work, in front of keyward's capped
 /// hashing queue.
@@ -414,7 +425,7 @@ const MAX_TICKETS: usize = 100_000;
 #[derive(Clone)]
 pub struct LoginGate {
     fresh: Arc<tokio::sync::Semaphore>,
-    tickets: Arc<Mutex<HashMap<IpAddr, Instant>>>,
+    tickets: Arc<Mutex<Tickets>>,
 }
 
 impl LoginGate {
@@ -422,7 +433,7 @@ impl LoginGate {
     pub fn new(max_in_flight: usize) -> Self {
         Self {
             fresh: Arc::new(tokio::sync::Semaphore::new(max_in_flight.saturating_add(1))),
-            tickets: Arc::new(Mutex::new(HashMap::new())),
+            tickets: Arc::new(Mutex::new(Tickets::default())),
         }
     }
 
@@ -433,9 +444,9 @@ impl LoginGate {
             .tickets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match tickets.get(&source) {
+        match tickets.by_source.get(&source) {
             Some(&from) if now >= from => {
-                tickets.remove(&source);
+                tickets.by_source.remove(&source);
                 now.duration_since(from) <= TICKET_WINDOW
             }
             _ => false,
@@ -448,14 +459,20 @@ impl LoginGate {
             .tickets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if tickets.len() >= MAX_TICKETS {
-            tickets.retain(|_, from| now.saturating_duration_since(*from) <= TICKET_WINDOW);
-            if tickets.len() >= MAX_TICKETS {
+        if tickets.by_source.len() >= MAX_TICKETS {
+            if tickets.next_sweep.is_some_and(|t| now < t) {
+                return;
+            }
+            tickets.next_sweep = now.checked_add(SWEEP_EVERY);
+            tickets
+                .by_source
+                .retain(|_, from| now.saturating_duration_since(*from) <= TICKET_WINDOW);
+            if tickets.by_source.len() >= MAX_TICKETS {
                 return;
             }
         }
         if let Some(from) = now.checked_add(retry_after) {
-            tickets.insert(source, from);
+            tickets.by_source.insert(source, from);
         }
     }
 
@@ -464,6 +481,7 @@ impl LoginGate {
         self.tickets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .by_source
             .len()
     }
 }
