@@ -1,14 +1,26 @@
 //! One-time codes (emailed or texted), with attempt counting and lockouts.
 //!
 //! A 6-digit code has about 20 bits of entropy: all of its security comes
-//! from counting attempts. The rule, everywhere: **3 failed attempts lock
-//! the subject for 60 minutes.** While locked, even the right code is
-//! refused, and no new code is issued. Issuing a new code never resets the
-//! count; only a correct code (or an operator's [`Otp::unlock`]) does. After
-//! 100 consecutive failures, counted across lockouts, the subject stays
-//! locked until an operator unlocks it (NIST SP 800-63B §5.2.2). A lock also
-//! discards the subject's pending codes, so no code ever faces more than 3
-//! evaluated guesses.
+//! from counting attempts. The rules, everywhere:
+//!
+//! - **A code faces at most 3 evaluated wrong guesses in its whole life.**
+//!   The third wrong guess at a code uses it up, whatever else happens
+//!   meanwhile (a success on another purpose, an operator's unlock).
+//! - **3 failed attempts lock the subject for 60 minutes.** While locked,
+//!   even the right code is refused, and no new code is issued. A lock
+//!   discards the subject's pending codes.
+//! - Issuing a new code never resets the count. A correct code forgives
+//!   only the wrong guesses made at *that* code (the user's own typos); a
+//!   success on one purpose never forgives guesses at another purpose's
+//!   code, so completing one flow buys no guesses at another.
+//! - After 100 unforgiven failures, counted across lockouts and reset only
+//!   by an operator's [`Otp::unlock`], the subject stays locked until an
+//!   operator unlocks it (NIST SP 800-63B §5.2.2).
+//!
+//! So in any 24 hours a subject's codes face at most `max_attempts ×
+//! ⌈86,400 / lockout_secs⌉` unforgiven wrong guesses (72 with the
+//! defaults), and at most `max_consecutive_failures` (100) between two
+//! operator unlocks.
 //!
 //! The lock is per **subject**, across purposes and sources: one record per
 //! subject holds the failure state and the pending code of each
@@ -51,12 +63,14 @@ pub const DEFAULT_DIGITS: u32 = 6;
 /// A code is valid for 10 minutes (OWASP Multifactor Authentication Cheat
 /// Sheet; ASVS 5.0 6.5).
 pub const DEFAULT_CODE_TTL_SECS: u64 = 600;
-/// Failed attempts that lock the subject: 3.
+/// Failed attempts that lock the subject, and wrong guesses a code faces
+/// in its life: 3.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// How long a lock lasts: 60 minutes.
 pub const DEFAULT_LOCKOUT_SECS: u64 = 3_600;
-/// Consecutive failures, across lockouts, after which only an operator's
-/// unlock helps: 100, the most NIST SP 800-63B §5.2.2 allows.
+/// Failures, across lockouts, after which only an operator's unlock helps:
+/// 100, the most NIST SP 800-63B §5.2.2 allows. Only an unlock resets the
+/// count; a success forgives only the wrong guesses at its own code.
 pub const DEFAULT_MAX_CONSECUTIVE_FAILURES: u32 = 100;
 /// Compare-and-swap attempts before an operation gives up with `Busy`.
 pub const DEFAULT_MAX_RETRIES: u32 = 32;
@@ -87,13 +101,14 @@ pub struct OtpPolicy {
     pub digits: u32,
     /// Seconds a code is valid, 1 to 3,600.
     pub code_ttl_secs: u64,
-    /// Failed attempts that lock the subject, 1 to 10.
+    /// Failed attempts that lock the subject, and wrong guesses one code
+    /// faces in its life; 1 to 10.
     pub max_attempts: u32,
     /// Seconds a lock lasts, 1 to 7 days.
     pub lockout_secs: u64,
-    /// Consecutive failures (across lockouts, until a success or an
-    /// unlock) that lock the subject until an operator unlocks it; from
-    /// `max_attempts` to 100.
+    /// Failures (across lockouts, since the last operator unlock, less the
+    /// wrong guesses at codes that then succeeded) that lock the subject
+    /// until an operator unlocks it; from `max_attempts` to 100.
     pub max_consecutive_failures: u32,
     /// Compare-and-swap attempts per operation under contention.
     pub max_retries: u32,
@@ -233,10 +248,12 @@ impl fmt::Display for Purpose {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OtpError {
-    /// The code is wrong. `attempts_left` more failures are allowed before
-    /// a lock; 0 means this failure locked the subject.
+    /// The code is wrong. `attempts_left` more wrong guesses are allowed
+    /// before a lock or before the code is used up; 0 means this failure
+    /// locked the subject or used up the code (issue a new one).
     Invalid {
-        /// Failures left before the subject is locked.
+        /// Wrong guesses left before the subject is locked or the code is
+        /// used up, whichever comes first.
         attempts_left: u32,
     },
     /// Too many failures: the subject is locked, and every code is refused
@@ -407,15 +424,26 @@ struct PendingCode {
     purpose: String,
     mac: CodeMac,
     expires_at: u64,
+    /// Evaluated wrong guesses at this code in its life. At `max_attempts`
+    /// the code is used up, whatever succeeds or is unlocked in between.
+    #[serde(default)]
+    failures: u32,
+    /// Of those, the ones still in the subject's counters (an unlock
+    /// clears the counters, and so this): what a success on this code
+    /// forgives.
+    #[serde(default)]
+    counted: u32,
 }
 
 /// The record of one subject: its failure state and its pending codes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct SubjectState {
-    /// Failures since the last success, unlock or lock.
+    /// Failures since the last lock or unlock, less those a success
+    /// forgave (the wrong guesses at the code that then succeeded).
     #[serde(default)]
     window_failures: u32,
-    /// Failures since the last success or unlock, across lockouts.
+    /// Failures since the last unlock, across lockouts, less those a
+    /// success forgave. A success on another purpose forgives none of them.
     #[serde(default)]
     consecutive_failures: u32,
     /// End of the current (or a past) timed lock.
@@ -516,6 +544,8 @@ fn decide_issue(
         purpose: purpose.to_owned(),
         mac,
         expires_at,
+        failures: 0,
+        counted: 0,
     });
     Ok((next, expires_at))
 }
@@ -549,21 +579,43 @@ fn decide_verify(
         next.locked_until = None;
     }
     if candidate.is_some_and(|c| c == pending.mac) {
+        // A success forgives the wrong guesses at this code only: they were
+        // the presenter's own typos. Guesses at other purposes' codes stay
+        // counted, so one flow completed buys no guesses at another.
+        let forgiven = pending.counted;
         next.codes.remove(index);
-        next.window_failures = 0;
-        next.consecutive_failures = 0;
+        next.window_failures = next.window_failures.saturating_sub(forgiven);
+        next.consecutive_failures = next.consecutive_failures.saturating_sub(forgiven);
         return (Some(next), Verdict::Ok);
     }
     next.window_failures = next.window_failures.saturating_add(1);
     next.consecutive_failures = next.consecutive_failures.saturating_add(1);
-    let attempts_left = if next.consecutive_failures >= policy.max_consecutive_failures {
+    let code_failures = pending.failures.saturating_add(1);
+    let locks = if next.consecutive_failures >= policy.max_consecutive_failures {
         next.locked_until_unlock = true;
         next.locked_until = None;
-        0
+        true
     } else if next.window_failures >= policy.max_attempts {
         next.locked_until = Some(now.saturating_add(policy.lockout_secs));
+        true
+    } else {
+        false
+    };
+    let attempts_left = if locks {
+        // A lock discards every pending code: the next window starts with
+        // a new code.
+        next.window_failures = 0;
+        next.codes.clear();
         0
     } else {
+        if code_failures >= policy.max_attempts {
+            // The code has faced its `max_attempts` guesses: used up.
+            // Without a lock this happens only after an operator's unlock.
+            next.codes.remove(index);
+        } else if let Some(code) = next.codes.get_mut(index) {
+            code.failures = code_failures;
+            code.counted = code.counted.saturating_add(1);
+        }
         policy
             .max_attempts
             .saturating_sub(next.window_failures)
@@ -572,21 +624,25 @@ fn decide_verify(
                     .max_consecutive_failures
                     .saturating_sub(next.consecutive_failures),
             )
+            .min(policy.max_attempts.saturating_sub(code_failures))
     };
-    if attempts_left == 0 {
-        // A lock discards every pending code: no code faces more than
-        // `max_attempts` evaluated guesses, and the next window starts
-        // with a new code.
-        next.window_failures = 0;
-        next.codes.clear();
-    }
     (Some(next), Verdict::Invalid { attempts_left })
 }
 
-/// The unlock rule: the failure state is cleared; pending codes stay.
+/// The unlock rule: the failure state is cleared. Pending codes stay, with
+/// the wrong guesses each has faced in its life (so an unlock gives no code
+/// more guesses), but none of those is counted any more, so none is left
+/// for a later success to forgive.
 fn decide_unlock(state: &SubjectState) -> SubjectState {
     SubjectState {
-        codes: state.codes.clone(),
+        codes: state
+            .codes
+            .iter()
+            .map(|c| PendingCode {
+                counted: 0,
+                ..c.clone()
+            })
+            .collect(),
         ..SubjectState::default()
     }
 }
@@ -787,7 +843,10 @@ impl Otp {
     }
 
     /// Checks `code` for `subject` and `purpose`. A correct code is used
-    /// up, resets the failure count, and yields the [`OtpVerified`] proof.
+    /// up, forgives the wrong guesses made at that code (and no others),
+    /// and yields the [`OtpVerified`] proof. A wrong one counts against the
+    /// subject's lock and against the code, which is used up after
+    /// `max_attempts` wrong guesses in its life.
     /// The code is compared exactly as given: strip spaces or dashes the
     /// user may have typed before calling, if your form allows them.
     ///
@@ -863,8 +922,9 @@ impl Otp {
 
     /// The operator's unlock: clears the subject's failure count and any
     /// lock, including the one after too many consecutive failures.
-    /// Pending codes stay as they are. Unlocking a subject that is not
-    /// locked succeeds and changes nothing.
+    /// Pending codes stay as they are, with the wrong guesses each has
+    /// faced: an unlock gives no code more than `max_attempts` guesses.
+    /// Unlocking a subject that is not locked succeeds and changes nothing.
     ///
     /// # Errors
     /// [`Error::Store`]; [`Error::Busy`] under extreme contention;

@@ -357,3 +357,122 @@ fn too_many_consecutive_failures_need_an_operator() {
     let run = keyward(d, &["otp", "verify", "--sub", "frank"], code.as_bytes());
     assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
 }
+
+/// The answer of one `otp verify` for `carol`.
+fn verify_as(d: &Path, sub: &str, purpose: &str, code: &str) -> Run {
+    keyward(
+        d,
+        &["otp", "verify", "--sub", sub, "--purpose", purpose],
+        code.as_bytes(),
+    )
+}
+
+/// A correct code of one purpose buys no guesses at another purpose's
+/// pending code: the cycle "two wrong `password_reset` guesses, the right
+/// `login` code, a third wrong guess", ten times over, never gets a
+/// `password_reset` code more than 3 evaluated guesses.
+#[test]
+fn a_success_on_one_purpose_buys_no_guesses_at_another() {
+    let dir = setup();
+    let d = dir.path();
+    let mut reset: Option<String> = None;
+    // Evaluated wrong guesses against the current `password_reset` code.
+    let mut evaluated = 0;
+    let mut first_cycle = Vec::new();
+    for cycle in 0..10 {
+        let login = keyward(d, &["otp", "issue", "--sub", "carol"], b"");
+        let issued_reset = keyward(
+            d,
+            &[
+                "otp",
+                "issue",
+                "--sub",
+                "carol",
+                "--purpose",
+                "password_reset",
+            ],
+            b"",
+        );
+        for run in [&login, &issued_reset] {
+            assert!(
+                run.code == 0 || run.json()["error"] == "locked",
+                "{} {}",
+                run.stdout,
+                run.stderr
+            );
+        }
+        if issued_reset.code == 0 {
+            reset = Some(issued_reset.json()["code"].as_str().unwrap().to_owned());
+            evaluated = 0;
+        }
+        let login = (login.code == 0).then(|| login.json()["code"].as_str().unwrap().to_owned());
+        let current = reset.clone().unwrap();
+        let mut guess = |answers: &mut Vec<serde_json::Value>| {
+            let run = verify_as(d, "carol", "password_reset", &wrong_for(&current));
+            let out = run.json();
+            if out["error"] == "invalid" {
+                evaluated += 1;
+            }
+            answers.push(out);
+        };
+        let mut answers = Vec::new();
+        guess(&mut answers);
+        guess(&mut answers);
+        if let Some(login) = &login {
+            let run = verify_as(d, "carol", "login", login);
+            answers.push(run.json());
+        }
+        guess(&mut answers);
+        assert!(
+            evaluated <= 3,
+            "cycle {cycle}: {evaluated} guesses evaluated: {answers:?}"
+        );
+        if cycle == 0 {
+            first_cycle = answers;
+        }
+    }
+    assert_eq!(
+        first_cycle[..3],
+        [
+            json!({"error": "invalid", "attempts_left": 2}),
+            json!({"error": "invalid", "attempts_left": 1}),
+            json!({"ok": true}),
+        ]
+    );
+    assert_ne!(
+        first_cycle[3],
+        json!({"error": "invalid", "attempts_left": 2}),
+        "the login success reset the count"
+    );
+    // The right code, after 3 wrong guesses, is refused.
+    let run = verify_as(d, "carol", "password_reset", &reset.unwrap());
+    assert_eq!(run.code, 1, "{}", run.stdout);
+}
+
+/// A pending code faces at most 3 evaluated wrong guesses in its whole
+/// life, even when an operator unlocks the subject in between and other
+/// codes succeed: then it is gone.
+#[test]
+fn a_code_faces_three_guesses_in_its_life_across_unlocks() {
+    let dir = setup();
+    let d = dir.path();
+    let reset = issue(d, &["--sub", "dave", "--purpose", "password_reset"]);
+    let mut evaluated = 0;
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let run = keyward(d, &["otp", "unlock", "--sub", "dave"], b"");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let login = issue(d, &["--sub", "dave"]);
+        let out = verify_as(d, "dave", "password_reset", &wrong_for(&reset)).json();
+        if out["error"] == "invalid" {
+            evaluated += 1;
+        }
+        answers.push(out);
+        let run = verify_as(d, "dave", "login", &login);
+        assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+    }
+    assert_eq!(evaluated, 3, "{answers:?}");
+    assert_eq!(answers[3..], vec![json!({"error": "no_code"}); 7][..]);
+    let run = verify_as(d, "dave", "password_reset", &reset);
+    assert_eq!((run.code, run.json()), (1, json!({"error": "no_code"})));
+}

@@ -216,6 +216,69 @@ fn purposes_are_separate_codes_under_one_lock() {
     assert!(s.codes.is_empty());
 }
 
+/// A success on one purpose forgives no guess at another purpose's code:
+/// two wrong `password_reset` guesses, the right `login` code, and the
+/// third wrong guess locks.
+#[test]
+fn a_success_on_another_purpose_forgives_nothing() {
+    let p = policy();
+    let reset = |code: &str| code_mac(KEY, "alice", "password_reset", code.as_bytes());
+    let mut s = issued(&SubjectState::default(), "111111", T0);
+    s = decide_issue(&s, "password_reset", reset("222222"), T0, &p)
+        .unwrap()
+        .0;
+    for left in [2, 1] {
+        let (next, v) = decide_verify(&s, "password_reset", Some(reset("0")), T0, &p);
+        assert_eq!(v, invalid(left));
+        s = next.unwrap();
+    }
+    assert_eq!(present(&mut s, "111111", T0 + 1), Verdict::Ok);
+    assert_eq!((s.window_failures, s.consecutive_failures), (2, 2));
+    let (next, v) = decide_verify(&s, "password_reset", Some(reset("0")), T0 + 2, &p);
+    assert_eq!(v, invalid(0));
+    s = next.unwrap();
+    assert_eq!(
+        s.refusal(T0 + 3),
+        Some(Refusal::Locked { until: T0 + 3_602 })
+    );
+    // The code that faced three guesses is gone, even after the lock.
+    let (_, v) = decide_verify(&s, "password_reset", Some(reset("222222")), T0 + 3_602, &p);
+    assert_eq!(v, Verdict::NoCode);
+}
+
+/// A code faces `max_attempts` wrong guesses in its life, however often an
+/// operator unlocks; and an unlock leaves nothing for a success to forgive.
+#[test]
+fn a_code_is_used_up_across_unlocks() {
+    let mut s = issued(&SubjectState::default(), "123456", T0);
+    assert_eq!(present(&mut s, "000000", T0), invalid(2));
+    s = decide_unlock(&s);
+    assert_eq!(present(&mut s, "000000", T0), invalid(1));
+    s = decide_unlock(&s);
+    // The third guess at the code uses it up, with the subject unlocked.
+    assert_eq!(present(&mut s, "000000", T0), invalid(0));
+    assert_eq!(s.refusal(T0), None);
+    assert_eq!(present(&mut s, "123456", T0), Verdict::NoCode);
+
+    // Guesses at a code from before an unlock are not forgiven against
+    // guesses made after it.
+    let p = policy();
+    let reset = code_mac(KEY, "alice", "password_reset", b"222222");
+    let mut s = issued(&SubjectState::default(), "111111", T0);
+    s = decide_issue(&s, "password_reset", reset, T0, &p).unwrap().0;
+    assert_eq!(present(&mut s, "000000", T0), invalid(2));
+    assert_eq!(present(&mut s, "000000", T0), invalid(1));
+    s = decide_unlock(&s);
+    let (next, v) = decide_verify(&s, "password_reset", Some(mac("0")), T0, &p);
+    assert_eq!(v, invalid(2));
+    s = next.unwrap();
+    assert_eq!(present(&mut s, "111111", T0), Verdict::Ok);
+    assert_eq!(
+        s.window_failures, 1,
+        "the login code's old guesses forgave nothing"
+    );
+}
+
 #[test]
 fn input_too_long_to_be_a_code_is_a_failure() {
     let mut s = issued(&SubjectState::default(), "123456", T0);
@@ -502,10 +565,21 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// A pending code in the model.
+#[derive(Clone, Copy)]
+struct ModelCode {
+    mac: CodeMac,
+    expires: u64,
+    /// Wrong guesses in its life.
+    guesses: u32,
+    /// Of those, the ones still counted against the subject.
+    counted: u32,
+}
+
 /// The rules, written as plainly as possible.
 #[derive(Default)]
 struct Model {
-    codes: [Option<(CodeMac, u64)>; 2],
+    codes: [Option<ModelCode>; 2],
     window: u32,
     consecutive: u32,
     lock_end: Option<u64>,
@@ -523,6 +597,17 @@ impl Model {
         }
     }
 
+    fn unlock(&mut self) {
+        let mut codes = self.codes;
+        for c in codes.iter_mut().flatten() {
+            c.counted = 0;
+        }
+        *self = Model {
+            codes,
+            ..Model::default()
+        };
+    }
+
     fn present(
         &mut self,
         p: usize,
@@ -533,28 +618,33 @@ impl Model {
         if let Some(r) = self.refusal(now) {
             return Verdict::Refused(r);
         }
-        let Some((code, expires)) = self.codes[p] else {
+        let Some(mut code) = self.codes[p] else {
             return Verdict::NoCode;
         };
-        if now >= expires {
+        if now >= code.expires {
             return Verdict::Expired;
         }
-        if candidate == Some(code) {
+        if candidate == Some(code.mac) {
+            // Only this code's own counted guesses are forgiven.
             self.codes[p] = None;
-            self.window = 0;
-            self.consecutive = 0;
+            self.window -= code.counted.min(self.window);
+            self.consecutive -= code.counted.min(self.consecutive);
             return Verdict::Ok;
         }
         self.window += 1;
         self.consecutive += 1;
+        code.guesses += 1;
+        code.counted += 1;
         if self.consecutive >= pol.max_consecutive_failures {
             self.hard = true;
         } else if self.window >= pol.max_attempts {
             self.lock_end = Some(now + pol.lockout_secs);
         } else {
+            self.codes[p] = (code.guesses < pol.max_attempts).then_some(code);
             return invalid(
                 (pol.max_attempts - self.window)
-                    .min(pol.max_consecutive_failures - self.consecutive),
+                    .min(pol.max_consecutive_failures - self.consecutive)
+                    .min(pol.max_attempts - code.guesses),
             );
         }
         self.window = 0;
@@ -566,7 +656,9 @@ impl Model {
 const PURPOSES: [&str; 2] = ["login", "email_change"];
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    // At least 10,000 sequences: the two invariants below are the
+    // security promises of the one-time-code lockout.
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     #[test]
     fn the_machine_follows_the_rules(
@@ -588,8 +680,16 @@ proptest! {
         let mut state = SubjectState::default();
         let mut model = Model::default();
         let mut serial = 0u32;
-        // Times of evaluated failures since the last success or unlock.
-        let mut failures_at: Vec<u64> = Vec::new();
+        // The last code issued for each purpose (what "Right" presents, even
+        // once the code is used up or discarded), its serial, and the wrong
+        // guesses evaluated against it.
+        let mut last: [Option<(CodeMac, u32)>; 2] = [None, None];
+        let mut guesses_at: std::collections::HashMap<u32, u32> = Default::default();
+        // Evaluated failures not forgiven by a success on their own code,
+        // since the last unlock: (time, serial of the code guessed at).
+        let mut unforgiven: Vec<(u64, u32)> = Vec::new();
+        // The 24-hour bound that SECURITY.md states.
+        let per_day = u64::from(max_attempts) * 86_400u64.div_ceil(lockout);
         for step in steps {
             serial += 1;
             let (p, candidate) = match step {
@@ -605,13 +705,14 @@ proptest! {
                             // Issuing never touches the failure counts.
                             prop_assert_eq!(next.window_failures, before.window_failures);
                             prop_assert_eq!(next.consecutive_failures, before.consecutive_failures);
-                            model.codes[p] = Some((m, expires));
+                            model.codes[p] = Some(ModelCode { mac: m, expires, guesses: 0, counted: 0 });
+                            last[p] = Some((m, serial));
                             state = next;
                         }
                     }
                     continue;
                 }
-                Step::Right(p) => (p, Some(model.codes[p].map_or_else(|| mac("never"), |c| c.0))),
+                Step::Right(p) => (p, Some(last[p].map_or_else(|| mac("never"), |c| c.0))),
                 Step::Wrong(p) => (p, Some(code_mac(KEY, "alice", PURPOSES[p], format!("x{serial}").as_bytes()))),
                 Step::TooLong(p) => (p, None),
                 Step::Wait(s) => { now += s; continue; }
@@ -623,27 +724,46 @@ proptest! {
                 }
                 Step::Unlock => {
                     state = decide_unlock(&state);
-                    model = Model { codes: model.codes, ..Model::default() };
-                    failures_at.clear();
+                    model.unlock();
+                    unforgiven.clear();
                     continue;
                 }
             };
             let before = state.clone();
+            let guessed = model.codes[p].map(|c| c.mac);
             let (next, verdict) = decide_verify(&state, PURPOSES[p], candidate, now, &pol);
             let expected = model.present(p, candidate, now, &pol);
             prop_assert_eq!(verdict, expected, "at {} with {:?}", now - T0, before);
+            let code_serial = last[p].filter(|c| Some(c.0) == guessed).map(|c| c.1);
             match verdict {
                 Verdict::Ok => {
                     prop_assert!(next.is_some());
-                    failures_at.clear();
+                    let s = code_serial.ok_or_else(|| TestCaseError::fail("ok for no code"))?;
+                    // Invariant 1: a code that faced max_attempts wrong
+                    // guesses never succeeds.
+                    prop_assert!(guesses_at.get(&s).copied().unwrap_or(0) < max_attempts);
+                    unforgiven.retain(|&(_, at)| at != s);
                 }
                 Verdict::Invalid { .. } => {
                     prop_assert!(next.is_some());
-                    failures_at.push(now);
-                    // Never more than max_attempts failures evaluated in
-                    // any lockout-long window.
-                    let recent = failures_at.iter().filter(|&&t| now - t < lockout).count();
+                    let s = code_serial.ok_or_else(|| TestCaseError::fail("invalid for no code"))?;
+                    let n = guesses_at.entry(s).or_insert(0);
+                    *n += 1;
+                    // Invariant 1: at most max_attempts evaluated wrong
+                    // guesses at one code in its whole life, whatever
+                    // succeeds or is unlocked in between.
+                    prop_assert!(*n <= max_attempts, "code {s} faced {n} guesses");
+                    unforgiven.push((now, s));
+                    // Invariant 2: no success elsewhere raises the number
+                    // of unforgiven guesses: at most max_attempts in any
+                    // lockout-long span, so at most `per_day` in any 24 h,
+                    // and at most max_consecutive_failures between unlocks.
+                    let within = |span: u64| unforgiven.iter().filter(|&&(t, _)| now - t < span).count();
+                    let recent = within(lockout);
                     prop_assert!(recent <= usize::try_from(max_attempts).unwrap(), "{recent} failures within {lockout} s");
+                    let day = within(86_400);
+                    prop_assert!(u64::try_from(day).unwrap() <= per_day, "{day} failures within 24 h");
+                    prop_assert!(unforgiven.len() <= usize::try_from(pol.max_consecutive_failures).unwrap());
                 }
                 // Refusals, expiries and missing codes write nothing.
                 _ => prop_assert!(next.is_none()),
@@ -651,6 +771,8 @@ proptest! {
             if let Some(n) = next { state = n; }
             prop_assert_eq!(state.consecutive_failures, model.consecutive);
             prop_assert_eq!(state.locked_until_unlock, model.hard);
+            // The machine's counters are exactly the unforgiven guesses.
+            prop_assert_eq!(usize::try_from(state.consecutive_failures).unwrap(), unforgiven.len());
         }
     }
 }
