@@ -51,16 +51,18 @@ fn hashing() -> tokio::runtime::Handle {
         .clone()
 }
 
-/// Serves `kw` and `users` on an ephemeral loopback port, with codes going
-/// to `dir/outbox.jsonl`, hashing passwords on the low-priority runtime.
+/// Serves `kw` and `users` on an ephemeral loopback port, behind one
+/// trusted proxy (the tests set `X-Forwarded-For`), with codes going to
+/// `dir/outbox.jsonl`, hashing passwords on the low-priority runtime.
 async fn start(kw: Keyward, users: app::Users, clock: ManualClock, dir: Arc<TempDir>) -> Server {
     let outbox = dir.path().join("outbox.jsonl");
     let state = app::App::new(
         kw,
         users.clone(),
-        Arc::new(app::OutboxMailer(outbox.clone())),
-        true,
+        Arc::new(app::OutboxMailer::open(&outbox).unwrap()),
+        false,
     )
+    .with_trusted_proxies(1)
     .with_hashing(hashing());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -426,6 +428,23 @@ impl Server {
             .map(|v| v["code"].as_str().unwrap().to_owned())
             .collect()
     }
+
+    /// Asks for a code for `user` (an account) and returns it once the
+    /// mail task has written it to the outbox: the answer does not wait
+    /// for the mail.
+    async fn send_code(&self, user: &str) -> String {
+        let before = self.codes_for(user).len();
+        let (st, _) = self.post("/otp/send", json!({"username": user})).await;
+        assert_eq!(st, StatusCode::ACCEPTED);
+        for _ in 0..500 {
+            let mut codes = self.codes_for(user);
+            if codes.len() > before {
+                return codes.pop().unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no code for {user} within 5 s");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,14 +462,11 @@ async fn one_time_code_login_and_lockout() {
         s.post("/otp/send", json!({"username": "nobody"})).await.0,
         StatusCode::ACCEPTED
     );
-    assert!(s.codes_for("nobody").is_empty());
 
     // The right code logs in.
-    assert_eq!(
-        s.post("/otp/send", json!({"username": "dora"})).await.0,
-        StatusCode::ACCEPTED
-    );
-    let code = s.codes_for("dora").pop().unwrap();
+    let code = s.send_code("dora").await;
+    // One mail task, in order: nobody's turn has passed, and no mail.
+    assert!(s.codes_for("nobody").is_empty());
     assert_eq!(code.len(), 6);
     let (st, pair) = s
         .post("/otp/verify", json!({"username": "dora", "code": code}))
@@ -466,9 +482,11 @@ async fn one_time_code_login_and_lockout() {
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 
-    // Three wrong codes lock the subject for an hour; then even the right one is refused.
-    s.post("/otp/send", json!({"username": "erin"})).await;
-    let right = s.codes_for("erin").pop().unwrap();
+    // A minute later (this source's budget is 10 at once, one more every
+    // 6 s), three wrong codes lock the subject for an hour; then even the
+    // right one is refused.
+    s.clock.advance(60);
+    let right = s.send_code("erin").await;
     let wrong = if right == "000000" {
         "111111"
     } else {
@@ -497,8 +515,7 @@ async fn one_time_code_login_and_lockout() {
     s.clock.advance(3600);
     // After the hour, a new code works (the lock discarded the old one).
     s.clock.advance(60);
-    s.post("/otp/send", json!({"username": "erin"})).await;
-    let fresh = s.codes_for("erin").pop().unwrap();
+    let fresh = s.send_code("erin").await;
     assert_eq!(
         s.post("/otp/verify", json!({"username": "erin", "code": fresh}))
             .await
@@ -762,11 +779,7 @@ async fn replicas_share_code_lockouts(a: &Server, b: &Server, ok: &str, locked: 
         assert_eq!(st, StatusCode::CREATED);
     }
 
-    assert_eq!(
-        b.post("/otp/send", json!({"username": ok})).await.0,
-        StatusCode::ACCEPTED
-    );
-    let code = a.codes_for(ok).pop().unwrap();
+    let code = b.send_code(ok).await;
     let (st, pair) = verify(a, ok, &code).await;
     assert_eq!(st, StatusCode::OK);
     let (st, me) = b
@@ -779,11 +792,7 @@ async fn replicas_share_code_lockouts(a: &Server, b: &Server, ok: &str, locked: 
         "single use across replicas"
     );
 
-    assert_eq!(
-        a.post("/otp/send", json!({"username": locked})).await.0,
-        StatusCode::ACCEPTED
-    );
-    let right = b.codes_for(locked).pop().unwrap();
+    let right = a.send_code(locked).await;
     let wrong = if right == "000000" {
         "111111"
     } else {
@@ -810,13 +819,10 @@ async fn replicas_share_code_lockouts(a: &Server, b: &Server, ok: &str, locked: 
         );
         assert_eq!(body["retry_after"].as_u64(), Some(3600));
     }
-    // The user who never failed is not locked. (The send comes from A: the
-    // one-per-minute send throttle is per process, and B has just sent.)
-    assert_eq!(
-        a.post("/otp/send", json!({"username": ok})).await.0,
-        StatusCode::ACCEPTED
-    );
-    let fresh = b.codes_for(ok).pop().unwrap();
+    // A minute later (each replica's per-source budget is 10 at once, one
+    // more every 6 s), the user who never failed is not locked.
+    a.clock.advance(60);
+    let fresh = a.send_code(ok).await;
     assert_ne!(fresh, code, "a new code was sent");
     assert_eq!(verify(a, ok, &fresh).await.0, StatusCode::OK);
 }
@@ -974,4 +980,361 @@ fn login_gate_tickets_are_bounded_and_swept_at_most_once_a_second() {
     gate.ticket(newcomer, Duration::from_secs(1), at(32_000));
     assert_eq!(gate.tickets(), 1);
     assert!(gate.redeem(newcomer, at(33_000)));
+}
+
+/// One answer, as a client sees it: status, headers (all but `date`) and
+/// body.
+type Answer = (StatusCode, Vec<(String, String)>, Value);
+
+impl Server {
+    /// POSTs `body` to `path` as relayed by the trusted proxy, whose
+    /// `X-Forwarded-For` is `forwarded` (one header line per line).
+    async fn post_from(&self, forwarded: &str, path: &str, body: Value) -> Answer {
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        for line in forwarded.lines() {
+            req = req.header("x-forwarded-for", line);
+        }
+        let r = req.json(&body).send().await.unwrap();
+        let status = r.status();
+        let mut headers: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != "date")
+            .map(|(name, v)| (name.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        headers.sort();
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, headers, body)
+    }
+
+    /// The newest code for `user` once more than `before` were sent to it.
+    async fn code_after(&self, user: &str, before: usize) -> String {
+        for _ in 0..500 {
+            let mut codes = self.codes_for(user);
+            if codes.len() > before {
+                return codes.pop().unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no code for {user} within 5 s");
+    }
+}
+
+/// An unknown username and a real one get the same answers from
+/// `/otp/send` and `/otp/verify`, step by step: before any code, the send,
+/// three wrong codes (`attempts_left` 2, 1, 0), the lock, and a send while
+/// locked. Only the real account gets mail. (Each name asks from a source
+/// of its own, so that the per-source throttle stays out of the way.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_time_codes_do_not_tell_whether_a_username_exists() {
+    let s = serve().await;
+    let (st, _, _) = s
+        .post_from(
+            "192.0.2.1",
+            "/register",
+            json!({"username": "known", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let users = [("known", "198.51.100.1"), ("unknown", "198.51.100.2")];
+    let mut answers: [Vec<Answer>; 2] = [Vec::new(), Vec::new()];
+    let verify_all = async |answers: &mut [Vec<Answer>; 2], code: &str| {
+        for (i, (user, ip)) in users.iter().enumerate() {
+            answers[i].push(
+                s.post_from(ip, "/otp/verify", json!({"username": user, "code": code}))
+                    .await,
+            );
+        }
+    };
+    let send_all = async |answers: &mut [Vec<Answer>; 2]| {
+        for (i, (user, ip)) in users.iter().enumerate() {
+            answers[i].push(
+                s.post_from(ip, "/otp/send", json!({"username": user}))
+                    .await,
+            );
+        }
+    };
+
+    verify_all(&mut answers, "123456").await;
+    send_all(&mut answers).await;
+    let right = s.code_after("known", 0).await;
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..3 {
+        verify_all(&mut answers, wrong).await;
+    }
+    // Locked now, even for the right code; and a send while locked.
+    verify_all(&mut answers, &right).await;
+    send_all(&mut answers).await;
+
+    let [known, unknown] = answers;
+    assert_eq!(known, unknown, "the answers differ");
+    let summary: Vec<_> = unknown
+        .iter()
+        .map(|(st, _, body)| (st.as_u16(), body.clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (401, json!({"error": "no_code"})),
+            (202, Value::Null),
+            (401, json!({"error": "invalid", "attempts_left": 2})),
+            (401, json!({"error": "invalid", "attempts_left": 1})),
+            (401, json!({"error": "invalid", "attempts_left": 0})),
+            (423, json!({"error": "locked", "retry_after": 3600})),
+            (202, Value::Null),
+        ]
+    );
+    // Mail goes to the account only: by the time the known user's code was
+    // written, the unknown name's turn in the one mail queue had passed.
+    assert_eq!(s.codes_for("known").len(), 1);
+    assert!(s.codes_for("unknown").is_empty());
+}
+
+/// `/register`, `/otp/send` and `/otp/verify` are throttled per source and
+/// per account as `/login` is: 10 at once, then 429 with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_and_one_time_codes_are_throttled_per_source_and_per_account() {
+    let s = serve().await;
+    let request = |route: &str, user: &str| match route {
+        "/register" => json!({"username": user, "password": "correct horse battery"}),
+        "/otp/send" => json!({"username": user}),
+        _ => json!({"username": user, "code": "000000"}),
+    };
+    for (n, route) in ["/register", "/otp/send", "/otp/verify"]
+        .into_iter()
+        .enumerate()
+    {
+        // One source, a new name each time.
+        let ip = format!("203.0.113.{n}");
+        let mut statuses = Vec::new();
+        let mut retry_after = Vec::new();
+        for i in 0..11 {
+            let user = format!("src{n}-user{i}");
+            let (st, headers, _) = s.post_from(&ip, route, request(route, &user)).await;
+            statuses.push(st);
+            retry_after.extend(
+                headers
+                    .into_iter()
+                    .filter(|(h, _)| h == "retry-after")
+                    .map(|(_, v)| v.parse::<u64>().unwrap()),
+            );
+        }
+        assert!(
+            statuses[..10]
+                .iter()
+                .all(|st| *st != StatusCode::TOO_MANY_REQUESTS),
+            "{route}: {statuses:?}"
+        );
+        assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{route}");
+        assert!(retry_after.len() == 1 && retry_after[0] >= 1, "{route}");
+
+        // One name, a new source each time.
+        let user = format!("account{n}");
+        let mut statuses = Vec::new();
+        for i in 0..11 {
+            let ip = format!("198.18.{n}.{i}");
+            statuses.push(s.post_from(&ip, route, request(route, &user)).await.0);
+        }
+        assert!(
+            statuses[..10]
+                .iter()
+                .all(|st| *st != StatusCode::TOO_MANY_REQUESTS),
+            "{route}: {statuses:?}"
+        );
+        assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{route}");
+    }
+
+    // One budget across the routes: spreading attempts gains nothing.
+    let ip = "203.0.113.99";
+    for i in 0..5 {
+        let (st, _, _) = s
+            .post_from(
+                ip,
+                "/login",
+                json!({"username": format!("mix{i}"), "password": "wrong password"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let (st, _, _) = s
+            .post_from(
+                ip,
+                "/otp/verify",
+                request("/otp/verify", &format!("mix{i}")),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+    }
+    let (st, _, _) = s
+        .post_from(ip, "/register", request("/register", "mix-last"))
+        .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Statuses of 15 wrong-password logins, the `i`-th sent with the
+/// `X-Forwarded-For` that `forwarded(i)` gives, each for a name of its own.
+async fn logins_from(s: &Server, tag: &str, forwarded: impl Fn(u32) -> String) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..15 {
+        let body = json!({"username": format!("{tag}{i}"), "password": "wrong password"});
+        statuses.push(s.post_from(&forwarded(i), "/login", body).await.0.as_u16());
+    }
+    statuses
+}
+
+/// The client writes the start of `X-Forwarded-For`; the trusted proxy
+/// appends the address it saw. A fresh random first entry on each of 15
+/// logins from one client is throttled like 15 logins from that client
+/// alone; so are 15 from addresses of one IPv6 /64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_read_from_the_right_and_ipv6_by_its_64() {
+    use std::hash::BuildHasher;
+    let s = serve().await;
+    let throttled = [[401; 10].as_slice(), &[429; 5]].concat();
+    // A different fresh address each time, never seen before.
+    let random = std::collections::hash_map::RandomState::new();
+    let fresh = |i: u32| {
+        let [a, b, c, d, ..] = random.hash_one(i).to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d).to_string()
+    };
+
+    let plain = logins_from(&s, "plain", |_| "192.0.2.50".to_owned()).await;
+    assert_eq!(plain, throttled);
+    let spoofed = logins_from(&s, "spoofed", |i| format!("{}, 192.0.2.60", fresh(i))).await;
+    assert_eq!(spoofed, throttled, "a client-written entry was trusted");
+    // The client's own X-Forwarded-For line comes first; the proxy's last.
+    let lines = logins_from(&s, "lines", |i| format!("{}\n192.0.2.70", fresh(i))).await;
+    assert_eq!(lines, throttled);
+    let v6 = logins_from(&s, "v6", |i| format!("2001:db8:7:7::{:x}", i + 1)).await;
+    assert_eq!(v6, throttled, "one /64 is one source");
+    // Another /64 is another source.
+    let other = logins_from(&s, "v6b", |_| "2001:db8:7:8::1".to_owned()).await;
+    assert_eq!(&other[..10], &[401; 10]);
+}
+
+/// The outbox holds live codes: owner only.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_is_created_owner_only_and_a_shared_one_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let s = serve().await;
+    s.post(
+        "/register",
+        json!({"username": "olive", "password": "correct horse battery"}),
+    )
+    .await;
+    s.send_code("olive").await;
+    assert_eq!(mode(&s.outbox), 0o600);
+
+    // Created by the mailer itself, if it went missing.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("codes.jsonl");
+    let mailer = app::OutboxMailer::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    std::fs::remove_file(&path).unwrap();
+    app::Mailer::send_code(&mailer, "olive", "123456");
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"code\":\"123456\",\"to\":\"olive\"}\n"
+    );
+
+    // An existing outbox that others may read is refused, not used.
+    for loose in [0o644, 0o640, 0o602] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(loose)).unwrap();
+        let e = app::OutboxMailer::open(&path).err().unwrap();
+        assert!(e.contains("chmod 600"), "{e}");
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(app::OutboxMailer::open(&path).is_ok());
+}
+
+/// `X-Forwarded-For` is read from the right: the client address is the
+/// N-th entry from the right behind N trusted proxies, and anything else
+/// falls back to the socket address.
+#[test]
+fn forwarded_for_parser() {
+    use axum::http::{HeaderMap, HeaderValue};
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let headers = |lines: &[&[u8]]| {
+        let mut h = HeaderMap::new();
+        for line in lines {
+            h.append("x-forwarded-for", HeaderValue::from_bytes(line).unwrap());
+        }
+        h
+    };
+    let client = |lines: &[&[u8]], n| app::forwarded_client(&headers(lines), n);
+
+    let chain: &[&[u8]] = &[b"203.0.113.1, 198.51.100.2,192.0.2.3"];
+    assert_eq!(client(chain, 0), None, "no trusted proxy: the socket");
+    assert_eq!(client(chain, 1), Some(ip("192.0.2.3")), "rightmost");
+    assert_eq!(client(chain, 2), Some(ip("198.51.100.2")), "one more hop");
+    assert_eq!(client(chain, 3), Some(ip("203.0.113.1")));
+    assert_eq!(client(chain, 4), None, "fewer entries than proxies");
+    assert_eq!(client(&[], 1), None, "no header");
+
+    // Several lines are one list, in order.
+    let lines: &[&[u8]] = &[b"203.0.113.1", b"198.51.100.2, 192.0.2.3"];
+    assert_eq!(client(lines, 1), Some(ip("192.0.2.3")));
+    assert_eq!(client(lines, 3), Some(ip("203.0.113.1")));
+
+    // Whatever the client wrote left of the proxies' entries is not read.
+    for junk in [
+        &b"unknown, 192.0.2.3"[..],
+        b"\xff\xfe, 192.0.2.3",
+        b", ,192.0.2.3",
+        b"not an address at all,192.0.2.3",
+    ] {
+        assert_eq!(client(&[junk], 1), Some(ip("192.0.2.3")), "{junk:?}");
+    }
+    // A malformed entry among the proxies' is not skipped: the socket.
+    for bad in [
+        &b"192.0.2.3, unknown"[..],
+        b"192.0.2.3,",
+        b"192.0.2.3, ",
+        b"192.0.2.3, 192.0.2.300",
+        b"192.0.2.3, fe80::1%eth0",
+        b"192.0.2.3, \xff",
+        b"",
+    ] {
+        assert_eq!(client(&[bad], 1), None, "{bad:?}");
+    }
+    assert_eq!(
+        client(&[b"192.0.2.3, junk, 198.51.100.2"], 2),
+        None,
+        "the hop skipped must be an address too"
+    );
+
+    // Ports, brackets and spaces, as proxies write them.
+    for (entry, want) in [
+        (&b" 192.0.2.3 "[..], "192.0.2.3"),
+        (b"\t192.0.2.3", "192.0.2.3"),
+        (b"192.0.2.3:4711", "192.0.2.3"),
+        (b"2001:db8::1", "2001:db8::1"),
+        (b"[2001:db8::1]", "2001:db8::1"),
+        (b"[2001:db8::1]:443", "2001:db8::1"),
+    ] {
+        assert_eq!(client(&[entry], 1), Some(ip(want)), "{entry:?}");
+    }
+
+    // IPv6 by its /64; IPv4, and IPv4-mapped IPv6, as the IPv4 address.
+    let key = |s: &str| app::source_key(ip(s));
+    assert_eq!(
+        key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+        ip("2001:db8:1:2::")
+    );
+    assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+    assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    assert_eq!(key("192.0.2.3"), ip("192.0.2.3"));
+    assert_eq!(key("::ffff:192.0.2.3"), ip("192.0.2.3"));
+    assert_ne!(key("::ffff:192.0.2.3"), key("::ffff:192.0.2.4"));
 }

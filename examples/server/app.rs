@@ -40,24 +40,65 @@ pub fn password_policy() -> keyward::PasswordPolicy {
 }
 
 /// Where one-time codes go. The example writes them to an outbox file, or
-/// only logs that one was sent.
+/// only logs that one was sent. It is called off the request path (see
+/// [`Outgoing`]), so it may block and take its time.
 pub trait Mailer: Send + Sync {
     /// Delivers `code` to `to`.
     fn send_code(&self, to: &str, code: &str);
 }
 
-/// Appends `{"to", "code"}` lines to a file.
-pub struct OutboxMailer(pub std::path::PathBuf);
+/// Appends `{"to", "code"}` lines to a file, which holds live codes: it is
+/// created with mode 0600 (owner only), and one that others may read or
+/// write is refused.
+pub struct OutboxMailer(std::path::PathBuf);
+
+impl OutboxMailer {
+    /// The outbox at `path`, created empty with mode 0600 if missing.
+    ///
+    /// # Errors
+    /// When the file cannot be created or opened, or (Unix) when it exists
+    /// and its group or others have any access to it.
+    pub fn open(path: impl Into<std::path::PathBuf>) -> Result<Self, String> {
+        let path = path.into();
+        let file = Self::open_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = file
+                .metadata()
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "{} holds live one-time codes but is open to others (mode {:03o}); chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                ));
+            }
+        }
+        drop(file);
+        Ok(Self(path))
+    }
+
+    /// Opens for appending, creating the file with mode 0600 if missing.
+    fn open_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path)
+    }
+}
 
 impl Mailer for OutboxMailer {
     fn send_code(&self, to: &str, code: &str) {
         use std::io::Write;
-        let line = json!({"to": to, "code": code}).to_string();
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.0)
-            .and_then(|mut f| writeln!(f, "{line}"));
+        // One write per line, so that replicas appending to one file never
+        // interleave within a line.
+        let mut line = json!({"to": to, "code": code}).to_string();
+        line.push('\n');
+        let written = Self::open_file(&self.0).and_then(|mut f| f.write_all(line.as_bytes()));
         if let Err(e) = written {
             tracing::error!(error = %e, "outbox write failed");
         }
@@ -70,6 +111,69 @@ pub struct LogMailer;
 impl Mailer for LogMailer {
     fn send_code(&self, to: &str, _code: &str) {
         tracing::info!(to = %to, "one-time code sent");
+    }
+}
+
+/// A code for `username`, to mail if it names an account.
+struct Delivery {
+    username: String,
+    code: keyward::otp::OtpCode,
+}
+
+/// Codes waiting to be mailed.
+const MAIL_QUEUE: usize = 1_024;
+
+/// The way from `/otp/send` to the mailer.
+///
+/// `/otp/send` issues a code for every well-formed username, whether or
+/// not it names an account, and hands it here. A background task looks the
+/// name up and mails the code only to a real account; a code for a name
+/// without one is dropped unseen (it still counts wrong guesses, so
+/// `/otp/verify` answers alike). The request never waits for the lookup or
+/// the mail, so neither can show in its answer or its timing.
+#[derive(Clone)]
+pub struct Outgoing {
+    queue: tokio::sync::mpsc::Sender<Delivery>,
+}
+
+impl Outgoing {
+    /// Starts the delivery task on the current Tokio runtime.
+    fn start(users: Users, mailer: Arc<dyn Mailer>) -> Self {
+        let (queue, mut pending) = tokio::sync::mpsc::channel::<Delivery>(MAIL_QUEUE);
+        tokio::spawn(async move {
+            while let Some(d) = pending.recv().await {
+                match users.get(&d.username).await {
+                    Ok(Some(_)) => {
+                        let mailer = Arc::clone(&mailer);
+                        let sent = tokio::task::spawn_blocking(move || {
+                            mailer.send_code(&d.username, d.code.unprotected_as_str());
+                        })
+                        .await;
+                        if let Err(e) = sent {
+                            tracing::error!(error = %e, "mailer failed");
+                        }
+                    }
+                    // No account: nobody to mail.
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "user lookup for a code failed; code not sent")
+                    }
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Queues `code` for `username`; a full queue drops it (logged): the
+    /// user asks again.
+    fn send(&self, username: &str, code: keyward::otp::OtpCode) {
+        let d = Delivery {
+            username: username.to_owned(),
+            code,
+        };
+        if self.queue.try_send(d).is_err() {
+            tracing::warn!("mail queue full or closed; one-time code dropped");
+        }
     }
 }
 
@@ -306,11 +410,12 @@ pub struct App {
     pub kw: Keyward,
     /// The user table.
     pub users: Users,
-    /// Where codes go.
-    pub mailer: Arc<dyn Mailer>,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy
-    /// that sets it).
-    pub trust_forwarded_for: bool,
+    /// Where codes go: a queue to the mailer, which mails real accounts
+    /// only.
+    pub outgoing: Outgoing,
+    /// Proxies in front of the server that append to `X-Forwarded-For`; 0
+    /// takes the client address from the socket (see [`client_source`]).
+    pub trusted_proxies: usize,
     /// Admission to password work for `/login`.
     pub gate: LoginGate,
     /// A runtime of its own for password work (see [`hashing_runtime`]);
@@ -320,7 +425,12 @@ pub struct App {
 
 impl App {
     /// The application over `kw`, with a login gate sized to its password
-    /// policy.
+    /// policy, and codes mailed by a task on the current Tokio runtime.
+    /// `trust_forwarded_for` trusts one proxy (see
+    /// [`with_trusted_proxies`](Self::with_trusted_proxies)).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
     pub fn new(
         kw: Keyward,
         users: Users,
@@ -328,14 +438,22 @@ impl App {
         trust_forwarded_for: bool,
     ) -> Self {
         let gate = LoginGate::new(kw.passwords().policy().max_in_flight);
+        let outgoing = Outgoing::start(users.clone(), mailer);
         Self {
             kw,
             users,
-            mailer,
-            trust_forwarded_for,
+            outgoing,
+            trusted_proxies: usize::from(trust_forwarded_for),
             gate,
             hashing: None,
         }
+    }
+
+    /// Takes the client address from `X-Forwarded-For`, as written by the
+    /// `n` proxies in front of the server (0: from the socket).
+    pub fn with_trusted_proxies(mut self, n: usize) -> Self {
+        self.trusted_proxies = n;
+        self
     }
 
     /// Runs password work on `hashing` (see [`hashing_runtime`]).
@@ -568,23 +686,121 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// The client address: the socket's, or the first `X-Forwarded-For` hop
-/// when the server sits behind a proxy that sets it.
-pub fn client_ip(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if app.trust_forwarded_for {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
-        if let Some(ip) = forwarded {
-            return ip;
-        }
+/// The source a request is counted against, by the throttles and the login
+/// gate: the client address (see [`forwarded_client`] when the server
+/// trusts proxies, else the socket's), as a [`source_key`].
+///
+/// When `X-Forwarded-For` does not hold what the trusted proxies would have
+/// written (missing, too few entries, a malformed one among the proxies'),
+/// the request is counted against the socket address, which is the nearest
+/// proxy's: all such requests share one budget, and none is counted
+/// against an address the client chose.
+pub fn client_source(app: &App, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if app.trusted_proxies == 0 {
+        return source_key(peer.ip());
     }
-    peer.ip()
+    if let Some(client) = forwarded_client(headers, app.trusted_proxies) {
+        return source_key(client);
+    }
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            trusted_proxies = app.trusted_proxies,
+            "a request's X-Forwarded-For has fewer entries than the trusted proxies, or a malformed one among theirs; such requests count against the socket address (logged once)"
+        );
+    }
+    source_key(peer.ip())
 }
 
-async fn register(State(app): State<App>, Json(req): Json<Credentials>) -> Response {
+/// The client address that `trusted_proxies` proxies vouch for in
+/// `X-Forwarded-For`, or `None` when it is not there.
+///
+/// Each proxy appends the address it received the request from, so only
+/// the rightmost entries are written by proxies; everything to their left
+/// came from the client and may be anything. The nearest proxy appends the
+/// rightmost entry; with `trusted_proxies` N, the client address is the
+/// N-th entry from the right (N − 1 more hops skipped). Several
+/// `X-Forwarded-For` lines count as one list, in order.
+///
+/// `None`, so that the caller falls back to the socket address, when
+/// `trusted_proxies` is 0, when there are fewer entries than trusted
+/// proxies (a request that did not pass through all of them), or when one
+/// of the N rightmost entries is not an address (not what the proxies
+/// write). An entry is an IPv4 or IPv6 address, optionally with a port
+/// (`192.0.2.1:443`, `[2001:db8::1]:443`) or in brackets, with spaces
+/// around it. Nothing left of the N rightmost entries is read.
+pub fn forwarded_client(headers: &HeaderMap, trusted_proxies: usize) -> Option<IpAddr> {
+    if trusted_proxies == 0 {
+        return None;
+    }
+    let mut hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .rev()
+        .flat_map(|line| line.as_bytes().rsplit(|b| *b == b','))
+        .take(trusted_proxies)
+        .map(parse_hop);
+    let mut client = None;
+    for _ in 0..trusted_proxies {
+        client = Some(hops.next()??);
+    }
+    client
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port or in
+/// brackets.
+fn parse_hop(entry: &[u8]) -> Option<IpAddr> {
+    let entry = std::str::from_utf8(entry).ok()?.trim_matches([' ', '\t']);
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(addr) = entry.parse::<SocketAddr>() {
+        return Some(addr.ip());
+    }
+    entry
+        .strip_prefix('[')?
+        .strip_suffix(']')?
+        .parse::<std::net::Ipv6Addr>()
+        .ok()
+        .map(IpAddr::V6)
+}
+
+/// The throttling key of a client address: an IPv4 address as it is (an
+/// IPv4-mapped IPv6 one as IPv4), an IPv6 address as its /64, the
+/// smallest block a site is given: one host can use every address in it.
+pub fn source_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u128::MAX >> 64);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
+}
+
+/// Takes one attempt from `source`'s and `username`'s budgets: the login
+/// throttle's, which `/login`, `/register`, `/otp/send` and `/otp/verify`
+/// all draw from (a code is a full login), so spreading attempts over the
+/// routes gains nothing. `Some` 429 with `Retry-After` when over budget.
+fn throttled(app: &App, source: IpAddr, username: &str) -> Option<Response> {
+    for key in [format!("ip:{source}"), format!("user:{username}")] {
+        if let Err(Error::Throttled { retry_after }) = app.kw.throttle().check_login(&key) {
+            return Some(too_many(retry_after.as_secs()));
+        }
+    }
+    None
+}
+
+async fn register(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<Credentials>,
+) -> Response {
+    let source = client_source(&app, &headers, peer);
+    if let Some(refused) = throttled(&app, source, &req.username) {
+        return refused;
+    }
     if !valid_username(&req.username) {
         return error(
             StatusCode::BAD_REQUEST,
@@ -629,13 +845,11 @@ async fn login(
     headers: HeaderMap,
     Json(req): Json<Credentials>,
 ) -> Response {
-    let source = client_ip(&app, &headers, peer);
+    let source = client_source(&app, &headers, peer);
     // Per-source and per-account limits, before any database or PBKDF2
     // work, so a flood is answered at once.
-    for key in [format!("ip:{source}"), format!("user:{}", req.username)] {
-        if let Err(Error::Throttled { retry_after }) = app.kw.throttle().check_login(&key) {
-            return too_many(retry_after.as_secs());
-        }
+    if let Some(refused) = throttled(&app, source, &req.username) {
+        return refused;
     }
     let busy = || {
         app.gate
@@ -714,30 +928,48 @@ async fn login(
     }
 }
 
-async fn otp_send(State(app): State<App>, Json(req): Json<OtpSend>) -> Response {
+async fn otp_send(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<OtpSend>,
+) -> Response {
+    let source = client_source(&app, &headers, peer);
+    if let Some(refused) = throttled(&app, source, &req.username) {
+        return refused;
+    }
     // 202 whatever happens, so the answer does not tell who has an account
     // or is locked.
     let accepted = StatusCode::ACCEPTED.into_response();
-    let exists =
-        valid_username(&req.username) && matches!(app.users.get(&req.username).await, Ok(Some(_)));
-    if !exists {
+    if !valid_username(&req.username) {
         return accepted;
     }
     let otp = match app.kw.otp() {
         Ok(o) => o,
         Err(e) => return unavailable("otp", &e),
     };
+    // A code for every username, account or not: the same store work and
+    // the same send throttle for both, and afterwards `/otp/verify` counts
+    // wrong guesses for both alike. Whether the name has an account is
+    // looked up off the request path, by the mail task (see `Outgoing`).
     match otp.issue(&req.username, Purpose::Login).await {
-        Ok(issued) => app
-            .mailer
-            .send_code(&req.username, issued.code.unprotected_as_str()),
+        Ok(issued) => app.outgoing.send(&req.username, issued.code),
         Err(Error::Otp(_) | Error::Throttled { .. }) => {}
         Err(e) => return unavailable("otp issue", &e),
     }
     accepted
 }
 
-async fn otp_verify(State(app): State<App>, Json(req): Json<OtpCheck>) -> Response {
+async fn otp_verify(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<OtpCheck>,
+) -> Response {
+    let source = client_source(&app, &headers, peer);
+    if let Some(refused) = throttled(&app, source, &req.username) {
+        return refused;
+    }
     let (otp, sessions) = match (app.kw.otp(), app.kw.sessions()) {
         (Ok(o), Ok(s)) => (o, s),
         (Err(e), _) | (_, Err(e)) => return unavailable("otp", &e),
@@ -749,10 +981,22 @@ async fn otp_verify(State(app): State<App>, Json(req): Json<OtpCheck>) -> Respon
         );
     }
     match otp.verify(&req.username, Purpose::Login, &req.code).await {
-        Ok(proof) => match sessions.start_with_otp(proof).await {
-            Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
-            Err(e) => unavailable("session start", &e),
-        },
+        Ok(proof) => {
+            // Codes go to accounts only, but one is issued for any name:
+            // a lucky guess for a name without an account mints nothing.
+            // (Only a right code reaches this lookup.)
+            match app.users.get(&req.username).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return error(StatusCode::UNAUTHORIZED, json!({"error": "no_code"}));
+                }
+                Err(e) => return unavailable("user lookup", &e),
+            }
+            match sessions.start_with_otp(proof).await {
+                Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
+                Err(e) => unavailable("session start", &e),
+            }
+        }
         Err(Error::Otp(OtpError::Invalid { attempts_left })) => error(
             StatusCode::UNAUTHORIZED,
             json!({"error": "invalid", "attempts_left": attempts_left}),

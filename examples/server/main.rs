@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example server [--features postgres,redis] -- \
 //!     [--listen 127.0.0.1:8080] [--store URL] [--users URL] [--keyring PATH] \
-//!     [--outbox PATH] [--trust-forwarded-for] [--hash-nice N]
+//!     [--outbox PATH] [--trusted-proxies N | --trust-forwarded-for] [--hash-nice N]
 //! ```
 //!
 //! `--store` is keyward's store: `sqlite:PATH` (default
@@ -18,6 +18,15 @@
 //! not exist. Password hashing runs on threads of its own at nice
 //! `--hash-nice` (default 10; 0 is the server's own priority), so that
 //! request handlers never wait for a core behind PBKDF2.
+//!
+//! Behind N proxies that each append to `X-Forwarded-For` (nginx's
+//! `$proxy_add_x_forwarded_for`, an AWS ALB), `--trusted-proxies N` counts
+//! each request against the N-th entry from the right, the client address
+//! the outermost trusted proxy saw; `--trust-forwarded-for` is
+//! `--trusted-proxies 1`. Without either, the socket address counts. IPv6
+//! clients are counted by their /64. `--outbox PATH` appends the codes
+//! sent to a file, created with mode 0600; one that others may read is
+//! refused.
 
 mod app;
 
@@ -34,13 +43,15 @@ struct Args {
     users: Option<String>,
     outbox: Option<PathBuf>,
     keyring: PathBuf,
-    trust_forwarded_for: bool,
+    trusted_proxies: usize,
     hash_nice: i32,
 }
 
 /// The default priority of the password hashing threads (see
 /// `app::hashing_runtime`).
 const DEFAULT_HASH_NICE: i32 = 10;
+/// The most proxies `--trusted-proxies` accepts.
+const MAX_TRUSTED_PROXIES: usize = 16;
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -49,7 +60,7 @@ fn parse_args() -> Result<Args, String> {
         users: None,
         outbox: None,
         keyring: PathBuf::from("keyward.keys"),
-        trust_forwarded_for: false,
+        trusted_proxies: 0,
         hash_nice: DEFAULT_HASH_NICE,
     };
     let mut it = std::env::args().skip(1);
@@ -61,7 +72,15 @@ fn parse_args() -> Result<Args, String> {
             "--users" => args.users = Some(value()?),
             "--outbox" => args.outbox = Some(PathBuf::from(value()?)),
             "--keyring" => args.keyring = PathBuf::from(value()?),
-            "--trust-forwarded-for" => args.trust_forwarded_for = true,
+            // One proxy, unless --trusted-proxies says more.
+            "--trust-forwarded-for" => args.trusted_proxies = args.trusted_proxies.max(1),
+            "--trusted-proxies" => {
+                args.trusted_proxies = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (0..=MAX_TRUSTED_PROXIES).contains(n))
+                    .ok_or("--trusted-proxies: a number from 0 to 16")?;
+            }
             "--hash-nice" => {
                 args.hash_nice = value()?
                     .parse()
@@ -116,10 +135,12 @@ async fn run(args: Args, hashing: tokio::runtime::Handle) -> Result<(), String> 
         .build()
         .map_err(|e| e.to_string())?;
     let mailer: Arc<dyn app::Mailer> = match args.outbox {
-        Some(p) => Arc::new(app::OutboxMailer(p)),
+        Some(p) => Arc::new(app::OutboxMailer::open(p).map_err(|e| format!("--outbox: {e}"))?),
         None => Arc::new(app::LogMailer),
     };
-    let app = app::App::new(kw, users, mailer, args.trust_forwarded_for).with_hashing(hashing);
+    let app = app::App::new(kw, users, mailer, false)
+        .with_trusted_proxies(args.trusted_proxies)
+        .with_hashing(hashing);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("--listen: {e}"))?;
