@@ -62,8 +62,11 @@ pub const SALT_LEN: usize = 16;
 pub const HASH_LEN: usize = 32;
 /// Fewest iterations accepted when verifying (djangohashers' floor).
 pub const DEFAULT_MIN_ITERATIONS: u32 = 1_000;
-/// Most iterations accepted when verifying: a stored string cannot make the
-/// server spend more than this on one login (a DoS guard).
+/// Most work accepted when verifying, in iterations of a one-block hash: a
+/// stored string cannot make the server spend more than this on one login
+/// (a DoS guard). A hash longer than its digest costs one PBKDF2 chain per
+/// output block, so it may declare proportionally fewer iterations (see
+/// [`PasswordPolicy::max_iterations`]).
 pub const DEFAULT_MAX_ITERATIONS: u32 = 5_000_000;
 /// Longest password accepted, in bytes, checked before any work (ASVS 5.0
 /// 6.2.9 asks for at least 64 characters; Django CVE-2013-1443 shows why a
@@ -99,7 +102,26 @@ pub struct PasswordPolicy {
     pub iterations: u32,
     /// Lowest iteration count a stored hash may have. Default 1,000.
     pub min_iterations: u32,
-    /// Highest iteration count a stored hash may have. Default 5,000,000.
+    /// Most work a stored hash may ask for, counted in iterations of a
+    /// one-block hash. Default 5,000,000.
+    ///
+    /// PBKDF2 runs one chain of `iterations` PRF calls per output block
+    /// (RFC 8018 §5.2), so a stored hash costs `iterations × blocks`, where
+    /// `blocks = ceil(hash length / digest length)`. That product must not
+    /// exceed this value; equivalently, a hash may declare at most
+    /// `max_iterations / blocks` iterations (rounded down). Every hash that
+    /// keyward writes, and every Django, Werkzeug and passlib hash, is one
+    /// block long, so for them this is simply the highest iteration count.
+    /// Longer outputs get a proportionally lower ceiling: a PHC
+    /// `pbkdf2-sha256` hash with `l=64` (2 blocks) at most 2,500,000
+    /// iterations by default, an ASP.NET Identity v3 HMAC-SHA1 subkey of 64
+    /// bytes (4 blocks) at most 1,250,000, and ASP.NET Identity v2 (a 32-byte
+    /// HMAC-SHA1 subkey, 2 blocks, 1,000 iterations) needs at least 2,000.
+    ///
+    /// The bound is checked before any hashing. A hash over it is refused
+    /// with [`HashError::Iterations`], whose `found` is the hash's own
+    /// iteration count and whose `max` is the ceiling for that hash's shape
+    /// (`max_iterations / blocks`).
     pub max_iterations: u32,
     /// Shortest new password, in characters. Applies to `hash` only, never
     /// to `verify`: a user with an old short password can still log in.
@@ -595,34 +617,9 @@ impl Passwords {
             return Err(HashError::SchemeDisabled(scheme.name()));
         }
         let (min, max) = (policy.min_iterations, policy.max_iterations);
-        if scheme.is_legacy() {
-            let l = legacy::parse(stored, scheme, min, max)?;
-            return Ok(Parsed {
-                scheme,
-                digest: l.digest,
-                iterations: l.iterations,
-                pepper_id: None,
-                salt: l.salt,
-                hash: l.hash,
-            });
-        }
-        let p = phc::parse(stored, min, max)?;
-        let phc_scheme = match p.prf {
-            Prf::Sha256 => Scheme::Pbkdf2Sha256,
-            Prf::Sha512 => Scheme::Pbkdf2Sha512,
-        };
-        if phc_scheme != scheme {
-            // Unreachable: `detect` and `phc::parse` read the same identifier.
-            return Err(HashError::UnknownScheme);
-        }
-        Ok(Parsed {
-            scheme,
-            digest: p.prf.digest(),
-            iterations: p.iterations,
-            pepper_id: p.pepper_id,
-            salt: p.salt,
-            hash: p.hash,
-        })
+        let parsed = parse_scheme(stored, scheme, min, max)?;
+        check_work(&parsed, min, max)?;
+        Ok(parsed)
     }
 
     fn needs_rehash_parts(
@@ -730,6 +727,68 @@ impl Passwords {
             Err(_) => Err(Error::Busy),
         }
     }
+}
+
+/// Parses a string of a known scheme. The iteration count is checked
+/// against `min..=max` here; the work bound, which needs the hash length, is
+/// [`check_work`].
+fn parse_scheme(stored: &str, scheme: Scheme, min: u32, max: u32) -> Result<Parsed<'_>, HashError> {
+    if scheme.is_legacy() {
+        let l = legacy::parse(stored, scheme, min, max)?;
+        return Ok(Parsed {
+            scheme,
+            digest: l.digest,
+            iterations: l.iterations,
+            pepper_id: None,
+            salt: l.salt,
+            hash: l.hash,
+        });
+    }
+    let p = phc::parse(stored, min, max)?;
+    let phc_scheme = match p.prf {
+        Prf::Sha256 => Scheme::Pbkdf2Sha256,
+        Prf::Sha512 => Scheme::Pbkdf2Sha512,
+    };
+    if phc_scheme != scheme {
+        // Unreachable: `detect` and `phc::parse` read the same identifier.
+        return Err(HashError::UnknownScheme);
+    }
+    Ok(Parsed {
+        scheme,
+        digest: p.prf.digest(),
+        iterations: p.iterations,
+        pepper_id: p.pepper_id,
+        salt: p.salt,
+        hash: p.hash,
+    })
+}
+
+/// Bounds the PRF work of a parsed hash, before any hashing: PBKDF2 runs a
+/// separate chain of `iterations` PRF calls for each `hLen`-byte block of
+/// output (RFC 8018 §5.2 steps 2 and 3), so a hash `blocks` long costs
+/// `iterations × blocks`, and that must not exceed `max` (the policy's
+/// `max_iterations`, a count of one-block iterations). The refusal is the
+/// iteration bound's own error, with the ceiling for this hash's shape.
+fn check_work(parsed: &Parsed<'_>, min: u32, max: u32) -> Result<(), HashError> {
+    let blocks = parsed
+        .hash
+        .len()
+        .div_ceil(parsed.digest.output_len())
+        .max(1);
+    // At most 4 (a 64-byte hash of 20-byte SHA-1 blocks).
+    let blocks = u32::try_from(blocks)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .unwrap_or(NonZeroU32::MAX);
+    let ceiling = max / blocks;
+    if parsed.iterations > ceiling {
+        return Err(HashError::Iterations {
+            found: u64::from(parsed.iterations),
+            min,
+            max: ceiling,
+        });
+    }
+    Ok(())
 }
 
 fn nonzero(iterations: u32) -> NonZeroU32 {

@@ -1001,3 +1001,156 @@ fn mutate_blob(rng: &mut common::SplitMix, blob: &mut Vec<u8>) {
         }
     }
 }
+
+/// The work bound counts output blocks, for every scheme: a hash costs
+/// `iterations × ceil(hash length / digest length)` PRF chains' worth, and
+/// that must not exceed `max_iterations`. Only ASP.NET Identity hashes can
+/// be longer than their digest (v3 takes the subkey length from the blob; v2
+/// is a 32-byte HMAC-SHA1 subkey, 2 blocks); the Django, Werkzeug and
+/// passlib forms are one digest long, so their bound is the iteration
+/// count, as before. Refusals come before any hashing, as the iteration
+/// bound's error, with the ceiling for the hash's shape.
+#[test]
+fn the_work_bound_counts_output_blocks_in_every_scheme() {
+    let salt16: Vec<u8> = (1u8..=16).collect();
+    let text_salt = "kwSeedSalt012345";
+    let password = b"correct horse";
+    let derive = |f: Core, salt: &[u8], it: u32, len: usize| {
+        let mut out = vec![0u8; len];
+        f(password, salt, nz(it), &mut out);
+        out
+    };
+
+    // The default bound, 5,000,000, read by `inspect` (which never hashes):
+    // an ASP.NET Identity v3 HMAC-SHA1 subkey of 64 bytes is 4 blocks, so
+    // 1,250,001 iterations, under the count bound, are over the work bound.
+    let kw = kw_with(|p| p.iterations = 1_000);
+    let blob = |prf: u32, it: u32| aspnet_v3(prf, it, &salt16, &[7u8; 64]);
+    let over = HashError::Iterations {
+        found: 1_250_001,
+        min: 1_000,
+        max: 1_250_000,
+    };
+    assert_eq!(
+        kw.passwords()
+            .inspect(&blob(0, 1_250_000))
+            .unwrap()
+            .iterations,
+        1_250_000
+    );
+    assert_eq!(
+        kw.passwords()
+            .inspect(&blob(0, 1_250_001))
+            .unwrap_err()
+            .to_string(),
+        Error::Hash(over.clone()).to_string()
+    );
+    // verify refuses it the same way, without running 5,000,004 SHA-1 PRF
+    // iterations (which today's main did, then answered "mismatch").
+    match kw
+        .passwords()
+        .verify(&Password::from("anything at all"), &blob(0, 1_250_001))
+    {
+        Err(Error::Hash(got)) => assert_eq!(got, over),
+        other => panic!("{other:?}"),
+    }
+    // HMAC-SHA256, 2 blocks; HMAC-SHA512, one.
+    assert!(kw.passwords().inspect(&blob(1, 2_500_000)).is_ok());
+    assert_eq!(
+        kw.passwords()
+            .inspect(&blob(1, 2_500_001))
+            .unwrap_err()
+            .to_string(),
+        Error::Hash(HashError::Iterations {
+            found: 2_500_001,
+            min: 1_000,
+            max: 2_500_000
+        })
+        .to_string()
+    );
+    assert!(kw.passwords().inspect(&blob(2, 5_000_000)).is_ok());
+    // One-block forms keep the whole count bound.
+    for stored in [
+        format!(
+            "pbkdf2_sha1$5000000${text_salt}${}",
+            Base64::encode_string(&[1u8; 20])
+        ),
+        format!("pbkdf2:sha1:5000000${text_salt}${}", hex(&[1u8; 20])),
+        format!(
+            "$pbkdf2$5000000${}${}",
+            ab64_encode(&salt16),
+            ab64_encode(&[1u8; 20])
+        ),
+        aspnet_v3(0, 5_000_000, &salt16, &[7u8; 20]),
+    ] {
+        assert_eq!(
+            kw.passwords().inspect(&stored).unwrap().iterations,
+            5_000_000,
+            "{stored}"
+        );
+    }
+
+    // Real verification at the bound, with a small one: 4,000.
+    let kw = kw_with(|p| {
+        p.iterations = 1_000;
+        p.min_iterations = 1;
+        p.max_iterations = 4_000;
+    });
+    let pw = Password::from_bytes(password.to_vec());
+    let ceiling = |found: u32, max: u32| HashError::Iterations {
+        found: u64::from(found),
+        min: 1,
+        max,
+    };
+    // (PRF, its core, subkey length, ceiling): 4, 2 and 1 blocks.
+    let shapes: [(u32, Core, usize, u32); 5] = [
+        (0, pbkdf2_sha1, 64, 1_000),
+        (0, pbkdf2_sha1, 21, 2_000),
+        (1, pbkdf2_sha256, 64, 2_000),
+        (1, pbkdf2_sha256, 32, 4_000),
+        (2, pbkdf2_sha512, 64, 4_000),
+    ];
+    for (prf, f, len, max) in shapes {
+        let at = aspnet_v3(prf, max, &salt16, &derive(f, &salt16, max, len));
+        let v = kw.passwords().verify(&pw, &at);
+        assert!(v.is_ok(), "prf {prf}, {len} bytes at {max}: {v:?}");
+        let past = aspnet_v3(prf, max + 1, &salt16, &derive(f, &salt16, 1, len));
+        match kw.passwords().verify(&pw, &past) {
+            Err(Error::Hash(got)) => assert_eq!(got, ceiling(max + 1, max), "prf {prf}, {len}"),
+            other => panic!("prf {prf}, {len} bytes at {}: {other:?}", max + 1),
+        }
+    }
+    // ASP.NET Identity v2: 1,000 iterations of a 2-block subkey need 2,000.
+    let mut v2 = vec![0x00];
+    v2.extend_from_slice(&salt16);
+    v2.extend_from_slice(&derive(pbkdf2_sha1, &salt16, 1_000, 32));
+    let v2 = Base64::encode_string(&v2);
+    for (max, ok) in [(2_000, true), (1_999, false)] {
+        let kw = kw_with(|p| {
+            p.iterations = 1_000;
+            p.min_iterations = 1;
+            p.max_iterations = max;
+        });
+        match kw.passwords().verify(&pw, &v2) {
+            Ok(v) if ok => assert!(v.rehash().is_some()),
+            Err(Error::Hash(got)) if !ok => assert_eq!(got, ceiling(1_000, 999)),
+            other => panic!("max {max}: {other:?}"),
+        }
+    }
+    // Django, Werkzeug and passlib hashes at the count bound still verify.
+    let sha1 = derive(pbkdf2_sha1, text_salt.as_bytes(), 4_000, 20);
+    for stored in [
+        format!(
+            "pbkdf2_sha1$4000${text_salt}${}",
+            Base64::encode_string(&sha1)
+        ),
+        format!("pbkdf2:sha1:4000${text_salt}${}", hex(&sha1)),
+        format!(
+            "$pbkdf2$4000${}${}",
+            ab64_encode(&salt16),
+            ab64_encode(&derive(pbkdf2_sha1, &salt16, 4_000, 20))
+        ),
+    ] {
+        assert!(kw.passwords().verify(&pw, &stored).is_ok(), "{stored}");
+    }
+}

@@ -427,6 +427,89 @@ fn malformed_hashes_name_the_problem() {
     }
 }
 
+/// The DoS bound counts output blocks: a PHC hash with `l=` longer than its
+/// digest runs one PBKDF2 chain per block, so `iterations × blocks` must not
+/// exceed `max_iterations`. Refused before any hashing, with the iteration
+/// bound's error and the ceiling for the hash's shape.
+#[test]
+fn the_work_bound_counts_output_blocks() {
+    let salt = [3u8; 16];
+    // Default bound, 5,000,000. `l=64` on SHA-256 is 2 blocks: 4,000,000
+    // iterations are under the count bound but 8,000,000 of work. Today's
+    // main ran them all, then answered "mismatch".
+    let kw = kw(1000);
+    let over = phc("pbkdf2-sha256", 4_000_000, &salt, &[0u8; 64]);
+    let want = HashError::Iterations {
+        found: 4_000_000,
+        min: 1000,
+        max: 2_500_000,
+    };
+    match kw
+        .passwords()
+        .verify(&Password::from("anything at all"), &over)
+    {
+        Err(Error::Hash(got)) => assert_eq!(got, want),
+        other => panic!("{other:?}"),
+    }
+    match kw.passwords().inspect(&over) {
+        Err(Error::Hash(got)) => assert_eq!(got, want),
+        other => panic!("{other:?}"),
+    }
+    // At and just past the bound (inspect never hashes): 33 bytes is 2
+    // blocks too; 32 bytes on SHA-256 and 64 on SHA-512 are one.
+    let inspect = |id: &str, i: u32, len: usize| {
+        kw.passwords()
+            .inspect(&phc(id, i, &salt, &vec![0u8; len]))
+            .map(|info| info.iterations)
+    };
+    for (id, len, ceiling) in [
+        ("pbkdf2-sha256", 64, 2_500_000),
+        ("pbkdf2-sha256", 33, 2_500_000),
+        ("pbkdf2-sha256", 32, 5_000_000),
+        ("pbkdf2-sha512", 64, 5_000_000),
+        ("pbkdf2-sha512", 16, 5_000_000),
+    ] {
+        assert_eq!(inspect(id, ceiling, len).unwrap(), ceiling, "{id} l={len}");
+        match inspect(id, ceiling + 1, len) {
+            Err(Error::Hash(HashError::Iterations { found, max, .. })) => {
+                assert_eq!(
+                    (found, max),
+                    (u64::from(ceiling) + 1, ceiling),
+                    "{id} l={len}"
+                );
+            }
+            other => panic!("{id} l={len}: {other:?}"),
+        }
+    }
+
+    // A real verification at the bound, with a small one: 4,000.
+    let mut p = policy(1000);
+    p.min_iterations = 1;
+    p.max_iterations = 4_000;
+    let kw = Keyward::builder().password_policy(p).build().unwrap();
+    let pw = Password::from("correct horse");
+    let stored = |i: u32, len: usize| {
+        let mut dk = vec![0u8; len];
+        pbkdf2_sha256(b"correct horse", &salt, nz(i), &mut dk);
+        phc("pbkdf2-sha256", i, &salt, &dk)
+    };
+    let v = kw.passwords().verify(&pw, &stored(2_000, 64)).unwrap();
+    assert!(v.rehash().is_none(), "2,000 iterations, 64 bytes: current");
+    let v = kw.passwords().verify(&pw, &stored(4_000, 32)).unwrap();
+    assert!(v.rehash().is_none(), "4,000 iterations, 32 bytes: current");
+    match kw.passwords().verify(&pw, &stored(2_001, 64)) {
+        Err(Error::Hash(got)) => assert_eq!(
+            got,
+            HashError::Iterations {
+                found: 2_001,
+                min: 1,
+                max: 2_000
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// 100,000 random and mutated hash strings through `verify`: each is an
 /// error (or, rarely, a mismatch), never a panic. Fixed seed.
 #[test]

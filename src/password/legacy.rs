@@ -19,9 +19,11 @@
 //! [`WERKZEUG_DEFAULT_ITERATIONS`](super::WERKZEUG_DEFAULT_ITERATIONS).
 //!
 //! Bounds are PHC's, checked before any hashing: iterations within the
-//! policy, salts of 8 to 64 bytes (16 to 64 for ASP.NET Identity v3, which
-//! refuses shorter ones itself) and the hash lengths above. Salt text must
-//! not contain ASCII control characters.
+//! policy, iterations × output blocks within its work bound (only ASP.NET
+//! Identity hashes can be longer than one digest), salts of 8 to 64 bytes
+//! (16 to 64 for ASP.NET Identity v3, which refuses shorter ones itself)
+//! and the hash lengths above. Salt text must not contain ASCII control
+//! characters.
 //!
 //! # Detection
 //!

@@ -87,6 +87,9 @@ pub(crate) struct PhcHash<'a> {
 }
 
 /// Parses a PHC PBKDF2 string, checking every bound before any hashing.
+/// The work bound (iterations × output blocks, where `l=` longer than the
+/// digest costs more than one block) is checked by the caller on the result,
+/// for every scheme alike.
 pub(crate) fn parse(s: &str, min_iter: u32, max_iter: u32) -> Result<PhcHash<'_>, HashError> {
     let rest = s.strip_prefix('$').ok_or(HashError::UnknownScheme)?;
     let mut fields = rest.split('$');
