@@ -196,13 +196,10 @@ pub fn decide(
     now: u64,
     policy: &SessionPolicy,
 ) -> (Option<Family>, Outcome) {
-    if family.revoked || family.epoch < subject_epoch {
-        return (None, Outcome::Revoked);
-    }
-    let absolute_end = family.created.saturating_add(policy.absolute_ttl_secs);
-    let idle_end = family.last_used.saturating_add(policy.idle_ttl_secs);
-    if now >= absolute_end || now >= idle_end {
-        return (None, Outcome::Expired);
+    match liveness(family, subject_epoch, now, policy) {
+        Ok(()) => {}
+        Err(SessionError::Expired) => return (None, Outcome::Expired),
+        Err(_) => return (None, Outcome::Revoked),
     }
     if presented == family.generation {
         let generation = family.generation.saturating_add(1);
@@ -233,6 +230,28 @@ pub fn decide(
         );
     }
     (None, Outcome::Invalid)
+}
+
+/// Whether a family can still refresh at `now`: [`SessionError::Revoked`]
+/// when it was revoked or a revoke-all raised the subject's epoch past it,
+/// [`SessionError::Expired`] past its idle or absolute lifetime. The first rule of [`decide`], and the
+/// whole of [`Sessions::authenticate_strict`]'s check, so the two can never
+/// disagree about a family.
+fn liveness(
+    family: &Family,
+    subject_epoch: u64,
+    now: u64,
+    policy: &SessionPolicy,
+) -> Result<(), SessionError> {
+    if family.revoked || family.epoch < subject_epoch {
+        return Err(SessionError::Revoked);
+    }
+    let absolute_end = family.created.saturating_add(policy.absolute_ttl_secs);
+    let idle_end = family.last_used.saturating_add(policy.idle_ttl_secs);
+    if now >= absolute_end || now >= idle_end {
+        return Err(SessionError::Expired);
+    }
+    Ok(())
 }
 
 /// A refresh token: a bearer credential. Redacted `Debug`, zeroized on drop.
@@ -572,7 +591,11 @@ impl Sessions {
     }
 
     /// Verifies an access token and checks, in one store round trip, that
-    /// its session has not been revoked or expired.
+    /// its session is still alive: exactly the check the session's next
+    /// [`refresh`](Self::refresh) would make first. A session that refresh
+    /// would call `Revoked` (logout, reuse, revoke-all) or `Expired` (past
+    /// its idle or absolute lifetime) is refused with that same reason, even
+    /// while the access token itself has not expired.
     ///
     /// # Errors
     /// [`Error::Jwt`]; [`Error::Session`] with `Revoked` or `Expired`;
@@ -589,9 +612,11 @@ impl Sessions {
         };
         let epoch = subject_epoch_of(records.next().flatten())?;
         let family: Family = decode(&record.value)?;
-        if family.revoked || family.epoch < epoch || family.subject != claims.sub {
+        if family.subject != claims.sub {
             return Err(SessionError::Revoked.into());
         }
+        let now = self.inner.clock.now();
+        liveness(&family, epoch, now, &self.inner.policy)?;
         Ok(claims)
     }
 

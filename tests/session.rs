@@ -13,8 +13,8 @@ use sessions::{NOW, kw, race, reason};
 use keyward::clock::ManualClock;
 use keyward::store::{Record, StoreFuture, Swap};
 use keyward::{
-    Error, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, SqliteStore, Store,
-    StoreError,
+    Error, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, SessionPolicy,
+    SqliteStore, Store, StoreError,
 };
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -207,6 +207,67 @@ async fn revoke_revoke_all_and_lifetimes() {
     }
     clock.advance(10 * 86_400);
     assert_eq!(reason(s.refresh(&token).await), "expired");
+}
+
+/// `authenticate_strict` refuses every session that the next refresh would
+/// call expired, with the same error, while the access token itself is
+/// still valid: past the idle lifetime (shorter here than the 900 s access
+/// token), and past the absolute lifetime (a token issued by a refresh in
+/// the last 15 minutes of the family outlives it).
+#[tokio::test]
+async fn authenticate_strict_refuses_what_refresh_would_call_expired() {
+    // Idle lifetime.
+    let clock = ManualClock::new(NOW);
+    let mut policy = SessionPolicy::default();
+    policy.idle_ttl_secs = 300;
+    let idle = sessions::kw_with(Arc::new(MemoryStore::new()), &clock, policy);
+    let s = idle.sessions().unwrap();
+    let a = s.dangerous_start_without_proof("alice").await.unwrap();
+    let access = a.access.unprotected_as_str();
+    clock.advance(299);
+    s.authenticate_strict(access).await.unwrap();
+    clock.advance(1);
+    s.authenticate(access).unwrap();
+    let strict = s.authenticate_strict(access).await.unwrap_err();
+    let refresh = s.refresh(a.refresh.unprotected_as_str()).await.unwrap_err();
+    assert!(
+        matches!(strict, Error::Session(SessionError::Expired)),
+        "{strict:?}"
+    );
+    assert!(
+        matches!(refresh, Error::Session(SessionError::Expired)),
+        "{refresh:?}"
+    );
+    assert_eq!(strict.to_string(), refresh.to_string());
+
+    // Absolute lifetime (default policy: 14 days idle, 30 days absolute).
+    let clock = ManualClock::new(NOW);
+    let absolute = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = absolute.sessions().unwrap();
+    let mut pair = s.dangerous_start_without_proof("bob").await.unwrap();
+    for step in [10 * 86_400, 10 * 86_400, 10 * 86_400 - 60] {
+        clock.advance(step);
+        pair = s.refresh(pair.refresh.unprotected_as_str()).await.unwrap();
+    }
+    let access = pair.access.unprotected_as_str();
+    clock.advance(59);
+    s.authenticate_strict(access).await.unwrap();
+    clock.advance(1);
+    s.authenticate(access).unwrap();
+    let strict = s.authenticate_strict(access).await.unwrap_err();
+    let refresh = s
+        .refresh(pair.refresh.unprotected_as_str())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(strict, Error::Session(SessionError::Expired)),
+        "{strict:?}"
+    );
+    assert!(
+        matches!(refresh, Error::Session(SessionError::Expired)),
+        "{refresh:?}"
+    );
+    assert_eq!(strict.to_string(), refresh.to_string());
 }
 
 /// A writer of the store cannot move a family to another subject: the
