@@ -7,7 +7,9 @@
 //! - JWT signing keys, each with a `kid` and a pinned algorithm.
 //!
 //! The file is JSON with a version number and base64 fields. keyward writes
-//! it with mode 0600 and never overwrites an existing one. It is as
+//! it with mode 0600 and never overwrites an existing one; on Unix,
+//! [`KeyRing::load`] refuses a file that its group or other users may write,
+//! and warns about one that any user may read. It is as
 //! sensitive as a database password: keep it out of version control and
 //! backups that are less protected than the database.
 //!
@@ -286,11 +288,47 @@ impl KeyRing {
 
     /// Reads a key ring file.
     ///
+    /// Whoever can write the file can replace the keys: sign access tokens
+    /// for any subject, choose the pepper, forge one-time codes. So on Unix
+    /// the permissions of the file opened (after any symlink, as a
+    /// Kubernetes secret mount has) are checked before its contents are
+    /// read:
+    ///
+    /// - **Group- or world-writable** (any of the bits `0o022`, for example
+    ///   mode 0620, 0602 or 0666): refused with [`KeyringError::Io`] of kind
+    ///   [`PermissionDenied`](std::io::ErrorKind::PermissionDenied), whose
+    ///   message names the mode, who may write and the fix (`chmod go-w`),
+    ///   never the contents: they are not read. (Like the other I/O errors,
+    ///   it leaves the path to the caller, which knows what it asked for.)
+    /// - **World-readable** (bit `0o004`, for example 0644): loaded, with one
+    ///   `tracing` warning naming the path and the mode. Kubernetes mounts
+    ///   secrets 0644 unless the volume sets `defaultMode`, and a container
+    ///   is often the machine's only user, so this is not refused; elsewhere
+    ///   make it 0600 (or 0640 for a group of readers). [`save_new`](Self::save_new)
+    ///   and [`save`](Self::save) write 0600.
+    /// - Anything else (0600, 0400, 0640, 0440) loads silently.
+    ///
+    /// Only the file's own mode is checked: its directory, ACLs and owner
+    /// are the operator's to keep private.
+    ///
+    /// On other platforms (Windows) there is no mode to check: the file is
+    /// read without any permission check or warning, and its ACL is the
+    /// operator's to restrict.
+    ///
     /// # Errors
-    /// [`Error::Keyring`] when the file cannot be read or is not a valid key
-    /// ring of a supported version.
+    /// [`Error::Keyring`] when the file cannot be read, is group- or
+    /// world-writable (Unix), or is not a valid key ring of a supported
+    /// version.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(KeyringError::Io)?);
+        use std::io::Read;
+        let path = path.as_ref();
+        let mut file = std::fs::File::open(path).map_err(KeyringError::Io)?;
+        // The mode of the file opened, not of the path looked up again:
+        // nothing can swap the file between the check and the read.
+        #[cfg(unix)]
+        check_mode(path, &file.metadata().map_err(KeyringError::Io)?)?;
+        let mut text = Zeroizing::new(String::new());
+        file.read_to_string(&mut text).map_err(KeyringError::Io)?;
         Self::from_json(&text)
     }
 
@@ -467,6 +505,38 @@ struct FileJwtKey {
     kid: String,
     alg: JwtAlg,
     key: Zeroizing<String>,
+}
+
+/// Refuses a key ring file that users other than its owner may write, and
+/// warns when every user may read it. See [`KeyRing::load`].
+#[cfg(unix)]
+fn check_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), KeyringError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    let writable_by = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+        (false, false) => None,
+        (true, false) => Some("its group"),
+        (false, true) => Some("any user"),
+        (true, true) => Some("its group and any user"),
+    };
+    if let Some(who) = writable_by {
+        return Err(KeyringError::Io(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "refused: file mode {mode:04o} lets {who} write it, and so replace the keys; \
+                 remove those write bits (chmod go-w, or chmod 600)"
+            ),
+        )));
+    }
+    if mode & 0o004 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = %format_args!("{mode:04o}"),
+            "key ring file is readable by every user on this machine; \
+             make it 0600 unless this is a container's secret mount"
+        );
+    }
+    Ok(())
 }
 
 fn b64(key: &SecretBytes) -> Zeroizing<String> {
