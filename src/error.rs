@@ -180,13 +180,16 @@ pub enum HashError {
     MissingParam(&'static str),
     /// A parameter is repeated, unknown or not a valid value.
     BadParam(&'static str),
-    /// The iteration count is outside the policy's verification bounds.
+    /// The iteration count is outside the policy's verification bounds:
+    /// below the floor, or asking for more work (iterations × output
+    /// blocks) than the policy's ceiling.
     Iterations {
         /// The count found in the hash.
         found: u64,
         /// The policy's lower bound.
         min: u32,
-        /// The policy's upper bound.
+        /// The highest iteration count for this hash's shape: the policy's
+        /// ceiling divided by the hash's output blocks.
         max: u32,
     },
     /// The salt length is outside the accepted range.
