@@ -1052,3 +1052,37 @@ fn token_rejections_exit_2_and_never_echo_the_token() {
             .contains("--prefix")
     );
 }
+
+/// A world-readable key ring works, with one warning on stderr; a
+/// group-writable one is refused (exit 2) with one line naming the fix.
+#[cfg(unix)]
+#[test]
+fn key_ring_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = keyward(d, &["init", "--alg", "HS256"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let keys = d.join("keyward.keys");
+    let set = |mode: u32| {
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let run = keyward(d, &["jwt", "issue", "--sub", "a"], b"");
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+    set(0o644);
+    let run = keyward(d, &["jwt", "issue", "--sub", "a"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr.matches('\n').count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning") && run.stderr.contains("chmod 600"),
+        "{}",
+        run.stderr
+    );
+    set(0o620);
+    let run = keyward(d, &["jwt", "issue", "--sub", "a"], b"");
+    let msg = run.usage_error();
+    assert!(
+        msg.contains("keyward.keys") && msg.contains("chmod"),
+        "{msg}"
+    );
+}

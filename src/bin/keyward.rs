@@ -688,7 +688,23 @@ fn keyward(policy: PasswordPolicy, keyring: Option<&Path>) -> Result<Keyward, Us
 }
 
 fn load_keys(path: &Path) -> Result<KeyRing, Usage> {
-    KeyRing::load(path).map_err(|e| Usage(format!("{}: {e}", path.display())))
+    let keys = KeyRing::load(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+    // The library logs this through `tracing`, which the CLI does not
+    // print; an operator should still hear it. A group- or world-writable
+    // file never gets here: `load` refuses it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o004 != 0
+        {
+            eprintln!(
+                "warning: {}: the key ring is readable by every user of this machine; chmod 600 it",
+                path.display()
+            );
+        }
+    }
+    Ok(keys)
 }
 
 /// Reads a password from stdin, as [`read_secret_bytes`] does.
