@@ -734,9 +734,7 @@ mod tests {
     /// digests are always the full 32 bytes.
     #[test]
     fn wycheproof_hmac_sha256_through_keyed_digests() {
-        let Some(doc) = common::wycheproof("hmac_sha256_test.json") else {
-            return;
-        };
+        let doc = common::wycheproof("hmac_sha256_test.json");
         let (mut accepted, mut rejected, mut truncated) = (0, 0, 0);
         for (group, case) in common::wycheproof_cases(&doc) {
             if group["tagSize"].as_u64() != Some(256) {

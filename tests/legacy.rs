@@ -280,8 +280,8 @@ fn wycheproof_legacy(
     expected: usize,
     core: Core,
     encoders: &[&Encoder],
-) -> Option<(usize, usize)> {
-    let doc = common::wycheproof(file)?;
+) -> (usize, usize) {
+    let doc = common::wycheproof(file);
     let kw = kw_with(|p| {
         p.iterations = 1_000;
         p.min_iterations = 1;
@@ -327,7 +327,7 @@ fn wycheproof_legacy(
         }
     }
     assert_eq!(ran, expected);
-    Some((ran, through_verify))
+    (ran, through_verify)
 }
 
 fn passlib_encoder(
@@ -369,14 +369,12 @@ fn aspnet_v3_encoder(prf: u32) -> impl Fn(u32, &[u8], &[u8]) -> Option<String> {
 fn wycheproof_pbkdf2_hmacsha1() {
     let passlib = passlib_encoder("pbkdf2", 20);
     let aspnet = aspnet_v3_encoder(0);
-    let Some((ran, through_verify)) = wycheproof_legacy(
+    let (ran, through_verify) = wycheproof_legacy(
         "pbkdf2_hmacsha1_test.json",
         64,
         pbkdf2_sha1,
         &[&passlib, &aspnet],
-    ) else {
-        return;
-    };
+    );
     println!(
         "wycheproof pbkdf2_hmacsha1: {ran} of 64 through the core, {through_verify} accept/reject pairs through verify"
     );
@@ -389,14 +387,12 @@ fn wycheproof_pbkdf2_hmacsha1() {
 fn wycheproof_pbkdf2_hmacsha512() {
     let passlib = passlib_encoder("pbkdf2-sha512", 64);
     let aspnet = aspnet_v3_encoder(2);
-    let Some((ran, through_verify)) = wycheproof_legacy(
+    let (ran, through_verify) = wycheproof_legacy(
         "pbkdf2_hmacsha512_test.json",
         58,
         pbkdf2_sha512,
         &[&passlib, &aspnet],
-    ) else {
-        return;
-    };
+    );
     println!(
         "wycheproof pbkdf2_hmacsha512: {ran} of 58 through the core, {through_verify} accept/reject pairs through verify"
     );

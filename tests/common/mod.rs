@@ -9,19 +9,15 @@
 
 use std::path::PathBuf;
 
-/// Loads a Wycheproof file from `../shared/vectors/wycheproof/`, relative to
-/// the project root. Returns `None`, after printing one `SKIPPED:` line,
-/// when that folder is absent (a checkout outside the team's machines).
-pub fn wycheproof(file: &str) -> Option<serde_json::Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/wycheproof");
-    if !dir.is_dir() {
-        println!(
-            "SKIPPED: Wycheproof vectors not found beside the project (../shared/vectors/wycheproof)"
-        );
-        return None;
-    }
-    let text = std::fs::read_to_string(dir.join(file)).unwrap();
-    Some(serde_json::from_str(&text).unwrap())
+/// Loads the facts of a Wycheproof file from `tests/data/wycheproof/`
+/// (written by `extract.py` there, with its provenance). The data is part
+/// of the repository, so a missing file is a failure, never a skip.
+pub fn wycheproof(file: &str) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/wycheproof")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
 }
 
 /// Every test case of a Wycheproof file, with its group. Asserts that the
