@@ -204,6 +204,56 @@ pub(crate) fn in_key_order(keys: &[&str], found: Vec<(String, Record)>) -> Vec<O
     out
 }
 
+/// Upkeep after every so many writes (the SQL stores' purge of expired
+/// rows), one run at a time, on a task of its own. The swap that triggers a
+/// run has already been answered when the run starts, so a swap's result is
+/// the swap's alone: a failed purge is logged and dropped, never returned
+/// for a write that was made, and the next trigger tries again.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) struct BackgroundPurge {
+    every: u32,
+    writes: std::sync::atomic::AtomicU32,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl BackgroundPurge {
+    /// A purge every `every` writes.
+    pub(crate) fn new(every: u32) -> Self {
+        Self {
+            every: every.max(1),
+            writes: std::sync::atomic::AtomicU32::new(0),
+            running: std::sync::Arc::default(),
+        }
+    }
+
+    /// Counts one write. On every `every`th, unless a purge is still
+    /// running, spawns `purge()` on the current tokio runtime (outside one,
+    /// it is skipped).
+    pub(crate) fn after_write<F, Fut>(&self, purge: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<u64, StoreError>> + Send + 'static,
+    {
+        use std::sync::atomic::Ordering;
+        let writes = self.writes.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if !writes.is_multiple_of(self.every) || self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.running.store(false, Ordering::Release);
+            return;
+        };
+        let (run, running) = (purge(), std::sync::Arc::clone(&self.running));
+        runtime.spawn(async move {
+            if let Err(e) = run.await {
+                tracing::warn!(error = %e, "keyward: purging expired store records failed");
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
 /// The conformance suite every backend runs against itself.
 ///
 /// ```no_run
@@ -241,6 +291,7 @@ pub mod conformance {
         bad_keys(&*store).await;
         load_many(&*store, &ns).await;
         concurrency(Arc::clone(&store), &ns, 16, 50).await;
+        writes_are_reported_as_made(&*store, &ns).await;
     }
 
     fn swapped(s: Swap) -> u64 {
@@ -616,6 +667,122 @@ pub mod conformance {
                     .expect("value written as UTF-8")
                     .starts_with(&format!("{round}:"))
             );
+        }
+    }
+
+    /// Writes [`writes_are_reported_as_made`] makes: more than twice the
+    /// longest upkeep period of the built-in backends (the SQL stores purge
+    /// expired rows every 256 writes), so that upkeep runs at least twice
+    /// while it watches.
+    pub const UPKEEP_WRITES: usize = 600;
+
+    /// No backend reports an error for a write it made, nor a write it did
+    /// not make: a swap's answer is the swap's alone, whatever upkeep the
+    /// backend does around it.
+    ///
+    /// With expired records present (so that a purge has rows to delete),
+    /// it makes [`UPKEEP_WRITES`] writes: creates, updates at the current
+    /// version, updates at a stale one, and every 16th a record that expires
+    /// at once, to keep expired rows coming. After each, it checks the
+    /// answer against the expected one and against what is then loaded. An
+    /// error fails the check, and when the write can be seen to have landed
+    /// the failure says so.
+    ///
+    /// Upkeep that succeeds rarely puts an error in an answer, so a
+    /// backend's own tests also run the suite with its upkeep made to fail
+    /// (for the SQL stores, a trigger that refuses every `DELETE` from
+    /// `keyward_records`). The SQLite store failed that run before issue
+    /// 14: it returned a failed purge as the error of the swap that
+    /// triggered it, a swap that had committed.
+    pub async fn writes_are_reported_as_made(store: &dyn Store, ns: &str) {
+        const KEYS: usize = 40;
+        const DEAD: usize = 32;
+        let short = Duration::from_millis(1);
+        for i in 0..DEAD {
+            let key = format!("{ns}.upkeep.dead{i}");
+            let _ = swapped(
+                store
+                    .swap(&key, None, b"dead", short)
+                    .await
+                    .expect("store call failed"),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        // The model: each key's (version, value), `None` while absent.
+        let mut model: Vec<Option<(u64, Vec<u8>)>> = vec![None; KEYS];
+        for n in 0..UPKEEP_WRITES {
+            if n % 16 == 15 {
+                // Expires at once: whether it landed cannot be loaded, but
+                // a fresh key must be created.
+                let key = format!("{ns}.upkeep.short{n}");
+                let answer = store.swap(&key, None, b"short", short).await;
+                match answer {
+                    Ok(Swap::Swapped { .. }) => continue,
+                    Ok(Swap::Conflict) => panic!("write {n}: a fresh key conflicted"),
+                    Err(e) => panic!("write {n} (a fresh 1 ms record): the store reported {e}"),
+                }
+            }
+            let k = n.wrapping_mul(7) % KEYS;
+            let key = format!("{ns}.upkeep.k{k}");
+            let value = format!("w{n}").into_bytes();
+            let before = model[k].clone();
+            let (expected, should_write) = match &before {
+                None => (None, true),
+                // Every fifth write to a live key presents a stale version.
+                Some((v, _)) if n % 5 == 0 => (Some(v.wrapping_add(1)), false),
+                Some((v, _)) => (Some(*v), true),
+            };
+            let answer = store.swap(&key, expected, &value, TTL).await;
+            let loaded = store
+                .load(&key)
+                .await
+                .expect("store call failed")
+                .map(|r| (r.version, r.value));
+            match answer {
+                Err(e) => {
+                    let landed = loaded.as_ref().is_some_and(|(_, v)| *v == value);
+                    assert!(
+                        !landed,
+                        "write {n} to {key}: the store reported an error ({e}) for a write it \
+                         made; a swap's answer must be the swap's alone"
+                    );
+                    let expected = if should_write {
+                        "a write"
+                    } else {
+                        "a conflict"
+                    };
+                    panic!(
+                        "write {n} to {key}: the store reported an error ({e}) where {expected} \
+                         was due (nothing was written)"
+                    );
+                }
+                Ok(Swap::Swapped { version }) => {
+                    assert!(
+                        should_write,
+                        "write {n}: a swap at a stale version was made"
+                    );
+                    assert_eq!(
+                        loaded,
+                        Some((version, value)),
+                        "write {n} to {key}: reported as made, but not what is loaded"
+                    );
+                    if let Some((old, _)) = before {
+                        assert_ne!(version, old, "write {n}: a swap changes the version");
+                    }
+                    model[k] = loaded;
+                }
+                Ok(Swap::Conflict) => {
+                    assert!(
+                        !should_write,
+                        "write {n} to {key}: conflicted at its version"
+                    );
+                    assert_eq!(
+                        loaded, before,
+                        "write {n} to {key}: reported as a conflict, but the record changed"
+                    );
+                }
+            }
         }
     }
 }

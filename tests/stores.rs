@@ -1,6 +1,9 @@
 //! The shared stores, PostgreSQL and Redis, against real servers: the
 //! conformance suite, the refresh race, round trips per refresh, fail-closed
-//! behaviour with the server gone mid-race, and recovery.
+//! behaviour with the server gone mid-race, and recovery. Also what every
+//! store owes whatever its upkeep does: SQLite and PostgreSQL pass the
+//! conformance suite with their purge of expired rows made to fail, and
+//! Redis warns at connect when it would lose acknowledged writes.
 //!
 //! Servers come from `$KEYWARD_POSTGRES_URL` and `$KEYWARD_REDIS_URL`
 //! (local defaults otherwise). An unreachable server skips its tests with
@@ -11,8 +14,9 @@ mod common;
 #[path = "common/sessions.rs"]
 mod sessions;
 
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keyward::clock::ManualClock;
@@ -71,6 +75,211 @@ impl Store for Counting {
         self.swaps.fetch_add(1, Ordering::SeqCst);
         self.inner.swap(key, expected, value, ttl)
     }
+}
+
+/// What `tracing` logs on this thread while it lives, as plain text: the
+/// tests run on tokio's current-thread runtime, so the store's background
+/// tasks log here too.
+struct Logs {
+    buf: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Self {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let to = Arc::clone(&buf);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || LogWriter(Arc::clone(&to)))
+            .finish();
+        Self {
+            buf,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
+
+    /// Lines that hold `needle`.
+    fn count(&self, needle: &str) -> usize {
+        self.text().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits (bounded, 5 s) until at least one line holds `needle`, for a
+    /// line a background task writes.
+    async fn wait_for(&self, needle: &str) {
+        for _ in 0..500 {
+            if self.count(needle) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no log line with {needle:?} in:\n{}", self.text());
+    }
+}
+
+/// What the SQL stores log when a background purge fails.
+const PURGE_FAILED: &str = "purging expired store records failed";
+
+/// A connection of the test's own to the SQLite file at `path`.
+async fn sqlite_conn(path: &Path) -> sqlx::sqlite::SqliteConnection {
+    use sqlx::ConnectOptions;
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Makes every `DELETE` from the store's table at `path` fail, as a full
+/// disk, an I/O error or a lock held past the busy timeout would: every
+/// purge of expired rows then fails, and nothing else does (a swap never
+/// deletes; a create takes an expired row over with an `UPDATE`).
+async fn sqlite_refuse_deletes(path: &Path) {
+    let mut conn = sqlite_conn(path).await;
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse_delete BEFORE DELETE ON keyward_records
+         BEGIN SELECT RAISE(ABORT, 'delete refused by the test'); END;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+async fn sqlite_rows(path: &Path) -> i64 {
+    let mut conn = sqlite_conn(path).await;
+    sqlx::query_scalar("SELECT count(*) FROM keyward_records")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// A swap's result is the swap's alone. Every 256th
+/// write, `SqliteStore` purged expired rows after its `UPDATE` had
+/// committed and returned the purge's error as the swap's: the refresh that
+/// rotated the family reported a store error, and its retry (grace window
+/// off) was reuse, which revoked the family. Here every purge fails; 300
+/// refreshes cross the 256th write, and each must succeed.
+#[tokio::test]
+async fn sqlite_a_refresh_that_rotated_reports_success_when_the_purge_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    sqlite_refuse_deletes(&path).await;
+    // Expired rows, for a purge to (fail to) delete.
+    for i in 0..8 {
+        let key = format!("dead{i}");
+        let r = store.swap(&key, None, b"x", Duration::from_millis(1));
+        assert!(matches!(r.await.unwrap(), Swap::Swapped { .. }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        store.purge_expired().await.is_err(),
+        "with the trigger, every purge fails"
+    );
+
+    let logs = Logs::capture();
+    let clock = ManualClock::new(NOW);
+    let kw = kw(store.clone(), &clock, 0);
+    let s = kw.sessions().unwrap();
+    let mut token = s
+        .dangerous_start_without_proof("purge")
+        .await
+        .unwrap()
+        .refresh
+        .unprotected_as_str()
+        .to_owned();
+    for i in 1..=300 {
+        clock.advance(1);
+        match s.refresh(&token).await {
+            Ok(pair) => token = pair.refresh.unprotected_as_str().to_owned(),
+            Err(e) => {
+                let retry = s.refresh(&token).await.map(|_| ());
+                panic!("refresh {i} rotated the family but reported: {e}; its retry got {retry:?}");
+            }
+        }
+    }
+    // The purge did run (in the background), failed, said so, and deleted
+    // nothing; the family is live.
+    logs.wait_for(PURGE_FAILED).await;
+    let mut conn = sqlite_conn(&path).await;
+    let dead: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM keyward_records WHERE key LIKE 'dead%'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(dead, 8, "the expired rows are all still there");
+    s.refresh(&token).await.unwrap();
+}
+
+/// The conformance suite, including its rule that no backend reports an
+/// error for a write it made, on a SQLite store whose every purge fails.
+#[tokio::test]
+async fn sqlite_store_passes_the_conformance_suite_with_its_purge_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    sqlite_refuse_deletes(&path).await;
+    let logs = Logs::capture();
+    keyward::store::conformance::run(store).await;
+    // Not vacuous: purges ran while the suite watched, and failed.
+    logs.wait_for(PURGE_FAILED).await;
+}
+
+/// Expired rows are still deleted, every 256 writes, in the background.
+#[tokio::test]
+async fn sqlite_expired_rows_are_purged_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let logs = Logs::capture();
+    for i in 0..100 {
+        let key = format!("short{i}");
+        let r = store.swap(&key, None, b"x", Duration::from_millis(1));
+        assert!(matches!(r.await.unwrap(), Swap::Swapped { .. }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // 155 more writes: 255 in all, no purge yet.
+    for i in 0..155 {
+        let key = format!("long{i}");
+        let r = store.swap(&key, None, b"x", Duration::from_secs(60));
+        assert!(matches!(r.await.unwrap(), Swap::Swapped { .. }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(sqlite_rows(&path).await, 255, "nothing purged yet");
+    // The 256th write starts the purge; wait for it (bounded).
+    let r = store.swap("trigger", None, b"x", Duration::from_secs(60));
+    assert!(matches!(r.await.unwrap(), Swap::Swapped { .. }));
+    let mut left = sqlite_rows(&path).await;
+    for _ in 0..100 {
+        if left == 156 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = sqlite_rows(&path).await;
+    }
+    assert_eq!(
+        left, 156,
+        "the 155 long rows and the trigger; nothing expired"
+    );
+    assert_eq!(logs.count(PURGE_FAILED), 0);
+    assert_eq!(store.purge_expired().await.unwrap(), 0);
 }
 
 /// Store calls of one uncontended refresh: at most 2 round trips (one
@@ -387,6 +596,37 @@ mod postgres {
             return;
         };
         keyward::store::conformance::run(store).await;
+    }
+
+    /// The conformance suite, including its rule that no backend reports an
+    /// error for a write it made, on a schema of its own where a trigger
+    /// makes every `DELETE` from the table, and so every purge, fail.
+    #[tokio::test]
+    async fn postgres_store_passes_the_conformance_suite_with_its_purge_refused() {
+        let Some(base) = common::postgres("postgres conformance, purge refused") else {
+            return;
+        };
+        let schema = Schema::new(&base, "purge-refused").await;
+        let store = Arc::new(PgStore::connect(&schema.url).await.unwrap());
+        let mut conn = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'delete refused by the test'; END $$;
+             CREATE TRIGGER refuse_delete BEFORE DELETE ON keyward_records
+                 FOR EACH ROW EXECUTE FUNCTION refuse_delete();",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        assert!(store.purge_expired(1).await.is_ok(), "nothing expired yet");
+        let logs = Logs::capture();
+        keyward::store::conformance::run(store.clone()).await;
+        // Not vacuous: purges ran while the suite watched, and failed.
+        logs.wait_for(PURGE_FAILED).await;
+        assert!(store.purge_expired(1_000).await.is_err());
+        store.close().await;
+        drop(conn);
+        schema.drop(&base).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -846,6 +1086,68 @@ mod redis {
                 .unwrap(),
         );
         outage("redis", store, &mut server).await;
+    }
+
+    /// What `RedisStore::connect` logs when the server keeps no append-only
+    /// file.
+    const NO_AOF: &str = "redis keeps no append-only file";
+
+    /// A server without AOF (`appendonly no`, as the
+    /// shared test server runs) loses acknowledged writes on a restart:
+    /// revocations, lockouts, spent codes. Connecting says so, once, read
+    /// from `CONFIG GET appendonly`, or from `INFO persistence` where
+    /// `CONFIG` is refused (as managed services do). With AOF on, or when
+    /// neither command answers, nothing is logged at warning level.
+    #[tokio::test]
+    async fn a_server_without_an_append_only_file_is_warned_about_once() {
+        let logs = Logs::capture();
+        let Some(mut no_aof) = OwnRedis::new(&["--appendonly", "no"]) else {
+            return;
+        };
+        no_aof.spawn();
+        RedisStore::connect(&no_aof.url()).await.unwrap();
+        assert_eq!(logs.count(NO_AOF), 1, "{}", logs.text());
+        assert!(logs.text().contains("WARN"), "{}", logs.text());
+
+        let hidden = ["--appendonly", "no", "--rename-command", "CONFIG", ""];
+        let Some(mut no_aof_no_config) = OwnRedis::new(&hidden) else {
+            return;
+        };
+        no_aof_no_config.spawn();
+        RedisStore::connect(&no_aof_no_config.url()).await.unwrap();
+        assert_eq!(logs.count(NO_AOF), 2, "via INFO: {}", logs.text());
+
+        // AOF on (OwnRedis's default: appendonly yes, appendfsync always).
+        let Some(mut aof) = OwnRedis::new(&[]) else {
+            return;
+        };
+        aof.spawn();
+        RedisStore::connect(&aof.url()).await.unwrap();
+        let hidden = ["--rename-command", "CONFIG", ""];
+        let Some(mut aof_no_config) = OwnRedis::new(&hidden) else {
+            return;
+        };
+        aof_no_config.spawn();
+        RedisStore::connect(&aof_no_config.url()).await.unwrap();
+        assert_eq!(logs.count(NO_AOF), 2, "AOF on: {}", logs.text());
+
+        // Neither CONFIG nor INFO: no way to tell, so no warning.
+        let blind = [
+            "--appendonly",
+            "no",
+            "--rename-command",
+            "CONFIG",
+            "",
+            "--rename-command",
+            "INFO",
+            "",
+        ];
+        let Some(mut blind) = OwnRedis::new(&blind) else {
+            return;
+        };
+        blind.spawn();
+        RedisStore::connect(&blind.url()).await.unwrap();
+        assert_eq!(logs.count(NO_AOF), 2, "cannot tell: {}", logs.text());
     }
 
     /// A server that may evict keys is refused unless the caller insists.

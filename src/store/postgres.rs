@@ -11,16 +11,14 @@
 //! records are live.
 
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{
-    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, in_key_order,
-    initial_version, next_version, sql_record,
+    BackgroundPurge, Record, Store, StoreError, StoreFuture, Swap, check_args, check_key,
+    in_key_order, initial_version, next_version, sql_record,
 };
 
 /// Every this many writes, one batch of expired rows is deleted in the
@@ -104,8 +102,7 @@ impl PgOptions {
 /// `postgres`). Cheap to share: wrap it in an `Arc`.
 pub struct PgStore {
     pool: PgPool,
-    writes: AtomicU32,
-    purging: Arc<AtomicBool>,
+    purge: BackgroundPurge,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -188,8 +185,7 @@ impl PgStore {
             .map_err(unavailable)?;
         let store = Self {
             pool,
-            writes: AtomicU32::new(0),
-            purging: Arc::new(AtomicBool::new(false)),
+            purge: BackgroundPurge::new(PURGE_EVERY),
         };
         if options.migrate {
             store.migrate().await?;
@@ -233,26 +229,6 @@ impl PgStore {
     /// Closes the pool: waits for checked-out connections, closes the rest.
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    /// One background purge at a time, never on the caller's path: the
-    /// swap that triggers it has already been answered.
-    fn maybe_purge(&self) {
-        let writes = self.writes.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        if !writes.is_multiple_of(PURGE_EVERY) || self.purging.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.purging.store(false, Ordering::Release);
-            return;
-        };
-        let (pool, purging) = (self.pool.clone(), Arc::clone(&self.purging));
-        runtime.spawn(async move {
-            if let Err(e) = purge(&pool, PURGE_BATCH).await {
-                tracing::warn!(error = %e, "keyward: purging expired store records failed");
-            }
-            purging.store(false, Ordering::Release);
-        });
     }
 
     async fn swap_inner(
@@ -304,7 +280,12 @@ impl PgStore {
                 (version, r.rows_affected())
             }
         };
-        self.maybe_purge();
+        // The swap has committed: its answer is decided, and the purge (on
+        // a task of its own; a failure is logged there) cannot change it.
+        self.purge.after_write(|| {
+            let pool = self.pool.clone();
+            async move { purge(&pool, PURGE_BATCH).await }
+        });
         Ok(if affected == 1 {
             Swap::Swapped { version }
         } else {

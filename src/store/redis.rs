@@ -243,6 +243,7 @@ impl RedisStore {
         if !options.dangerous_allow_eviction {
             store.check_eviction().await?;
         }
+        store.check_persistence().await;
         // Load the script now, so the first swap is one round trip.
         store
             .cas
@@ -278,6 +279,48 @@ impl RedisStore {
                 );
                 Ok(())
             }
+        }
+    }
+
+    /// Warns, once, when the server keeps no append-only file: it then
+    /// loses every acknowledged write since its last snapshot when it
+    /// restarts (all of them with `save ""`), and with them revocations,
+    /// lockouts and spent one-time codes. Read from `CONFIG GET
+    /// appendonly`, or from `INFO persistence` (`aof_enabled`) where
+    /// `CONFIG` is refused, as managed services do; when neither answers
+    /// there is no telling, and only a debug line is logged. Never fails
+    /// the connection: a cache of sessions may be meant to forget.
+    async fn check_persistence(&self) {
+        let mut conn = self.conn.clone();
+        let config: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query_async(&mut conn)
+            .await;
+        let aof = match config.as_deref() {
+            Ok([_, value]) => Some(value.eq_ignore_ascii_case("yes")),
+            _ => {
+                let info: redis::RedisResult<String> = redis::cmd("INFO")
+                    .arg("persistence")
+                    .query_async(&mut conn)
+                    .await;
+                info.ok().and_then(|text| {
+                    text.lines()
+                        .find_map(|line| line.strip_prefix("aof_enabled:"))
+                        .map(|v| v.trim() != "0")
+                })
+            }
+        };
+        match aof {
+            Some(true) => {}
+            Some(false) => tracing::warn!(
+                "keyward: redis keeps no append-only file (appendonly no), so a restart loses \
+                 acknowledged writes, and with them revocations, lockouts and spent one-time \
+                 codes; set appendonly yes, and appendfsync always to survive a power loss too"
+            ),
+            None => tracing::debug!(
+                "keyward: cannot read whether redis keeps an append-only file (CONFIG and INFO refused)"
+            ),
         }
     }
 

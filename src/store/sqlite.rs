@@ -1,9 +1,12 @@
 //! The embedded store: one SQLite table in WAL mode, safe for several
 //! processes on one file. Every compare-and-swap is a single statement, so
 //! SQLite's write lock makes it atomic across processes.
+//!
+//! Every commit is synced to disk before the swap answers
+//! (`synchronous=FULL`): an acknowledged revocation, lockout or spent code
+//! survives a power loss or an OS crash, not just a crash of the process.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
@@ -12,14 +15,15 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, in_key_order,
-    initial_version, next_version, sql_record,
+    BackgroundPurge, Record, Store, StoreError, StoreFuture, Swap, check_args, check_key,
+    in_key_order, initial_version, next_version, sql_record,
 };
 
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Every this many writes, expired rows are deleted (through the
-/// `expires_at` index), so the file stays bounded by the live records.
+/// Every this many writes, expired rows are deleted in the background
+/// (through the `expires_at` index), so the file stays bounded by the live
+/// records.
 const PURGE_EVERY: u32 = 256;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keyward_records (
@@ -33,7 +37,7 @@ CREATE INDEX IF NOT EXISTS keyward_records_expires ON keyward_records (expires_a
 /// A [`Store`] on a SQLite file (feature `sqlite`).
 pub struct SqliteStore {
     pool: SqlitePool,
-    writes: AtomicU32,
+    purge: BackgroundPurge,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -58,18 +62,53 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("version out of range"))
 }
 
+async fn purge(pool: &SqlitePool) -> Result<u64, StoreError> {
+    let r = sqlx::query("DELETE FROM keyward_records WHERE expires_at <= ?")
+        .bind(now_ms()?)
+        .execute(pool)
+        .await
+        .map_err(unavailable)?;
+    Ok(r.rows_affected())
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path`, in WAL mode,
-    /// and creates the table.
+    /// Opens (creating if needed) the database file at `path`, in WAL mode
+    /// with every commit synced to disk (`synchronous=FULL`), and creates
+    /// the table.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the file cannot be opened or created.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_synchronous(path.as_ref(), SqliteSynchronous::Full).await
+    }
+
+    /// Not part of the API (hidden, and it may go at any time): opens as
+    /// [`open`](Self::open) does but with SQLite's `synchronous=NORMAL`, the
+    /// setting keyward used before. A commit is then not synced when the swap
+    /// answers, only at the next WAL checkpoint, so a power loss or an OS
+    /// crash can undo acknowledged writes (a revocation, a lockout, a spent
+    /// code). It exists only so that `benches/session_refresh.rs` can
+    /// measure what `synchronous=FULL` costs, in the same run on the same
+    /// disk. Do not use it.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    #[doc(hidden)]
+    pub async fn dangerous_open_synchronous_normal(
+        path: impl AsRef<Path>,
+    ) -> Result<Self, StoreError> {
+        Self::open_synchronous(path.as_ref(), SqliteSynchronous::Normal).await
+    }
+
+    async fn open_synchronous(
+        path: &Path,
+        synchronous: SqliteSynchronous,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -82,21 +121,17 @@ impl SqliteStore {
             .map_err(unavailable)?;
         Ok(Self {
             pool,
-            writes: AtomicU32::new(0),
+            purge: BackgroundPurge::new(PURGE_EVERY),
         })
     }
 
-    /// Deletes expired rows now.
+    /// Deletes expired rows now; returns how many. Swaps already do this in
+    /// the background every 256 writes.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] on a database error.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        let r = sqlx::query("DELETE FROM keyward_records WHERE expires_at <= ?")
-            .bind(now_ms()?)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(r.rows_affected())
+        purge(&self.pool).await
     }
 
     async fn swap_inner(
@@ -147,10 +182,12 @@ impl SqliteStore {
                 (version, r.rows_affected())
             }
         };
-        let writes = self.writes.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        if writes.is_multiple_of(PURGE_EVERY) {
-            self.purge_expired().await?;
-        }
+        // The swap has committed: its answer is decided, and the purge (on
+        // a task of its own; a failure is logged there) cannot change it.
+        self.purge.after_write(|| {
+            let pool = self.pool.clone();
+            async move { purge(&pool).await }
+        });
         Ok(if affected == 1 {
             Swap::Swapped { version }
         } else {
@@ -220,5 +257,47 @@ impl Store for SqliteStore {
         ttl: Duration,
     ) -> StoreFuture<'a, Swap> {
         Box::pin(self.swap_inner(key, expected, value, ttl))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    async fn pragma(store: &SqliteStore, name: &str) -> Vec<String> {
+        // Every pooled connection, held at once so that each is a new one.
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(store.pool.acquire().await.unwrap());
+        }
+        let mut out = Vec::new();
+        for conn in &mut conns {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap();
+            let value: String = match row.try_get::<i64, _>(0) {
+                Ok(n) => n.to_string(),
+                Err(_) => row.try_get(0).unwrap(),
+            };
+            out.push(value);
+        }
+        out
+    }
+
+    /// Every connection syncs each commit
+    /// (`synchronous` 2 = FULL; it was 1, NORMAL), in WAL mode.
+    #[tokio::test]
+    async fn every_connection_syncs_each_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("k.db")).await.unwrap();
+        assert_eq!(pragma(&store, "synchronous").await, ["2"; 4]);
+        assert_eq!(pragma(&store, "journal_mode").await, ["wal"; 4]);
+        let normal = SqliteStore::dangerous_open_synchronous_normal(dir.path().join("n.db"))
+            .await
+            .unwrap();
+        assert_eq!(pragma(&normal, "synchronous").await, ["1"; 4]);
     }
 }
