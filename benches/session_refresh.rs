@@ -2,8 +2,11 @@
 //! of its parts measured in the same group: a bare jsonwebtoken signature
 //! of the same claims, the two HMAC-SHA256 it computes (check the presented
 //! token, derive the successor) and the 16 random bytes of the `jti`. Then
-//! rotations per second on each store: memory, SQLite, and PostgreSQL and
-//! Redis over loopback (`$KEYWARD_POSTGRES_URL`, `$KEYWARD_REDIS_URL`).
+//! rotations per second on each store: memory, SQLite (with every commit
+//! synced, `synchronous=FULL`, as `SqliteStore::open` opens it, and beside
+//! it with `synchronous=NORMAL`, the setting keyward used before, so that one
+//! run gives the cost of durability), and PostgreSQL and Redis over
+//! loopback (`$KEYWARD_POSTGRES_URL`, `$KEYWARD_REDIS_URL`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
 #[path = "../tests/common/mod.rs"]
@@ -109,13 +112,26 @@ fn bench(c: &mut Criterion) {
     // one compare-and-swap, so this is the store's round trip plus the
     // work measured above. PostgreSQL and Redis are skipped, with one
     // line, when their servers are unreachable.
-    let dir = tempfile::tempdir().unwrap();
+    //
+    // The SQLite files live under target/ (CARGO_TARGET_TMPDIR), not in
+    // the system's temporary folder: that is a tmpfs on many systems,
+    // where a sync costs nothing and FULL would look free.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     #[cfg_attr(
         not(any(feature = "postgres", feature = "redis")),
         allow(unused_mut, reason = "only the network stores are pushed")
     )]
     let mut stores: Vec<(&str, Arc<dyn Store>)> = vec![
         ("memory", Arc::new(MemoryStore::new())),
+        (
+            "sqlite synchronous=NORMAL",
+            Arc::new(
+                rt.block_on(SqliteStore::dangerous_open_synchronous_normal(
+                    dir.path().join("normal.db"),
+                ))
+                .unwrap(),
+            ),
+        ),
         (
             "sqlite",
             Arc::new(
