@@ -691,9 +691,9 @@ pub mod conformance {
     /// Upkeep that succeeds rarely puts an error in an answer, so a
     /// backend's own tests also run the suite with its upkeep made to fail
     /// (for the SQL stores, a trigger that refuses every `DELETE` from
-    /// `keyward_records`). The SQLite store failed that run before issue
-    /// 14: it returned a failed purge as the error of the swap that
-    /// triggered it, a swap that had committed.
+    /// `keyward_records`). An earlier SQLite store failed that run: it
+    /// returned a failed purge as the error of the swap that triggered it,
+    /// a swap that had committed.
     pub async fn writes_are_reported_as_made(store: &dyn Store, ns: &str) {
         const KEYS: usize = 40;
         const DEAD: usize = 32;
