@@ -52,16 +52,16 @@ pub enum Error {
     /// The key ring could not be read, parsed or written.
     Keyring(KeyringError),
     /// An access token was rejected.
-    Jwt(crate::jwt::JwtError),
+    Jwt(JwtError),
     /// A refresh token was refused.
-    Session(crate::session::SessionError),
+    Session(SessionError),
     /// The state store failed. Nothing was issued or accepted (fail closed).
-    Store(crate::store::StoreError),
+    Store(StoreError),
     /// An opaque token, a token prefix or a stored token digest is
     /// malformed. The message names the problem, never the token.
     Token(TokenError),
     /// A one-time code was refused, or could not be issued.
-    Otp(crate::otp::OtpError),
+    Otp(OtpError),
     /// An in-process rate limit ([`Throttle`](crate::throttle::Throttle))
     /// refused the call. Nothing was done; try again after `retry_after`.
     Throttled {
@@ -129,26 +129,26 @@ impl From<HashError> for Error {
     }
 }
 
-impl From<crate::session::SessionError> for Error {
-    fn from(e: crate::session::SessionError) -> Self {
+impl From<SessionError> for Error {
+    fn from(e: SessionError) -> Self {
         Self::Session(e)
     }
 }
 
-impl From<crate::otp::OtpError> for Error {
-    fn from(e: crate::otp::OtpError) -> Self {
+impl From<OtpError> for Error {
+    fn from(e: OtpError) -> Self {
         Self::Otp(e)
     }
 }
 
-impl From<crate::store::StoreError> for Error {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
         Self::Store(e)
     }
 }
 
-impl From<crate::jwt::JwtError> for Error {
-    fn from(e: crate::jwt::JwtError) -> Self {
+impl From<JwtError> for Error {
+    fn from(e: JwtError) -> Self {
         Self::Jwt(e)
     }
 }
@@ -315,3 +315,194 @@ impl fmt::Display for TokenError {
 }
 
 impl std::error::Error for TokenError {}
+
+// ---- JwtError: re-exported by `jwt`. ----
+
+/// Why an access token was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// Not a compact JWS: wrong number of segments, bad base64url, a header
+    /// that is not a JSON object, an unsupported `crit`, or too long.
+    Malformed,
+    /// A required claim is missing.
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type or an empty value.
+    InvalidClaim(&'static str),
+    /// `exp` plus the leeway has passed.
+    Expired,
+    /// `nbf` or `iat` is further in the future than the leeway.
+    NotYetValid,
+    /// The signature does not verify under the key's pinned algorithm, or
+    /// the header's `alg` is not that algorithm.
+    BadSignature,
+    /// `aud` does not contain this service's audience.
+    WrongAudience,
+    /// `iss` is not this service's issuer.
+    WrongIssuer,
+    /// The header's `typ` is not `at+jwt`.
+    WrongType,
+    /// No key in the ring has the header's `kid` (or it has none).
+    UnknownKey,
+}
+
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed => f.write_str("token is not a well-formed compact JWS"),
+            Self::MissingClaim(c) => write!(f, "required claim {c} is missing"),
+            Self::InvalidClaim(c) => write!(f, "claim {c} has the wrong type or an empty value"),
+            Self::Expired => f.write_str("token has expired"),
+            Self::NotYetValid => f.write_str("token is not valid yet"),
+            Self::BadSignature => f.write_str("signature does not verify"),
+            Self::WrongAudience => f.write_str("token is for another audience"),
+            Self::WrongIssuer => f.write_str("token is from another issuer"),
+            Self::WrongType => f.write_str("token type is not at+jwt"),
+            Self::UnknownKey => f.write_str("token is signed by an unknown key"),
+        }
+    }
+}
+
+impl std::error::Error for JwtError {}
+
+// ---- SessionError: re-exported by `session`. ----
+
+/// Why a refresh token was refused. Callers branch on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A spent token was presented outside the grace window: the whole
+    /// family is now revoked.
+    Reused,
+    /// The family passed its idle or absolute lifetime.
+    Expired,
+    /// The family was revoked (logout, reuse, or revoke-all).
+    Revoked,
+    /// Not a refresh token keyward issued: bad shape or bad MAC. Nothing
+    /// was changed.
+    Invalid,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Reused => f.write_str("refresh token reused; the session was revoked"),
+            Self::Expired => f.write_str("session expired"),
+            Self::Revoked => f.write_str("session revoked"),
+            Self::Invalid => f.write_str("not a valid refresh token"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+// ---- StoreError: re-exported by `store`. ----
+
+/// Why a store operation failed. Every failure fails closed: the service
+/// returns the error, never a success or a skipped check.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The key is empty, too long, or has a character outside
+    /// `[A-Za-z0-9:_.-]`.
+    BadKey,
+    /// The value is larger than
+    /// [`MAX_VALUE_LEN`](crate::store::MAX_VALUE_LEN) (64 KiB).
+    ValueTooLarge,
+    /// The TTL is zero or longer than [`MAX_TTL`](crate::store::MAX_TTL).
+    BadTtl,
+    /// The backend could not be reached or failed.
+    Unavailable(String),
+    /// A stored row could not be read back.
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadKey => f.write_str("invalid store key"),
+            // 64 KiB is `store::MAX_VALUE_LEN`; a test there keeps the two in step.
+            Self::ValueTooLarge => f.write_str("value larger than 65536 bytes"),
+            Self::BadTtl => f.write_str("ttl must be between 1 ms and 400 days"),
+            Self::Unavailable(msg) => write!(f, "store unavailable: {msg}"),
+            Self::Corrupt(what) => write!(f, "store returned a corrupt record: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+// ---- OtpError: re-exported by `otp`. ----
+
+/// Why a code was refused or not issued. Callers branch on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtpError {
+    /// The code is wrong. `attempts_left` more wrong guesses are allowed
+    /// before a lock or before the code is used up; 0 means this failure
+    /// locked the subject or used up the code (issue a new one).
+    Invalid {
+        /// Wrong guesses left before the subject is locked or the code is
+        /// used up, whichever comes first.
+        attempts_left: u32,
+    },
+    /// Too many failures: the subject is locked, and every code is refused
+    /// (even the right one) and none is issued until `retry_after` has
+    /// passed.
+    Locked {
+        /// Time until the lock ends, in whole seconds.
+        retry_after: Duration,
+    },
+    /// Too many consecutive failures: the subject stays locked until an
+    /// operator calls [`Otp::unlock`](crate::otp::Otp::unlock).
+    LockedUntilUnlock,
+    /// The code for this purpose has expired; issue a new one.
+    Expired,
+    /// No code is pending for this subject and purpose (never issued,
+    /// already used, or discarded by a lock). Not counted as a failure:
+    /// there is nothing to guess.
+    NoCode,
+    /// [`Sessions::start_with_otp`](crate::session::Sessions::start_with_otp)
+    /// was given a proof for a purpose other than
+    /// [`Purpose::Login`](crate::otp::Purpose::Login).
+    NotForLogin,
+}
+
+impl OtpError {
+    /// The CLI's and HTTP API's name for it.
+    #[must_use]
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid",
+            Self::Locked { .. } => "locked",
+            Self::LockedUntilUnlock => "locked_until_unlock",
+            Self::Expired => "expired",
+            Self::NoCode => "no_code",
+            Self::NotForLogin => "not_for_login",
+        }
+    }
+}
+
+impl fmt::Display for OtpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { attempts_left } => write!(
+                f,
+                "wrong one-time code; {attempts_left} attempts left before a lockout"
+            ),
+            Self::Locked { retry_after } => write!(
+                f,
+                "too many wrong one-time codes; locked for {} s",
+                retry_after.as_secs()
+            ),
+            Self::LockedUntilUnlock => {
+                f.write_str("too many wrong one-time codes; locked until an operator unlocks")
+            }
+            Self::Expired => f.write_str("one-time code expired"),
+            Self::NoCode => f.write_str("no one-time code pending"),
+            Self::NotForLogin => f.write_str("the one-time code was not issued for login"),
+        }
+    }
+}
+
+impl std::error::Error for OtpError {}

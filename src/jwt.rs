@@ -46,6 +46,8 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::keyring::{JwtAlg, KeyRing};
 
+pub use crate::error::JwtError;
+
 /// Access-token lifetime: 15 minutes (RFC 9700 §2.2.1 recommends short-lived
 /// access tokens; the mission fixes 15 minutes).
 pub const DEFAULT_ACCESS_TTL_SECS: u64 = 900;
@@ -60,34 +62,6 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// Registered claim names keyward sets and checks; custom claims may not
 /// reuse them.
 const REGISTERED: [&str; 8] = ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid"];
-
-/// Why an access token was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JwtError {
-    /// Not a compact JWS: wrong number of segments, bad base64url, a header
-    /// that is not a JSON object, an unsupported `crit`, or too long.
-    Malformed,
-    /// A required claim is missing.
-    MissingClaim(&'static str),
-    /// A claim has the wrong JSON type or an empty value.
-    InvalidClaim(&'static str),
-    /// `exp` plus the leeway has passed.
-    Expired,
-    /// `nbf` or `iat` is further in the future than the leeway.
-    NotYetValid,
-    /// The signature does not verify under the key's pinned algorithm, or
-    /// the header's `alg` is not that algorithm.
-    BadSignature,
-    /// `aud` does not contain this service's audience.
-    WrongAudience,
-    /// `iss` is not this service's issuer.
-    WrongIssuer,
-    /// The header's `typ` is not `at+jwt`.
-    WrongType,
-    /// No key in the ring has the header's `kid` (or it has none).
-    UnknownKey,
-}
 
 impl JwtError {
     /// A stable snake_case name for the reason, as the CLI prints it.
@@ -107,25 +81,6 @@ impl JwtError {
         }
     }
 }
-
-impl fmt::Display for JwtError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Malformed => f.write_str("token is not a well-formed compact JWS"),
-            Self::MissingClaim(c) => write!(f, "required claim {c} is missing"),
-            Self::InvalidClaim(c) => write!(f, "claim {c} has the wrong type or an empty value"),
-            Self::Expired => f.write_str("token has expired"),
-            Self::NotYetValid => f.write_str("token is not valid yet"),
-            Self::BadSignature => f.write_str("signature does not verify"),
-            Self::WrongAudience => f.write_str("token is for another audience"),
-            Self::WrongIssuer => f.write_str("token is from another issuer"),
-            Self::WrongType => f.write_str("token type is not at+jwt"),
-            Self::UnknownKey => f.write_str("token is signed by an unknown key"),
-        }
-    }
-}
-
-impl std::error::Error for JwtError {}
 
 /// Issuer, audience and the time rules. Safe defaults; anything weaker is
 /// reachable only through a `dangerous_…` method.
@@ -455,7 +410,7 @@ impl Jwt {
             .checked_add(self.policy.access_ttl)
             .ok_or_else(|| Error::Config("clock too far in the future".into()))?;
         let mut jti = [0u8; 16];
-        crate::password::fill_random(&mut jti)?;
+        crate::random::fill_random(&mut jti)?;
         let jti = Base64UrlUnpadded::encode_string(&jti);
         let claims = IssuedClaims {
             iss: &self.policy.issuer,

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, KeyringError};
-use crate::password::fill_random;
+use crate::random::fill_random;
 use crate::secret::SecretBytes;
 
 /// The key ring file format version this build reads and writes.
@@ -430,7 +430,7 @@ impl KeyRing {
         }
         let mut peppers = Vec::with_capacity(file.peppers.len());
         for p in &file.peppers {
-            if !crate::password::is_valid_pepper_id(&p.id) {
+            if !is_valid_pepper_id(&p.id) {
                 return Err(bad("pepper id must be 1 to 32 characters of [A-Za-z0-9-]"));
             }
             if peppers
@@ -560,6 +560,18 @@ fn random_id() -> Result<String, Error> {
     let mut b = [0u8; 8];
     fill_random(&mut b)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// Longest pepper id; ids are short labels, not key material.
+const MAX_PEPPER_ID_LEN: usize = 32;
+
+/// A pepper id: 1 to 32 characters of `[A-Za-z0-9-]`, which PHC allows as a
+/// parameter value without escaping. The key ring owns pepper ids; the PHC
+/// codec reads and writes them.
+pub(crate) fn is_valid_pepper_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_PEPPER_ID_LEN
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 #[cfg(test)]

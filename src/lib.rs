@@ -12,6 +12,7 @@ pub mod keyring;
 mod mac;
 pub mod otp;
 pub mod password;
+mod random;
 mod secret;
 pub mod session;
 pub mod store;

@@ -53,9 +53,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::secret::SecretBytes;
-use crate::session::{Sessions, TokenPair};
 use crate::store::{MAX_TTL, Store, StoreError, Swap};
 use crate::throttle::Throttles;
+
+pub use crate::error::OtpError;
 
 /// Digits per code: 6 (NIST SP 800-63B §5.1.3.1 and §5.1.4.1: at least 6
 /// decimal digits).
@@ -244,78 +245,6 @@ impl fmt::Display for Purpose {
     }
 }
 
-/// Why a code was refused or not issued. Callers branch on these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OtpError {
-    /// The code is wrong. `attempts_left` more wrong guesses are allowed
-    /// before a lock or before the code is used up; 0 means this failure
-    /// locked the subject or used up the code (issue a new one).
-    Invalid {
-        /// Wrong guesses left before the subject is locked or the code is
-        /// used up, whichever comes first.
-        attempts_left: u32,
-    },
-    /// Too many failures: the subject is locked, and every code is refused
-    /// (even the right one) and none is issued until `retry_after` has
-    /// passed.
-    Locked {
-        /// Time until the lock ends, in whole seconds.
-        retry_after: Duration,
-    },
-    /// Too many consecutive failures: the subject stays locked until an
-    /// operator calls [`Otp::unlock`].
-    LockedUntilUnlock,
-    /// The code for this purpose has expired; issue a new one.
-    Expired,
-    /// No code is pending for this subject and purpose (never issued,
-    /// already used, or discarded by a lock). Not counted as a failure:
-    /// there is nothing to guess.
-    NoCode,
-    /// [`Sessions::start_with_otp`] was given a proof for a purpose other
-    /// than [`Purpose::Login`].
-    NotForLogin,
-}
-
-impl OtpError {
-    /// The CLI's and HTTP API's name for it.
-    #[must_use]
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Invalid { .. } => "invalid",
-            Self::Locked { .. } => "locked",
-            Self::LockedUntilUnlock => "locked_until_unlock",
-            Self::Expired => "expired",
-            Self::NoCode => "no_code",
-            Self::NotForLogin => "not_for_login",
-        }
-    }
-}
-
-impl fmt::Display for OtpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Invalid { attempts_left } => write!(
-                f,
-                "wrong one-time code; {attempts_left} attempts left before a lockout"
-            ),
-            Self::Locked { retry_after } => write!(
-                f,
-                "too many wrong one-time codes; locked for {} s",
-                retry_after.as_secs()
-            ),
-            Self::LockedUntilUnlock => {
-                f.write_str("too many wrong one-time codes; locked until an operator unlocks")
-            }
-            Self::Expired => f.write_str("one-time code expired"),
-            Self::NoCode => f.write_str("no one-time code pending"),
-            Self::NotForLogin => f.write_str("the one-time code was not issued for login"),
-        }
-    }
-}
-
-impl std::error::Error for OtpError {}
-
 /// An issued code, to send to the user. Redacted `Debug`, zeroized on drop;
 /// no `Clone`, `Display` or `Serialize`.
 #[derive(Zeroize, ZeroizeOnDrop)]
@@ -348,7 +277,8 @@ pub struct IssuedCode {
 }
 
 /// Proof that a subject presented a correct code: what
-/// [`Sessions::start_with_otp`] requires. Only [`Otp::verify`] makes one.
+/// [`Sessions::start_with_otp`](crate::session::Sessions::start_with_otp)
+/// requires. Only [`Otp::verify`] makes one.
 pub struct OtpVerified {
     subject: String,
     purpose: Purpose,
@@ -1006,22 +936,6 @@ fn refusal_error(refusal: Refusal, now: u64) -> Error {
         }
         .into(),
         Refusal::LockedUntilUnlock => OtpError::LockedUntilUnlock.into(),
-    }
-}
-
-impl Sessions {
-    /// Starts a session for the subject of a login code: the one-time-code
-    /// counterpart of [`start`](Sessions::start). The proof is used up.
-    ///
-    /// # Errors
-    /// [`Error::Otp`] with [`OtpError::NotForLogin`] when the code was
-    /// issued for another purpose (nothing is minted); otherwise as
-    /// [`start`](Sessions::start).
-    pub async fn start_with_otp(&self, proof: OtpVerified) -> Result<TokenPair, Error> {
-        if proof.purpose != Purpose::Login {
-            return Err(OtpError::NotForLogin.into());
-        }
-        self.dangerous_start_without_proof(&proof.subject).await
     }
 }
 

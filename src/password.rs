@@ -43,10 +43,10 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 pub use kdf::{pbkdf2_sha1, pbkdf2_sha256, pbkdf2_sha512};
-pub(crate) use phc::is_valid_pepper_id;
 
 use crate::error::{Error, HashError};
 use crate::keyring::KeyRing;
+use crate::random::fill_random;
 use crate::secret::{Password, SecretBytes};
 use kdf::Digest;
 use phc::{Bytes64, Prf};
@@ -820,13 +820,6 @@ fn derive(
         None => password.unprotected_as_bytes(),
     };
     digest.pbkdf2(input, salt, iterations, out);
-}
-
-pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), Error> {
-    use rand::TryRng;
-    rand::rngs::SysRng
-        .try_fill_bytes(buf)
-        .map_err(|_| Error::Rng)
 }
 
 #[cfg(test)]

@@ -27,11 +27,15 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::error::OtpError;
 use crate::hex::{Case, decode_array as unhex_case, encode as hex};
 use crate::jwt::{AccessClaims, AccessToken, Jwt};
+use crate::otp::{OtpVerified, Purpose};
 use crate::password::Verified;
 use crate::secret::SecretBytes;
 use crate::store::{Store, StoreError, Swap};
+
+pub use crate::error::SessionError;
 
 /// Grace window for the immediate predecessor: 10 s (Auth0 and Supabase use
 /// windows of this order for concurrent refreshes).
@@ -100,22 +104,6 @@ impl SessionPolicy {
     }
 }
 
-/// Why a refresh token was refused. Callers branch on these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// A spent token was presented outside the grace window: the whole
-    /// family is now revoked.
-    Reused,
-    /// The family passed its idle or absolute lifetime.
-    Expired,
-    /// The family was revoked (logout, reuse, or revoke-all).
-    Revoked,
-    /// Not a refresh token keyward issued: bad shape or bad MAC. Nothing
-    /// was changed.
-    Invalid,
-}
-
 impl SessionError {
     /// The CLI's and HTTP API's name for it.
     #[must_use]
@@ -128,19 +116,6 @@ impl SessionError {
         }
     }
 }
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Reused => f.write_str("refresh token reused; the session was revoked"),
-            Self::Expired => f.write_str("session expired"),
-            Self::Revoked => f.write_str("session revoked"),
-            Self::Invalid => f.write_str("not a valid refresh token"),
-        }
-    }
-}
-
-impl std::error::Error for SessionError {}
 
 /// The stored state of one family. No token material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -387,6 +362,20 @@ impl Sessions {
         self.start_inner(subject).await
     }
 
+    /// Starts a session for the subject of a login code: the one-time-code
+    /// counterpart of [`start`](Sessions::start). The proof is used up.
+    ///
+    /// # Errors
+    /// [`Error::Otp`] with [`OtpError::NotForLogin`] when the code was
+    /// issued for another purpose (nothing is minted); otherwise as
+    /// [`start`](Sessions::start).
+    pub async fn start_with_otp(&self, proof: OtpVerified) -> Result<TokenPair, Error> {
+        if *proof.purpose() != Purpose::Login {
+            return Err(OtpError::NotForLogin.into());
+        }
+        self.start_inner(proof.subject()).await
+    }
+
     async fn start_inner(&self, subject: &str) -> Result<TokenPair, Error> {
         if subject.is_empty() || subject.len() > 1024 {
             return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
@@ -395,7 +384,7 @@ impl Sessions {
         let tag = self.subject_tag(subject);
         let epoch = self.subject_epoch(&tag).await?;
         let mut family_id = [0u8; 16];
-        crate::password::fill_random(&mut family_id)?;
+        crate::random::fill_random(&mut family_id)?;
         let family = Family {
             subject: subject.to_owned(),
             epoch,

@@ -36,6 +36,8 @@ pub use redis::{CAS_SCRIPT, MAX_PREFIX_LEN, RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+pub use crate::error::StoreError;
+
 /// Longest key: keys are namespaced ids, not data.
 pub const MAX_KEY_LEN: usize = 200;
 /// Largest value a backend must accept.
@@ -78,38 +80,6 @@ pub enum Swap {
     /// exists). Nothing was written.
     Conflict,
 }
-
-/// Why a store operation failed. Every failure fails closed: the service
-/// returns the error, never a success or a skipped check.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The key is empty, too long, or has a character outside
-    /// `[A-Za-z0-9:_.-]`.
-    BadKey,
-    /// The value is larger than [`MAX_VALUE_LEN`].
-    ValueTooLarge,
-    /// The TTL is zero or longer than [`MAX_TTL`].
-    BadTtl,
-    /// The backend could not be reached or failed.
-    Unavailable(String),
-    /// A stored row could not be read back.
-    Corrupt(&'static str),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BadKey => f.write_str("invalid store key"),
-            Self::ValueTooLarge => write!(f, "value larger than {MAX_VALUE_LEN} bytes"),
-            Self::BadTtl => f.write_str("ttl must be between 1 ms and 400 days"),
-            Self::Unavailable(msg) => write!(f, "store unavailable: {msg}"),
-            Self::Corrupt(what) => write!(f, "store returned a corrupt record: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 /// A versioned key-value store with TTL and compare-and-swap.
 ///
@@ -169,7 +139,7 @@ pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
 /// signed 64-bit integers of SQL backends with room to count up.
 pub(crate) fn initial_version() -> Result<u64, StoreError> {
     let mut b = [0u8; 8];
-    crate::password::fill_random(&mut b).map_err(|_| StoreError::Unavailable("rng".into()))?;
+    crate::random::fill_random(&mut b).map_err(|_| StoreError::Unavailable("rng".into()))?;
     Ok((u64::from_le_bytes(b) >> 2).max(1))
 }
 
@@ -784,5 +754,18 @@ pub mod conformance {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_VALUE_LEN, StoreError};
+
+    /// `StoreError` lives in the bottom layer, which cannot name
+    /// `MAX_VALUE_LEN`: its message spells the number, kept in step here.
+    #[test]
+    fn the_value_limit_message_names_the_limit() {
+        let msg = StoreError::ValueTooLarge.to_string();
+        assert!(msg.contains(&format!(" {MAX_VALUE_LEN} ")), "{msg}");
     }
 }

@@ -10,6 +10,7 @@
 //! required: a missing cost parameter is an error, never a default, so a
 //! tampered row cannot quietly lower the cost. `k=` names the pepper key.
 
+use crate::keyring::is_valid_pepper_id;
 use base64ct::{Base64Unpadded, Encoding};
 
 use super::kdf::Digest;
@@ -23,8 +24,6 @@ pub(crate) const MAX_SALT_LEN: usize = 64;
 pub(crate) const MIN_HASH_LEN: usize = 16;
 /// Longest hash accepted (`l=`); 64 bytes is one SHA-512 block of output.
 pub(crate) const MAX_HASH_LEN: usize = 64;
-/// Longest pepper id; ids are short labels, not key material.
-pub(crate) const MAX_PEPPER_ID_LEN: usize = 32;
 
 /// The PRF of a PHC PBKDF2 string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,14 +190,6 @@ fn parse_pepper_id(value: &str) -> Result<&str, HashError> {
     } else {
         Err(HashError::BadParam("k"))
     }
-}
-
-/// A pepper id: 1 to 32 characters of `[A-Za-z0-9-]`, which PHC allows as a
-/// parameter value without escaping.
-pub(crate) fn is_valid_pepper_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_PEPPER_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Decodes unpadded standard base64 into a bounded buffer. The length is
