@@ -415,6 +415,10 @@ pub enum StoreError {
     Unavailable(String),
     /// A stored row could not be read back.
     Corrupt(&'static str),
+    /// [`store::open`](crate::store::open) was given a URL it cannot open:
+    /// an unknown scheme, a backend this build leaves out, or no path. The
+    /// message never repeats the URL, which may hold a password.
+    BadUrl(String),
 }
 
 impl fmt::Display for StoreError {
@@ -426,6 +430,7 @@ impl fmt::Display for StoreError {
             Self::BadTtl => f.write_str("ttl must be between 1 ms and 400 days"),
             Self::Unavailable(msg) => write!(f, "store unavailable: {msg}"),
             Self::Corrupt(what) => write!(f, "store returned a corrupt record: {what}"),
+            Self::BadUrl(msg) => write!(f, "bad store URL: {msg}"),
         }
     }
 }

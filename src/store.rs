@@ -113,6 +113,74 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'a, Swap>;
 }
 
+/// Opens the store a URL names: the one dispatch from a URL to a backend,
+/// for applications that take their store from configuration.
+///
+/// - `memory:`: a new [`MemoryStore`] (this process only);
+/// - `sqlite:PATH` or `sqlite://PATH`: [`SqliteStore::open`] (feature
+///   `sqlite`);
+/// - `postgres://…` or `postgresql://…`: `PgStore::connect` (feature
+///   `postgres`);
+/// - `redis://…` (`?prefix=` too): `RedisStore::connect` (feature `redis`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), keyward::StoreError> {
+/// let store = keyward::store::open("memory:").await?;
+/// assert!(keyward::store::open("mysql://db/app").await.is_err());
+/// # let _ = store; Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`StoreError::BadUrl`] for an unknown scheme, a backend whose feature
+/// is off, or `sqlite:` without a path; otherwise what the backend's
+/// constructor returns. No message repeats the URL, which may hold a
+/// password.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let (scheme, rest) = url.split_once(':').ok_or_else(|| {
+        StoreError::BadUrl("no scheme; use memory:, sqlite:PATH, postgres://… or redis://…".into())
+    })?;
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "memory" if rest.is_empty() => Ok(std::sync::Arc::new(MemoryStore::new())),
+        "sqlite" => {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(StoreError::BadUrl(
+                    "sqlite: needs a file path, as in sqlite:keyward.db".into(),
+                ));
+            }
+            #[cfg(feature = "sqlite")]
+            return Ok(std::sync::Arc::new(SqliteStore::open(path).await?));
+            #[cfg(not(feature = "sqlite"))]
+            return Err(needs_feature(&scheme, "sqlite"));
+        }
+        "postgres" | "postgresql" => {
+            #[cfg(feature = "postgres")]
+            return Ok(std::sync::Arc::new(PgStore::connect(url).await?));
+            #[cfg(not(feature = "postgres"))]
+            return Err(needs_feature(&scheme, "postgres"));
+        }
+        "redis" | "rediss" => {
+            #[cfg(feature = "redis")]
+            return Ok(std::sync::Arc::new(RedisStore::connect(url).await?));
+            #[cfg(not(feature = "redis"))]
+            return Err(needs_feature(&scheme, "redis"));
+        }
+        _ => Err(StoreError::BadUrl(format!(
+            "scheme {scheme:?} is not supported; use memory:, sqlite:PATH, postgres://… or redis://…"
+        ))),
+    }
+}
+
+/// The refusal of a URL whose backend this build leaves out.
+#[cfg(not(all(feature = "sqlite", feature = "postgres", feature = "redis")))]
+fn needs_feature(scheme: &str, feature: &str) -> StoreError {
+    StoreError::BadUrl(format!(
+        "{scheme}: this build of keyward leaves out the {feature} backend (enable the \"{feature}\" feature, e.g. --features {feature})"
+    ))
+}
+
 /// Checks the arguments every backend must refuse.
 pub(crate) fn check_args(key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
     check_key(key)?;
@@ -759,7 +827,40 @@ pub mod conformance {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_VALUE_LEN, StoreError};
+    use super::{MAX_VALUE_LEN, StoreError, Swap, open};
+    use std::time::Duration;
+
+    /// The URL dispatch: each refusal is a `BadUrl` that never repeats the
+    /// URL; `memory:` and `sqlite:PATH` open working stores.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn open_dispatches_on_the_scheme() {
+        for url in [
+            "mysql://u:s3cret@db/app",
+            "sqlite:",
+            "sqlite://",
+            "memory:s3cret",
+            "s3cret",
+        ] {
+            match open(url).await {
+                Err(StoreError::BadUrl(msg)) => {
+                    assert!(!msg.contains("s3cret") && !msg.contains('\n'), "{msg}");
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.db");
+        for url in ["memory:".to_owned(), format!("sqlite:{}", path.display())] {
+            let store = open(&url).await.expect("opens");
+            let swap = store
+                .swap("k", None, b"v", Duration::from_secs(60))
+                .await
+                .expect("swap");
+            assert!(matches!(swap, Swap::Swapped { .. }), "{url}");
+        }
+        assert!(path.exists(), "sqlite:PATH opened that file");
+    }
 
     /// `StoreError` lives in the bottom layer, which cannot name
     /// `MAX_VALUE_LEN`: its message spells the number, kept in step here.

@@ -246,40 +246,15 @@ pub fn default_users_url(store: &str) -> &str {
     }
 }
 
-/// keyward's store for `url`: `sqlite:PATH`, `postgres://…` (feature
-/// `postgres`) or `redis://…[?prefix=…]` (feature `redis`).
+/// keyward's store for `url`, through `keyward::store::open`: `sqlite:PATH`,
+/// `postgres://…` (feature `postgres`), `redis://…[?prefix=…]` (feature
+/// `redis`) or `memory:` (one process, for trying things out).
 ///
 /// # Errors
 /// A one-line message, without the URL, when the scheme is unknown, its
 /// feature is off, or the store cannot be opened.
 pub async fn open_store(url: &str) -> Result<Arc<dyn keyward::Store>, String> {
-    match scheme(url) {
-        Some("sqlite") => {
-            let store = keyward::SqliteStore::open(sqlite_path(url)?)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(Arc::new(store))
-        }
-        #[cfg(feature = "postgres")]
-        Some("postgres") => {
-            let store = keyward::PgStore::connect(url)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(Arc::new(store))
-        }
-        #[cfg(feature = "redis")]
-        Some("redis") => {
-            let store = keyward::RedisStore::connect(url)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(Arc::new(store))
-        }
-        #[cfg(not(feature = "postgres"))]
-        Some("postgres") => Err(needs_feature("postgres")),
-        #[cfg(not(feature = "redis"))]
-        Some("redis") => Err(needs_feature("redis")),
-        _ => Err("unsupported URL; use sqlite:PATH, postgres://… or redis://…".into()),
-    }
+    keyward::store::open(url).await.map_err(|e| e.to_string())
 }
 
 impl Users {

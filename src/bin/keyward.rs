@@ -403,44 +403,19 @@ fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<D
     }
 }
 
-/// Opens the state store named by `--store`.
+/// Opens the state store named by `--store`, through the library's one URL
+/// dispatch.
 async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usage> {
-    let bad = |e: keyward::StoreError| Usage(format!("store {url}: {e}"));
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
-        if path.is_empty() {
-            return Err(Usage(
-                "store sqlite: needs a file path, as in sqlite:keyward.db".into(),
-            ));
-        }
-        return Ok(std::sync::Arc::new(
-            keyward::SqliteStore::open(path).await.map_err(bad)?,
-        ));
-    }
-    if url == "memory:" {
-        return Ok(std::sync::Arc::new(keyward::MemoryStore::new()));
-    }
-    let scheme = url.split(':').next().unwrap_or_default();
-    // Store URLs may carry a password: name the scheme only.
-    let bad = |e: keyward::StoreError| Usage(format!("store {scheme}: {e}"));
-    match scheme {
-        "postgres" | "postgresql" => {
-            // One command needs one connection; a few replicas of the CLI
-            // must not exhaust the server's connection slots.
-            let options = keyward::store::PgOptions::default().max_connections(2);
-            Ok(std::sync::Arc::new(
-                keyward::PgStore::connect_with(url, options)
-                    .await
-                    .map_err(bad)?,
-            ))
-        }
-        "redis" | "rediss" => Ok(std::sync::Arc::new(
-            keyward::RedisStore::connect(url).await.map_err(bad)?,
-        )),
-        _ => Err(Usage(format!(
-            "store URL scheme {scheme:?} is not supported; use sqlite:PATH, memory:, postgres://… or redis://…"
-        ))),
-    }
+    // Store URLs may carry a password: name the scheme only, except for a
+    // SQLite file, whose path helps and holds no secret.
+    let shown = if url.starts_with("sqlite:") {
+        url
+    } else {
+        url.split(':').next().unwrap_or_default()
+    };
+    keyward::store::open(url)
+        .await
+        .map_err(|e| Usage(format!("store {shown}: {e}")))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Usage> {
