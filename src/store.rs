@@ -826,6 +826,7 @@ pub mod conformance {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "tests: a failed check panics")]
 mod tests {
     use super::{MAX_VALUE_LEN, StoreError, Swap, open};
     use std::time::Duration;
