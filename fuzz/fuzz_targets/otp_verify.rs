@@ -8,10 +8,12 @@
 //!   verify the right, a wrong or an arbitrary code, let time pass,
 //!   unlock), under a policy taken from the input. Every outcome must be
 //!   the one the lockout rules of `src/otp.rs` give, and, checked apart
-//!   from that model: never more than `max_attempts` `Invalid` in a row
-//!   before a lock; a right code is accepted only when issued, unexpired,
-//!   not locked, and only once; a lock holds until `retry_after` has
-//!   passed or an operator unlocks.
+//!   from that model: never more than `max_attempts` unforgiven `Invalid`
+//!   before a lock (a success forgives only the guesses at its own code);
+//!   never more than `max_attempts` `Invalid` at one code in its life; a
+//!   right code is accepted only when issued, unexpired, not locked, not
+//!   used up by wrong guesses, and only once; a lock holds until
+//!   `retry_after` has passed or an operator unlocks.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -135,14 +137,15 @@ async fn presented_string(input: &[u8]) {
 /// The rules of `src/otp.rs`, for one subject.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Model {
-    /// Failures since the last success, unlock or lock.
+    /// Failures since the last lock or unlock, less those forgiven.
     window: u32,
-    /// Failures since the last success or unlock.
+    /// Failures since the last unlock, less those forgiven.
     consecutive: u32,
     locked_until: Option<u64>,
     until_unlock: bool,
-    /// Pending code and its expiry, per purpose.
-    codes: BTreeMap<u8, (String, u64)>,
+    /// Pending code, its expiry, the wrong guesses it has faced in its life
+    /// and how many of those are still counted, per purpose.
+    codes: BTreeMap<u8, (String, u64, u32, u32)>,
 }
 
 impl Model {
@@ -166,7 +169,7 @@ impl Model {
             self.locked_until = None;
         }
         let expires = now.saturating_add(policy.code_ttl_secs);
-        self.codes.insert(p, (code.to_owned(), expires));
+        self.codes.insert(p, (code.to_owned(), expires, 0, 0));
         Ok(expires)
     }
 
@@ -174,7 +177,7 @@ impl Model {
         if let Some(refusal) = self.refusal(now) {
             return Err(refusal);
         }
-        let Some((pending, expires)) = self.codes.get(&p).cloned() else {
+        let Some((pending, expires, guesses, counted)) = self.codes.get(&p).cloned() else {
             return Err(OtpError::NoCode);
         };
         if now >= expires {
@@ -184,13 +187,15 @@ impl Model {
             self.locked_until = None;
         }
         if code.len() <= MAX_CODE_INPUT && code == pending {
+            // A success forgives the guesses at its own code only.
             self.codes.remove(&p);
-            self.window = 0;
-            self.consecutive = 0;
+            self.window -= counted.min(self.window);
+            self.consecutive -= counted.min(self.consecutive);
             return Ok(());
         }
         self.window += 1;
         self.consecutive += 1;
+        let (guesses, counted) = (guesses + 1, counted + 1);
         let attempts_left = if self.consecutive >= policy.max_consecutive_failures {
             self.until_unlock = true;
             self.locked_until = None;
@@ -199,8 +204,17 @@ impl Model {
             self.locked_until = Some(now + policy.lockout_secs);
             0
         } else {
-            (policy.max_attempts - self.window)
-                .min(policy.max_consecutive_failures - self.consecutive)
+            // A code is used up by its `max_attempts`-th wrong guess.
+            if guesses >= policy.max_attempts {
+                self.codes.remove(&p);
+            } else {
+                self.codes.insert(p, (pending, expires, guesses, counted));
+            }
+            return Err(OtpError::Invalid {
+                attempts_left: (policy.max_attempts - self.window)
+                    .min(policy.max_consecutive_failures - self.consecutive)
+                    .min(policy.max_attempts - guesses),
+            });
         };
         if attempts_left == 0 {
             self.window = 0;
@@ -210,8 +224,12 @@ impl Model {
     }
 
     fn unlock(&mut self) {
+        let mut codes = std::mem::take(&mut self.codes);
+        for entry in codes.values_mut() {
+            entry.3 = 0;
+        }
         *self = Model {
-            codes: std::mem::take(&mut self.codes),
+            codes,
             ..Model::default()
         };
     }
@@ -221,13 +239,14 @@ impl Model {
 /// outcomes alone.
 #[derive(Debug, Default)]
 struct Seen {
-    /// `Invalid` outcomes since the last lock, success or unlock.
+    /// `Invalid` outcomes since the last lock or unlock, less the guesses at
+    /// codes that then succeeded.
     invalid_run: u32,
     /// A lock is known to hold until this time (`u64::MAX`: until unlock).
     lock_end: Option<u64>,
-    /// Per purpose: the last issued code, its expiry, and whether it was
-    /// used up or discarded by a lock.
-    issued: BTreeMap<u8, (String, u64, bool)>,
+    /// Per purpose: the last issued code, its expiry, whether it was used
+    /// up or discarded by a lock, and the `Invalid` outcomes it has faced.
+    issued: BTreeMap<u8, (String, u64, bool, u32)>,
 }
 
 impl Seen {
@@ -278,7 +297,7 @@ async fn operations(input: &[u8]) {
                 .await;
             }
             op @ 1..=3 => {
-                let last = seen[s].issued.get(&p).map(|(code, _, _)| code.clone());
+                let last = seen[s].issued.get(&p).map(|(code, _, _, _)| code.clone());
                 let code = match (op, last) {
                     (1, Some(code)) => code,
                     // A wrong code: the last one with its first digit
@@ -340,7 +359,7 @@ async fn issue(
     assert!(code.bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(model.issue(p, &code, now, policy), Ok(issued.expires_at));
     assert_eq!(issued.expires_at, now + policy.code_ttl_secs);
-    seen.issued.insert(p, (code, issued.expires_at, false));
+    seen.issued.insert(p, (code, issued.expires_at, false, 0));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -367,12 +386,18 @@ async fn verify(
             // Apart from the model: the code was issued, is unexpired and
             // unused, and no lock holds.
             assert!(!seen.locked_at(now), "accepted during a lock");
-            let (issued, expires, used) = seen.issued.get_mut(&p).expect("accepted, never issued");
+            let (issued, expires, used, guesses) =
+                seen.issued.get_mut(&p).expect("accepted, never issued");
             assert_eq!(issued, code, "accepted a code that was not issued");
             assert!(now < *expires, "accepted an expired code");
             assert!(!*used, "accepted a code twice, or after a lock");
+            assert!(
+                *guesses < policy.max_attempts,
+                "accepted a code after {guesses} wrong guesses"
+            );
             *used = true;
-            seen.invalid_run = 0;
+            // Only the guesses at this code are forgiven.
+            seen.invalid_run = seen.invalid_run.saturating_sub(*guesses);
         }
         Err(Error::Otp(e)) => {
             let tolerated = e == OtpError::NoCode
@@ -380,7 +405,7 @@ async fn verify(
                 && before
                     .codes
                     .get(&p)
-                    .is_some_and(|(_, exp)| now >= exp + EXPIRED_NOTICE_SECS);
+                    .is_some_and(|(_, exp, _, _)| now >= exp + EXPIRED_NOTICE_SECS);
             assert!(
                 Err(e) == expected || tolerated,
                 "got {e:?}, the rules give {expected:?} from {before:?}"
@@ -388,13 +413,26 @@ async fn verify(
             match e {
                 OtpError::Invalid { attempts_left } => {
                     seen.invalid_run += 1;
+                    if let Some(entry) = seen.issued.get_mut(&p) {
+                        entry.3 += 1;
+                        assert!(
+                            entry.3 <= policy.max_attempts,
+                            "one code faced {} wrong guesses",
+                            entry.3
+                        );
+                    }
                     assert!(
                         seen.invalid_run <= policy.max_attempts,
                         "{} Invalid in a row",
                         seen.invalid_run
                     );
                     assert!(attempts_left < policy.max_attempts);
-                    if attempts_left == 0 {
+                    if attempts_left == 0 && model.refusal(now).is_none() {
+                        // No lock (after an unlock): the code is used up.
+                        if let Some(entry) = seen.issued.get_mut(&p) {
+                            entry.2 = true;
+                        }
+                    } else if attempts_left == 0 {
                         seen.invalid_run = 0;
                         // At least `lockout_secs`, or until unlock.
                         seen.lock_end = Some(now + policy.lockout_secs);
