@@ -419,6 +419,11 @@ pub enum StoreError {
     /// an unknown scheme, a backend this build leaves out, or no path. The
     /// message never repeats the URL, which may hold a password.
     BadUrl(String),
+    /// A [`commit`](crate::store::Store::commit) that no backend may run:
+    /// no operations, more than
+    /// [`MAX_COMMIT_OPS`](crate::store::MAX_COMMIT_OPS), or one key named
+    /// twice.
+    BadCommit(&'static str),
 }
 
 impl fmt::Display for StoreError {
@@ -431,6 +436,7 @@ impl fmt::Display for StoreError {
             Self::Unavailable(msg) => write!(f, "store unavailable: {msg}"),
             Self::Corrupt(what) => write!(f, "store returned a corrupt record: {what}"),
             Self::BadUrl(msg) => write!(f, "bad store URL: {msg}"),
+            Self::BadCommit(what) => write!(f, "invalid store commit: {what}"),
         }
     }
 }

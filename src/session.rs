@@ -433,7 +433,12 @@ impl Sessions {
         let fam_key = family_key(&parsed.family);
         let subj_key = subject_key(&parsed.subject_tag);
         for _ in 0..self.inner.policy.max_retries {
-            let records = self.inner.store.load_many(&[&fam_key, &subj_key]).await?;
+            let records = self
+                .inner
+                .store
+                .load_many(&[&fam_key, &subj_key])
+                .await?
+                .records;
             let mut records = records.into_iter();
             let Some(Some(record)) = records.next() else {
                 // The MAC proves keyward issued it; the record is gone only
@@ -594,7 +599,12 @@ impl Sessions {
         let family = unhex::<16>(&claims.sid).ok_or(SessionError::Revoked)?;
         let tag = self.subject_tag(&claims.sub);
         let (fam_key, subj_key) = (family_key(&family), subject_key(&tag));
-        let records = self.inner.store.load_many(&[&fam_key, &subj_key]).await?;
+        let records = self
+            .inner
+            .store
+            .load_many(&[&fam_key, &subj_key])
+            .await?
+            .records;
         let mut records = records.into_iter();
         let Some(Some(record)) = records.next() else {
             return Err(SessionError::Expired.into());

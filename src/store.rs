@@ -15,6 +15,8 @@
 //! of replicas; feature `postgres`) and `RedisStore` (Redis, any number of
 //! replicas; feature `redis`).
 
+#[cfg(feature = "tokio")]
+pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -81,36 +83,200 @@ pub enum Swap {
     Conflict,
 }
 
+/// The answer of [`Store::load_many`]: the records, and the store's clock
+/// at the moment it read them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The live record at each requested key, in the caller's order.
+    pub records: Vec<Option<Record>>,
+    /// The store's own clock, in milliseconds since the Unix epoch, when
+    /// the store keeps time for all its clients: `now()` on PostgreSQL,
+    /// `TIME` on Redis. `None` for the stores whose clients share one host
+    /// (memory, SQLite): their clock is that host's, which a caller reads
+    /// through its [`Clock`](crate::clock::Clock).
+    ///
+    /// Every decision over the records uses this time, so that replicas
+    /// whose clocks disagree still agree on a lock, a grace window or a
+    /// lifetime.
+    pub now_ms: Option<u64>,
+}
+
+/// What one operation of a [`Store::commit`] does to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Writes this value with a fresh TTL.
+    Write {
+        /// The new value.
+        value: &'a [u8],
+        /// Its time to live, from the commit.
+        ttl: Duration,
+    },
+    /// Deletes the record.
+    Delete,
+    /// Writes nothing: the commit only requires the record to be at the
+    /// expected version (a guard).
+    Check,
+}
+
+/// One operation of a [`Store::commit`]: a key, the version the record must
+/// be at (`None`: no live record), and what to do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Op<'a> {
+    /// The record's key.
+    pub key: &'a str,
+    /// The version the record must be at; `None`: it must be absent.
+    pub expected: Option<u64>,
+    /// What the commit does to it.
+    pub action: Action<'a>,
+}
+
+impl fmt::Debug for Op<'_> {
+    // Values may hold state that is not for logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let action = match self.action {
+            Action::Write { value, ttl } => format!("Write({} bytes, {ttl:?})", value.len()),
+            Action::Delete => "Delete".to_owned(),
+            Action::Check => "Check".to_owned(),
+        };
+        f.debug_struct("Op")
+            .field("key", &self.key)
+            .field("expected", &self.expected)
+            .field("action", &action)
+            .finish()
+    }
+}
+
+impl<'a> Op<'a> {
+    /// Writes `value` if the record is at `expected`.
+    #[must_use]
+    pub fn write(key: &'a str, expected: Option<u64>, value: &'a [u8], ttl: Duration) -> Self {
+        Self {
+            key,
+            expected,
+            action: Action::Write { value, ttl },
+        }
+    }
+
+    /// Deletes the record if it is at `expected`.
+    #[must_use]
+    pub fn delete(key: &'a str, expected: u64) -> Self {
+        Self {
+            key,
+            expected: Some(expected),
+            action: Action::Delete,
+        }
+    }
+
+    /// Requires the record to be at `expected`, and writes nothing.
+    #[must_use]
+    pub fn check(key: &'a str, expected: Option<u64>) -> Self {
+        Self {
+            key,
+            expected,
+            action: Action::Check,
+        }
+    }
+}
+
+/// Most operations in one [`Store::commit`].
+pub const MAX_COMMIT_OPS: usize = 32;
+
+/// The outcome of a [`Store::commit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Commit {
+    /// Every operation held and took effect.
+    Committed {
+        /// Per operation, in order: the record's version now (`None` for a
+        /// delete, or for a check of an absent record).
+        versions: Vec<Option<u64>>,
+    },
+    /// The operation at this index found its record at another version.
+    /// Nothing was written.
+    Conflict {
+        /// The position of the conflicting operation in the commit.
+        index: usize,
+    },
+}
+
 /// A versioned key-value store with TTL and compare-and-swap.
 ///
-/// Implementations must make `swap` atomic across every client of the same
-/// backing store (threads, processes, machines), and must never return an
-/// expired record.
+/// Implementations must make [`commit`](Store::commit) (and so `swap`)
+/// atomic across every client of the same backing store (threads,
+/// processes, machines), and must never return an expired record.
 pub trait Store: Send + Sync + fmt::Debug {
     /// The live record at `key`, if any.
     fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>>;
 
-    /// The live records at `keys`, in order. Backends override this to use
-    /// one round trip; the default loads one by one.
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
+    /// The live records at `keys`, in order, and the store's clock.
+    /// Backends override this to use one round trip; the default loads one
+    /// by one and reports no clock of its own.
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Snapshot> {
         Box::pin(async move {
-            let mut out = Vec::with_capacity(keys.len());
+            let mut records = Vec::with_capacity(keys.len());
             for key in keys {
-                out.push(self.load(key).await?);
+                records.push(self.load(key).await?);
             }
-            Ok(out)
+            Ok(Snapshot {
+                records,
+                now_ms: None,
+            })
         })
     }
 
+    /// Applies every operation, or none: if any record is not at its
+    /// expected version, nothing is written and the answer names that
+    /// operation. One round trip on every built-in backend.
+    ///
+    /// # Errors
+    /// [`StoreError::BadCommit`] for no operations, more than
+    /// [`MAX_COMMIT_OPS`], or a key named twice; the errors of
+    /// [`swap`](Store::swap) for a bad key, value or TTL; backend failures.
+    fn commit<'a>(&'a self, ops: &'a [Op<'a>]) -> StoreFuture<'a, Commit>;
+
     /// Writes `value` with a fresh `ttl` if the record is at `expected`
-    /// (`None`: only if there is no live record).
+    /// (`None`: only if there is no live record): a commit of one write.
     fn swap<'a>(
         &'a self,
         key: &'a str,
         expected: Option<u64>,
         value: &'a [u8],
         ttl: Duration,
-    ) -> StoreFuture<'a, Swap>;
+    ) -> StoreFuture<'a, Swap> {
+        Box::pin(async move {
+            let ops = [Op::write(key, expected, value, ttl)];
+            match self.commit(&ops).await? {
+                Commit::Committed { versions } => match versions.first() {
+                    Some(Some(version)) => Ok(Swap::Swapped { version: *version }),
+                    _ => Err(StoreError::Corrupt(
+                        "a commit of one write reported no version",
+                    )),
+                },
+                Commit::Conflict { .. } => Ok(Swap::Conflict),
+            }
+        })
+    }
+}
+
+/// Checks a commit's operations as every backend must: some, not too many,
+/// distinct keys, and valid keys, values and TTLs.
+pub(crate) fn check_ops(ops: &[Op<'_>]) -> Result<(), StoreError> {
+    if ops.is_empty() {
+        return Err(StoreError::BadCommit("no operations"));
+    }
+    if ops.len() > MAX_COMMIT_OPS {
+        return Err(StoreError::BadCommit("too many operations"));
+    }
+    for (i, op) in ops.iter().enumerate() {
+        match op.action {
+            Action::Write { value, ttl } => check_args(op.key, value, ttl)?,
+            Action::Delete | Action::Check => check_key(op.key)?,
+        }
+        if ops.iter().take(i).any(|o| o.key == op.key) {
+            return Err(StoreError::BadCommit("a key named twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the store a URL names: the one dispatch from a URL to a backend,
@@ -289,539 +455,6 @@ impl BackgroundPurge {
             }
             running.store(false, Ordering::Release);
         });
-    }
-}
-
-/// The conformance suite every backend runs against itself.
-///
-/// ```no_run
-/// # async fn demo() {
-/// let store = std::sync::Arc::new(keyward::store::MemoryStore::new());
-/// keyward::store::conformance::run(store).await;
-/// # }
-/// ```
-#[cfg(feature = "tokio")]
-pub mod conformance {
-    #![allow(
-        clippy::panic,
-        clippy::unwrap_used,
-        clippy::expect_used,
-        reason = "a test suite: a failed check panics, as assert! does"
-    )]
-
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use super::{MAX_KEY_LEN, MAX_VALUE_LEN, Store, StoreError, Swap};
-
-    const TTL: Duration = Duration::from_secs(60);
-
-    /// Runs every check; panics with a description on the first failure.
-    /// Keys are namespaced with a random prefix, so it may run against a
-    /// shared server.
-    pub async fn run(store: Arc<dyn Store>) {
-        let ns = format!("conformance.{}", super::initial_version().expect("rng"));
-        create_if_absent(&*store, &ns).await;
-        swap_at_version(&*store, &ns).await;
-        conflict_at_stale_version(&*store, &ns).await;
-        ttl_expiry(&*store, &ns).await;
-        large_values(&*store, &ns).await;
-        bad_keys(&*store).await;
-        load_many(&*store, &ns).await;
-        concurrency(Arc::clone(&store), &ns, 16, 50).await;
-        writes_are_reported_as_made(&*store, &ns).await;
-    }
-
-    fn swapped(s: Swap) -> u64 {
-        match s {
-            Swap::Swapped { version } => version,
-            Swap::Conflict => panic!("expected a swap, got a conflict"),
-        }
-    }
-
-    /// Create-if-absent succeeds once; a second create conflicts.
-    pub async fn create_if_absent(store: &dyn Store, ns: &str) {
-        let key = format!("{ns}.create");
-        assert!(
-            store.load(&key).await.expect("store call failed").is_none(),
-            "a fresh key is absent"
-        );
-        let v = swapped(
-            store
-                .swap(&key, None, b"one", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        let r = store
-            .load(&key)
-            .await
-            .expect("store call failed")
-            .expect("created");
-        assert_eq!((r.version, r.value.as_slice()), (v, b"one".as_slice()));
-        assert_eq!(
-            store
-                .swap(&key, None, b"two", TTL)
-                .await
-                .expect("store call failed"),
-            Swap::Conflict
-        );
-        assert_eq!(
-            store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .expect("still there")
-                .value,
-            b"one"
-        );
-    }
-
-    /// A swap at the current version writes and moves the version.
-    pub async fn swap_at_version(store: &dyn Store, ns: &str) {
-        let key = format!("{ns}.swap");
-        let v1 = swapped(
-            store
-                .swap(&key, None, b"a", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        let v2 = swapped(
-            store
-                .swap(&key, Some(v1), b"b", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        assert_ne!(v1, v2, "a swap changes the version");
-        let r = store
-            .load(&key)
-            .await
-            .expect("store call failed")
-            .expect("present");
-        assert_eq!((r.version, r.value.as_slice()), (v2, b"b".as_slice()));
-        let v3 = swapped(
-            store
-                .swap(&key, Some(v2), b"", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        assert_eq!(
-            store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .expect("present")
-                .version,
-            v3
-        );
-        assert!(
-            store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .expect("present")
-                .value
-                .is_empty(),
-            "empty values round-trip"
-        );
-    }
-
-    /// A swap at a stale version, or at any version of an absent key,
-    /// conflicts and writes nothing.
-    pub async fn conflict_at_stale_version(store: &dyn Store, ns: &str) {
-        let key = format!("{ns}.stale");
-        let v1 = swapped(
-            store
-                .swap(&key, None, b"a", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        let v2 = swapped(
-            store
-                .swap(&key, Some(v1), b"b", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        assert_eq!(
-            store
-                .swap(&key, Some(v1), b"c", TTL)
-                .await
-                .expect("store call failed"),
-            Swap::Conflict
-        );
-        assert_eq!(
-            store
-                .swap(&key, Some(v2.wrapping_add(1)), b"c", TTL)
-                .await
-                .expect("store call failed"),
-            Swap::Conflict
-        );
-        let r = store
-            .load(&key)
-            .await
-            .expect("store call failed")
-            .expect("present");
-        assert_eq!((r.version, r.value.as_slice()), (v2, b"b".as_slice()));
-        let absent = format!("{ns}.absent");
-        assert_eq!(
-            store
-                .swap(&absent, Some(v2), b"x", TTL)
-                .await
-                .expect("store call failed"),
-            Swap::Conflict
-        );
-        assert!(
-            store
-                .load(&absent)
-                .await
-                .expect("store call failed")
-                .is_none()
-        );
-    }
-
-    /// An expired record is gone: not loaded, not swappable at its old
-    /// version, and creatable again at a version that differs.
-    pub async fn ttl_expiry(store: &dyn Store, ns: &str) {
-        let key = format!("{ns}.ttl");
-        let v1 = swapped(
-            store
-                .swap(&key, None, b"short", Duration::from_millis(300))
-                .await
-                .expect("store call failed"),
-        );
-        let long = format!("{ns}.ttl-long");
-        let _ = swapped(
-            store
-                .swap(&long, None, b"long", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        tokio::time::sleep(Duration::from_millis(1_100)).await;
-        assert!(
-            store.load(&key).await.expect("store call failed").is_none(),
-            "expired records are not returned"
-        );
-        assert!(
-            store
-                .load(&long)
-                .await
-                .expect("store call failed")
-                .is_some(),
-            "unexpired records stay"
-        );
-        assert_eq!(
-            store
-                .swap(&key, Some(v1), b"late", TTL)
-                .await
-                .expect("store call failed"),
-            Swap::Conflict
-        );
-        let v2 = swapped(
-            store
-                .swap(&key, None, b"again", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        assert_ne!(v1, v2, "a recreated record gets a new version");
-        // A swap refreshes the TTL.
-        let v3 = swapped(
-            store
-                .swap(&key, Some(v2), b"refreshed", Duration::from_millis(300))
-                .await
-                .expect("store call failed"),
-        );
-        let _ = swapped(
-            store
-                .swap(&key, Some(v3), b"kept", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        assert_eq!(
-            store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .expect("ttl was refreshed")
-                .value,
-            b"kept"
-        );
-    }
-
-    /// Values up to [`MAX_VALUE_LEN`] round-trip byte for byte; larger ones
-    /// are refused.
-    pub async fn large_values(store: &dyn Store, ns: &str) {
-        let key = format!("{ns}.large");
-        let value: Vec<u8> = (0..MAX_VALUE_LEN)
-            .map(|i| u8::try_from(i % 251).expect("below 251"))
-            .collect();
-        let v = swapped(
-            store
-                .swap(&key, None, &value, TTL)
-                .await
-                .expect("store call failed"),
-        );
-        assert_eq!(
-            store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .expect("present")
-                .value,
-            value
-        );
-        let too_big = vec![0u8; MAX_VALUE_LEN + 1];
-        assert!(matches!(
-            store.swap(&key, Some(v), &too_big, TTL).await,
-            Err(StoreError::ValueTooLarge)
-        ));
-        let nul: Vec<u8> = vec![0, 0xff, 0, b'\'', b'"', b'\\'];
-        let _ = swapped(
-            store
-                .swap(&key, Some(v), &nul, TTL)
-                .await
-                .expect("store call failed"),
-        );
-        assert_eq!(
-            store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .expect("present")
-                .value,
-            nul
-        );
-    }
-
-    /// Bad keys and TTLs are refused by every operation.
-    pub async fn bad_keys(store: &dyn Store) {
-        let long = "k".repeat(MAX_KEY_LEN + 1);
-        for key in [
-            "",
-            "has space",
-            "semi;colon",
-            "quote'",
-            "new\nline",
-            "ünïcode",
-            long.as_str(),
-        ] {
-            assert!(
-                matches!(store.load(key).await, Err(StoreError::BadKey)),
-                "load {key:?}"
-            );
-            assert!(
-                matches!(
-                    store.swap(key, None, b"x", TTL).await,
-                    Err(StoreError::BadKey)
-                ),
-                "swap {key:?}"
-            );
-            assert!(
-                matches!(store.load_many(&[key]).await, Err(StoreError::BadKey)),
-                "load_many {key:?}"
-            );
-        }
-        assert!(matches!(
-            store.swap("ok", None, b"x", Duration::ZERO).await,
-            Err(StoreError::BadTtl)
-        ));
-    }
-
-    /// `load_many` returns records in order, with absent keys as `None`.
-    pub async fn load_many(store: &dyn Store, ns: &str) {
-        let (a, b, c) = (
-            format!("{ns}.m.a"),
-            format!("{ns}.m.b"),
-            format!("{ns}.m.c"),
-        );
-        let _ = swapped(
-            store
-                .swap(&a, None, b"A", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        let _ = swapped(
-            store
-                .swap(&c, None, b"C", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        let got = store
-            .load_many(&[&c, &b, &a])
-            .await
-            .expect("store call failed");
-        let values: Vec<Option<&[u8]>> = got
-            .iter()
-            .map(|r| r.as_ref().map(|r| r.value.as_slice()))
-            .collect();
-        assert_eq!(values, [Some(b"C".as_slice()), None, Some(b"A".as_slice())]);
-        assert!(
-            store
-                .load_many(&[])
-                .await
-                .expect("store call failed")
-                .is_empty()
-        );
-    }
-
-    /// `tasks` tasks race to swap one key from the same version, `rounds`
-    /// times: each round has exactly one winner, and the winners' writes
-    /// form one unbroken chain.
-    pub async fn concurrency(store: Arc<dyn Store>, ns: &str, tasks: usize, rounds: usize) {
-        let key = format!("{ns}.race");
-        let mut version = swapped(
-            store
-                .swap(&key, None, b"0", TTL)
-                .await
-                .expect("store call failed"),
-        );
-        for round in 1..=rounds {
-            let mut handles = Vec::with_capacity(tasks);
-            for task in 0..tasks {
-                let (store, key) = (Arc::clone(&store), key.clone());
-                handles.push(tokio::spawn(async move {
-                    let value = format!("{round}:{task}");
-                    store
-                        .swap(&key, Some(version), value.as_bytes(), TTL)
-                        .await
-                        .expect("store call failed")
-                }));
-            }
-            let mut winners = Vec::new();
-            for h in handles {
-                if let Swap::Swapped { version } = h.await.expect("task panicked") {
-                    winners.push(version);
-                }
-            }
-            assert_eq!(winners.len(), 1, "round {round}: exactly one winner");
-            version = winners[0];
-            let r = store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .expect("present");
-            assert_eq!(r.version, version);
-            assert!(
-                String::from_utf8(r.value)
-                    .expect("value written as UTF-8")
-                    .starts_with(&format!("{round}:"))
-            );
-        }
-    }
-
-    /// Writes [`writes_are_reported_as_made`] makes: more than twice the
-    /// longest upkeep period of the built-in backends (the SQL stores purge
-    /// expired rows every 256 writes), so that upkeep runs at least twice
-    /// while it watches.
-    pub const UPKEEP_WRITES: usize = 600;
-
-    /// No backend reports an error for a write it made, nor a write it did
-    /// not make: a swap's answer is the swap's alone, whatever upkeep the
-    /// backend does around it.
-    ///
-    /// With expired records present (so that a purge has rows to delete),
-    /// it makes [`UPKEEP_WRITES`] writes: creates, updates at the current
-    /// version, updates at a stale one, and every 16th a record that expires
-    /// at once, to keep expired rows coming. After each, it checks the
-    /// answer against the expected one and against what is then loaded. An
-    /// error fails the check, and when the write can be seen to have landed
-    /// the failure says so.
-    ///
-    /// Upkeep that succeeds rarely puts an error in an answer, so a
-    /// backend's own tests also run the suite with its upkeep made to fail
-    /// (for the SQL stores, a trigger that refuses every `DELETE` from
-    /// `keyward_records`). An earlier SQLite store failed that run: it
-    /// returned a failed purge as the error of the swap that triggered it,
-    /// a swap that had committed.
-    pub async fn writes_are_reported_as_made(store: &dyn Store, ns: &str) {
-        const KEYS: usize = 40;
-        const DEAD: usize = 32;
-        let short = Duration::from_millis(1);
-        for i in 0..DEAD {
-            let key = format!("{ns}.upkeep.dead{i}");
-            let _ = swapped(
-                store
-                    .swap(&key, None, b"dead", short)
-                    .await
-                    .expect("store call failed"),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-
-        // The model: each key's (version, value), `None` while absent.
-        let mut model: Vec<Option<(u64, Vec<u8>)>> = vec![None; KEYS];
-        for n in 0..UPKEEP_WRITES {
-            if n % 16 == 15 {
-                // Expires at once: whether it landed cannot be loaded, but
-                // a fresh key must be created.
-                let key = format!("{ns}.upkeep.short{n}");
-                let answer = store.swap(&key, None, b"short", short).await;
-                match answer {
-                    Ok(Swap::Swapped { .. }) => continue,
-                    Ok(Swap::Conflict) => panic!("write {n}: a fresh key conflicted"),
-                    Err(e) => panic!("write {n} (a fresh 1 ms record): the store reported {e}"),
-                }
-            }
-            let k = n.wrapping_mul(7) % KEYS;
-            let key = format!("{ns}.upkeep.k{k}");
-            let value = format!("w{n}").into_bytes();
-            let before = model[k].clone();
-            let (expected, should_write) = match &before {
-                None => (None, true),
-                // Every fifth write to a live key presents a stale version.
-                Some((v, _)) if n % 5 == 0 => (Some(v.wrapping_add(1)), false),
-                Some((v, _)) => (Some(*v), true),
-            };
-            let answer = store.swap(&key, expected, &value, TTL).await;
-            let loaded = store
-                .load(&key)
-                .await
-                .expect("store call failed")
-                .map(|r| (r.version, r.value));
-            match answer {
-                Err(e) => {
-                    let landed = loaded.as_ref().is_some_and(|(_, v)| *v == value);
-                    assert!(
-                        !landed,
-                        "write {n} to {key}: the store reported an error ({e}) for a write it \
-                         made; a swap's answer must be the swap's alone"
-                    );
-                    let expected = if should_write {
-                        "a write"
-                    } else {
-                        "a conflict"
-                    };
-                    panic!(
-                        "write {n} to {key}: the store reported an error ({e}) where {expected} \
-                         was due (nothing was written)"
-                    );
-                }
-                Ok(Swap::Swapped { version }) => {
-                    assert!(
-                        should_write,
-                        "write {n}: a swap at a stale version was made"
-                    );
-                    assert_eq!(
-                        loaded,
-                        Some((version, value)),
-                        "write {n} to {key}: reported as made, but not what is loaded"
-                    );
-                    if let Some((old, _)) = before {
-                        assert_ne!(version, old, "write {n}: a swap changes the version");
-                    }
-                    model[k] = loaded;
-                }
-                Ok(Swap::Conflict) => {
-                    assert!(
-                        !should_write,
-                        "write {n} to {key}: conflicted at its version"
-                    );
-                    assert_eq!(
-                        loaded, before,
-                        "write {n} to {key}: reported as a conflict, but the record changed"
-                    );
-                }
-            }
-        }
     }
 }
 

@@ -52,6 +52,20 @@ impl<S: Store> Store for Racing<S> {
             Ok(out)
         })
     }
+
+    fn commit<'a>(
+        &'a self,
+        ops: &'a [keyward::store::Op<'a>],
+    ) -> StoreFuture<'a, keyward::store::Commit> {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            let out = self.inner.commit(ops).await?;
+            if matches!(out, keyward::store::Commit::Conflict { .. }) {
+                self.conflicts.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(out)
+        })
+    }
 }
 
 fn otp(store: Arc<dyn Store>) -> Otp {

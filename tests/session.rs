@@ -307,13 +307,10 @@ impl Store for DownStore {
     fn load<'a>(&'a self, _key: &'a str) -> StoreFuture<'a, Option<Record>> {
         Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
     }
-    fn swap<'a>(
+    fn commit<'a>(
         &'a self,
-        _: &'a str,
-        _: Option<u64>,
-        _: &'a [u8],
-        _: Duration,
-    ) -> StoreFuture<'a, Swap> {
+        _: &'a [keyward::store::Op<'a>],
+    ) -> StoreFuture<'a, keyward::store::Commit> {
         Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
     }
 }
@@ -332,17 +329,14 @@ impl Store for Switch {
         }
         self.inner.load(key)
     }
-    fn swap<'a>(
+    fn commit<'a>(
         &'a self,
-        key: &'a str,
-        e: Option<u64>,
-        v: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, Swap> {
+        ops: &'a [keyward::store::Op<'a>],
+    ) -> StoreFuture<'a, keyward::store::Commit> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return DownStore.swap(key, e, v, ttl);
+            return DownStore.commit(ops);
         }
-        self.inner.swap(key, e, v, ttl)
+        self.inner.commit(ops)
     }
 }
 

@@ -61,19 +61,16 @@ impl Store for Counting {
         self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(key)
     }
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, keyward::store::Snapshot> {
         self.load_manys.fetch_add(1, Ordering::SeqCst);
         self.inner.load_many(keys)
     }
-    fn swap<'a>(
+    fn commit<'a>(
         &'a self,
-        key: &'a str,
-        expected: Option<u64>,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, Swap> {
+        ops: &'a [keyward::store::Op<'a>],
+    ) -> StoreFuture<'a, keyward::store::Commit> {
         self.swaps.fetch_add(1, Ordering::SeqCst);
-        self.inner.swap(key, expected, value, ttl)
+        self.inner.commit(ops)
     }
 }
 

@@ -940,6 +940,15 @@ impl Store for Failing {
         }
         self.inner.swap(key, expected, value, ttl)
     }
+    fn commit<'a>(
+        &'a self,
+        ops: &'a [crate::store::Op<'a>],
+    ) -> StoreFuture<'a, crate::store::Commit> {
+        if self.fail_swap.load(std::sync::atomic::Ordering::SeqCst) {
+            return Box::pin(async { Err(StoreError::Unavailable("down".into())) });
+        }
+        self.inner.commit(ops)
+    }
 }
 
 #[tokio::test]

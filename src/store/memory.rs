@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{
-    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, initial_version,
-    next_version,
+    Action, Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture, Swap, check_args,
+    check_key, check_ops, initial_version, next_version,
 };
 
 const SHARDS: usize = 16;
@@ -85,12 +85,10 @@ impl MemoryStore {
     }
 
     fn shard(&self, key: &str) -> Result<std::sync::MutexGuard<'_, Shard>, StoreError> {
-        // FNV-1a: a fixed, cheap spread of keys over shards.
-        let mut h: u32 = 0x811c_9dc5;
-        for b in key.bytes() {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-        let index = usize::try_from(h).unwrap_or(0) % SHARDS;
+        self.lock_shard(shard_index(key))
+    }
+
+    fn lock_shard(&self, index: usize) -> Result<std::sync::MutexGuard<'_, Shard>, StoreError> {
         self.shards
             .get(index)
             .ok_or(StoreError::Corrupt("shard index"))?
@@ -98,6 +96,79 @@ impl MemoryStore {
             .map_err(|_| {
                 StoreError::Unavailable("a thread panicked while holding the store lock".into())
             })
+    }
+
+    fn commit_now(&self, ops: &[Op<'_>]) -> Result<Commit, StoreError> {
+        check_ops(ops)?;
+        // Every shard the commit touches, locked in ascending order (so two
+        // commits never wait on each other in a cycle) and held throughout:
+        // the checks and the writes are one step for every other client.
+        let mut indexes: Vec<usize> = ops.iter().map(|op| shard_index(op.key)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let mut guards = Vec::with_capacity(indexes.len());
+        for &i in &indexes {
+            guards.push((i, self.lock_shard(i)?));
+        }
+        let now = Instant::now();
+        // Each op's place in `guards`.
+        let slots = ops
+            .iter()
+            .map(|op| {
+                let i = shard_index(op.key);
+                indexes
+                    .iter()
+                    .position(|g| *g == i)
+                    .ok_or(StoreError::Corrupt("shard not locked"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut versions = Vec::with_capacity(ops.len());
+        for (index, (op, &slot)) in ops.iter().zip(&slots).enumerate() {
+            let live = guards
+                .get(slot)
+                .and_then(|(_, shard)| shard.map.get(op.key))
+                .filter(|e| e.expires > now)
+                .map(|e| e.version);
+            if live != op.expected {
+                return Ok(Commit::Conflict { index });
+            }
+            versions.push(match op.action {
+                Action::Write { .. } => Some(match live {
+                    None => initial_version()?,
+                    Some(v) => next_version(v)?,
+                }),
+                Action::Delete => None,
+                Action::Check => live,
+            });
+        }
+        for ((op, version), &slot) in ops.iter().zip(&versions).zip(&slots) {
+            let shard = &mut guards
+                .get_mut(slot)
+                .ok_or(StoreError::Corrupt("shard not locked"))?
+                .1;
+            match (op.action, version) {
+                (Action::Write { value, ttl }, Some(version)) => {
+                    let expires = now.checked_add(ttl).ok_or(StoreError::BadTtl)?;
+                    shard.map.insert(
+                        op.key.to_owned(),
+                        Entry {
+                            version: *version,
+                            value: value.to_vec(),
+                            expires,
+                        },
+                    );
+                    shard.writes = shard.writes.wrapping_add(1);
+                    if shard.writes.is_multiple_of(PURGE_EVERY) {
+                        shard.map.retain(|_, e| e.expires > now);
+                    }
+                }
+                (Action::Delete, _) => {
+                    let _ = shard.map.remove(op.key);
+                }
+                _ => {}
+            }
+        }
+        Ok(Commit::Committed { versions })
     }
 
     fn load_now(&self, key: &str) -> Result<Option<Record>, StoreError> {
@@ -115,14 +186,35 @@ impl MemoryStore {
     }
 }
 
+/// The shard a key lives in. FNV-1a: a fixed, cheap spread of keys.
+fn shard_index(key: &str) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    usize::try_from(h).unwrap_or(0) % SHARDS
+}
+
 impl Store for MemoryStore {
     fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
         let result = self.load_now(key);
         Box::pin(async move { result })
     }
 
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
-        let result = keys.iter().map(|k| self.load_now(k)).collect();
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Snapshot> {
+        let result = keys
+            .iter()
+            .map(|k| self.load_now(k))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|records| Snapshot {
+                records,
+                now_ms: None,
+            });
+        Box::pin(async move { result })
+    }
+
+    fn commit<'a>(&'a self, ops: &'a [Op<'a>]) -> StoreFuture<'a, Commit> {
+        let result = self.commit_now(ops);
         Box::pin(async move { result })
     }
 

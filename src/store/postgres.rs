@@ -316,8 +316,23 @@ impl Store for PgStore {
     }
 
     /// One statement, `WHERE key = ANY($1)`: one round trip.
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, super::Snapshot> {
         Box::pin(async move {
+            Ok(super::Snapshot {
+                records: self.load_many_old(keys).await?,
+                now_ms: None,
+            })
+        })
+    }
+
+    fn commit<'a>(&'a self, _ops: &'a [super::Op<'a>]) -> StoreFuture<'a, super::Commit> {
+        Box::pin(async move { Err(StoreError::Unavailable("TODO commit".into())) })
+    }
+}
+
+impl PgStore {
+    async fn load_many_old(&self, keys: &[&str]) -> Result<Vec<Option<Record>>, StoreError> {
+        {
             for key in keys {
                 check_key(key)?;
             }
@@ -342,9 +357,11 @@ impl Store for PgStore {
                 found.push((key, record));
             }
             Ok(in_key_order(keys, found))
-        })
+        }
     }
+}
 
+impl PgStore {
     fn swap<'a>(
         &'a self,
         key: &'a str,

@@ -414,8 +414,17 @@ impl Store for RedisStore {
     }
 
     /// One `MGET`: one round trip.
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
-        Box::pin(self.load_many_inner(keys))
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, super::Snapshot> {
+        Box::pin(async move {
+            Ok(super::Snapshot {
+                records: self.load_many_inner(keys).await?,
+                now_ms: None,
+            })
+        })
+    }
+
+    fn commit<'a>(&'a self, _ops: &'a [super::Op<'a>]) -> StoreFuture<'a, super::Commit> {
+        Box::pin(async move { Err(StoreError::Unavailable("TODO commit".into())) })
     }
 
     fn swap<'a>(

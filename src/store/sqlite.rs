@@ -15,8 +15,8 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    BackgroundPurge, Record, Store, StoreError, StoreFuture, Swap, check_args, check_key,
-    in_key_order, initial_version, next_version, sql_record,
+    Action, BackgroundPurge, Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture, Swap,
+    check_args, check_key, check_ops, in_key_order, initial_version, next_version, sql_record,
 };
 
 /// How long a statement waits for another process's write lock.
@@ -134,6 +134,108 @@ impl SqliteStore {
         purge(&self.pool).await
     }
 
+    async fn load_many_inner(&self, keys: &[&str]) -> Result<Vec<Option<Record>>, StoreError> {
+        for key in keys {
+            check_key(key)?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = vec!["?"; keys.len()].join(", ");
+        let sql = format!(
+            "SELECT key, version, value FROM keyward_records WHERE expires_at > ? AND key IN ({placeholders})"
+        );
+        // Only the number of `?` placeholders varies; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms()?);
+        for key in keys {
+            query = query.bind(*key);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(unavailable)?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get("key").map_err(unavailable)?;
+            let record = sql_record(
+                row.try_get("version").map_err(unavailable)?,
+                row.try_get("value").map_err(unavailable)?,
+            )?;
+            found.push((key, record));
+        }
+        Ok(in_key_order(keys, found))
+    }
+
+    /// A commit as one `BEGIN IMMEDIATE` transaction: it takes the write
+    /// lock first, so its checks and writes see no other writer between
+    /// them, and waits (up to the busy timeout) rather than fails when
+    /// another process holds the lock.
+    async fn commit_inner(&self, ops: &[Op<'_>]) -> Result<Commit, StoreError> {
+        check_ops(ops)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)?;
+        let now = now_ms()?;
+        let mut versions = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            let live: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM keyward_records WHERE key = ? AND expires_at > ?",
+            )
+            .bind(op.key)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            let live = live
+                .map(|v| u64::try_from(v).map_err(|_| StoreError::Corrupt("negative version")))
+                .transpose()?;
+            if live != op.expected {
+                tx.rollback().await.map_err(unavailable)?;
+                return Ok(Commit::Conflict { index });
+            }
+            versions.push(match op.action {
+                Action::Write { .. } => Some(match live {
+                    None => initial_version()?,
+                    Some(v) => next_version(v)?,
+                }),
+                Action::Delete => None,
+                Action::Check => live,
+            });
+        }
+        for (op, version) in ops.iter().zip(&versions) {
+            match (op.action, version) {
+                (Action::Write { value, ttl }, Some(version)) => {
+                    let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
+                    let expires = now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)?;
+                    sqlx::query(
+                        "INSERT INTO keyward_records (key, version, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (key) DO UPDATE SET version = ?2, value = ?3, expires_at = ?4",
+                    )
+                    .bind(op.key)
+                    .bind(to_i64(*version)?)
+                    .bind(value)
+                    .bind(expires)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                }
+                (Action::Delete, _) => {
+                    sqlx::query("DELETE FROM keyward_records WHERE key = ?")
+                        .bind(op.key)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                _ => {}
+            }
+        }
+        tx.commit().await.map_err(unavailable)?;
+        self.purge.after_write(|| {
+            let pool = self.pool.clone();
+            async move { purge(&pool).await }
+        });
+        Ok(Commit::Committed { versions })
+    }
+
     async fn swap_inner(
         &self,
         key: &str,
@@ -218,35 +320,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Vec<Option<Record>>> {
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Snapshot> {
         Box::pin(async move {
-            for key in keys {
-                check_key(key)?;
-            }
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let placeholders = vec!["?"; keys.len()].join(", ");
-            let sql = format!(
-                "SELECT key, version, value FROM keyward_records WHERE expires_at > ? AND key IN ({placeholders})"
-            );
-            // Only the number of `?` placeholders varies; every value is bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms()?);
-            for key in keys {
-                query = query.bind(*key);
-            }
-            let rows = query.fetch_all(&self.pool).await.map_err(unavailable)?;
-            let mut found = Vec::with_capacity(rows.len());
-            for row in rows {
-                let key: String = row.try_get("key").map_err(unavailable)?;
-                let record = sql_record(
-                    row.try_get("version").map_err(unavailable)?,
-                    row.try_get("value").map_err(unavailable)?,
-                )?;
-                found.push((key, record));
-            }
-            Ok(in_key_order(keys, found))
+            Ok(Snapshot {
+                records: self.load_many_inner(keys).await?,
+                now_ms: None,
+            })
         })
+    }
+
+    fn commit<'a>(&'a self, ops: &'a [Op<'a>]) -> StoreFuture<'a, Commit> {
+        Box::pin(self.commit_inner(ops))
     }
 
     fn swap<'a>(
