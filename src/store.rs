@@ -24,6 +24,7 @@ mod postgres;
 mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod transact;
 
 use std::fmt;
 use std::future::Future;
@@ -39,6 +40,8 @@ pub use redis::{CAS_SCRIPT, MAX_PREFIX_LEN, RedisOptions, RedisStore};
 pub use sqlite::SqliteStore;
 
 pub use crate::error::StoreError;
+pub(crate) use transact::{Decision, decode, encode, transact};
+pub use transact::DEFAULT_MAX_RETRIES;
 
 /// Longest key: keys are namespaced ids, not data.
 pub const MAX_KEY_LEN: usize = 200;

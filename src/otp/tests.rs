@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::store::{MemoryStore, Record, StoreFuture};
+use crate::store::{MemoryStore, Record, StoreError, StoreFuture, decode, encode};
 use crate::{JwtAlg, KeyRing, Keyward};
 use proptest::prelude::*;
 
@@ -327,15 +327,15 @@ fn the_mac_framing_is_unambiguous() {
 fn records_round_trip_and_corrupt_ones_are_errors() {
     let s = issued(&SubjectState::default(), "123456", T0);
     let bytes = encode(&s).unwrap();
-    assert_eq!(decode(&bytes).unwrap(), s);
+    assert_eq!(decode::<SubjectState>(&bytes).unwrap(), s);
     let text = String::from_utf8(bytes).unwrap();
     assert!(!text.contains("123456"), "{text}");
     let broken = text.replace("\"mac\":\"", "\"mac\":\"zz");
     assert!(matches!(
-        decode(broken.as_bytes()),
-        Err(Error::Store(StoreError::Corrupt(_)))
+        decode::<SubjectState>(broken.as_bytes()),
+        Err(StoreError::Corrupt(_))
     ));
-    assert!(decode(b"not json").is_err());
+    assert!(decode::<SubjectState>(b"not json").is_err());
 }
 
 #[test]
@@ -927,18 +927,6 @@ impl Store for Failing {
             return Box::pin(async { Err(StoreError::Unavailable("down".into())) });
         }
         self.inner.load(key)
-    }
-    fn swap<'a>(
-        &'a self,
-        key: &'a str,
-        expected: Option<u64>,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, Swap> {
-        if self.fail_swap.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(async { Err(StoreError::Unavailable("down".into())) });
-        }
-        self.inner.swap(key, expected, value, ttl)
     }
     fn commit<'a>(
         &'a self,

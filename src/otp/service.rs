@@ -1,0 +1,271 @@
+//! The service: each transition is one transaction on the store.
+
+use super::*;
+
+pub(crate) fn check_subject(subject: &str) -> Result<(), Error> {
+    if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
+        return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+    }
+    Ok(())
+}
+
+/// The one-time-code service. Reached through
+/// [`Keyward::otp`](crate::Keyward::otp). Cheap to clone.
+#[derive(Clone)]
+pub struct Otp {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) mac_key: SecretBytes,
+    pub(crate) policy: OtpPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) throttles: Arc<Throttles>,
+}
+
+impl fmt::Debug for Otp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Otp")
+            .field("store", &self.inner.store)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Otp {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        mac_key: &SecretBytes,
+        policy: OtpPolicy,
+        clock: Arc<dyn Clock>,
+        throttles: Arc<Throttles>,
+    ) -> Result<Self, Error> {
+        policy.validate()?;
+        let mac_key = SecretBytes::new(mac_key.unprotected_as_bytes().to_vec());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                mac_key,
+                policy,
+                clock,
+                throttles,
+            }),
+        })
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &OtpPolicy {
+        &self.inner.policy
+    }
+
+    /// Issues a code for `subject` and `purpose`, from the OS CSPRNG. It
+    /// replaces any pending code of that subject and purpose, and leaves
+    /// the failure count as it is. Send [`IssuedCode::code`] to the user.
+    ///
+    /// # Errors
+    /// [`Error::Throttled`] when a code was sent to the subject too
+    /// recently (per process: [`crate::throttle`]);
+    /// [`Error::Otp`] with [`OtpError::Locked`] or
+    /// [`OtpError::LockedUntilUnlock`] while the subject is locked;
+    /// [`Error::Store`] when the store fails (no code is issued);
+    /// [`Error::Busy`] after `max_retries` lost compare-and-swaps;
+    /// [`Error::Config`] for an empty subject or one over 1,024 bytes;
+    /// [`Error::Rng`].
+    pub async fn issue(&self, subject: &str, purpose: Purpose) -> Result<IssuedCode, Error> {
+        self.issue_with_rng(subject, purpose, &mut rand::rngs::SysRng)
+            .await
+    }
+
+    /// [`issue`](Self::issue) with the code drawn from `rng`, for tests.
+    ///
+    /// # Errors
+    /// As [`issue`](Self::issue); [`Error::Rng`] when `rng` fails.
+    pub async fn issue_with_rng<R: TryCryptoRng + ?Sized>(
+        &self,
+        subject: &str,
+        purpose: Purpose,
+        rng: &mut R,
+    ) -> Result<IssuedCode, Error> {
+        check_subject(subject)?;
+        let tag = self.subject_tag(subject);
+        self.inner.throttles.code_send().check(&tag)?;
+        let code = generate_code(rng, self.inner.policy.digits)?;
+        let mac = self.code_mac(subject, &purpose, code.unprotected_as_str().as_bytes());
+        let key = record_key(&tag);
+        let policy = &self.inner.policy;
+        let issued = self
+            .transact(&key, |state, now| {
+                let state = state.unwrap_or_default();
+                match decide_issue(&state, purpose.name(), mac, now, policy) {
+                    Ok((next, expires_at)) => {
+                        Ok(Decision::only(Ok(expires_at)).write(0, &next, next.ttl(now))?)
+                    }
+                    Err(refusal) => Ok(Decision::only(Err(refusal_error(refusal, now)))),
+                }
+            })
+            .await?;
+        let subject_tag = hex(&tag);
+        match issued {
+            Ok(expires_at) => {
+                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, expires_at, "one-time code issued");
+                Ok(IssuedCode {
+                    code,
+                    expires_at,
+                    purpose,
+                })
+            }
+            Err(e) => {
+                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code refused: subject locked");
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks `code` for `subject` and `purpose`. A correct code is used
+    /// up, forgives the wrong guesses made at that code (and no others),
+    /// and yields the [`OtpVerified`] proof. A wrong one counts against the
+    /// subject's lock and against the code, which is used up after
+    /// `max_attempts` wrong guesses in its life.
+    /// The code is compared exactly as given: strip spaces or dashes the
+    /// user may have typed before calling, if your form allows them.
+    ///
+    /// # Errors
+    /// [`Error::Otp`] with [`OtpError::Invalid`] (a failure, counted),
+    /// [`OtpError::Locked`] or [`OtpError::LockedUntilUnlock`] (not
+    /// evaluated), [`OtpError::Expired`] or [`OtpError::NoCode`] (not
+    /// counted); [`Error::Store`] when the store fails (fail closed: the
+    /// code is not accepted); [`Error::Busy`] after `max_retries` lost
+    /// compare-and-swaps; [`Error::Config`] for an empty subject or one
+    /// over 1,024 bytes.
+    pub async fn verify(
+        &self,
+        subject: &str,
+        purpose: Purpose,
+        code: &str,
+    ) -> Result<OtpVerified, Error> {
+        check_subject(subject)?;
+        let tag = self.subject_tag(subject);
+        let candidate = (code.len() <= MAX_CODE_INPUT)
+            .then(|| self.code_mac(subject, &purpose, code.as_bytes()));
+        let key = record_key(&tag);
+        let policy = &self.inner.policy;
+        let (verdict, locked_until_unlock, now) = self
+            .transact(&key, |state, now| {
+                let Some(state) = state else {
+                    return Ok(Decision::only((Verdict::NoCode, false, now)));
+                };
+                let (next, verdict) = decide_verify(&state, purpose.name(), candidate, now, policy);
+                Ok(match next {
+                    Some(next) => Decision::only((verdict, next.locked_until_unlock, now)).write(
+                        0,
+                        &next,
+                        next.ttl(now),
+                    )?,
+                    None => Decision::only((verdict, false, now)),
+                })
+            })
+            .await?;
+        let subject_tag = hex(&tag);
+        match verdict {
+            Verdict::Ok => {
+                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code verified");
+                Ok(OtpVerified {
+                    subject: subject.to_owned(),
+                    purpose,
+                    verified_at: now,
+                })
+            }
+            Verdict::Invalid { attempts_left } => {
+                if locked_until_unlock {
+                    tracing::warn!(subject_tag = %subject_tag, purpose = %purpose, "wrong one-time code; subject locked until an operator unlocks");
+                } else if attempts_left == 0 {
+                    tracing::warn!(subject_tag = %subject_tag, purpose = %purpose, lockout_secs = self.inner.policy.lockout_secs, "wrong one-time code; subject locked");
+                } else {
+                    tracing::info!(subject_tag = %subject_tag, purpose = %purpose, attempts_left, "wrong one-time code");
+                }
+                Err(OtpError::Invalid { attempts_left }.into())
+            }
+            Verdict::Refused(refusal) => {
+                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code refused: subject locked");
+                Err(refusal_error(refusal, now))
+            }
+            Verdict::Expired => Err(OtpError::Expired.into()),
+            Verdict::NoCode => Err(OtpError::NoCode.into()),
+        }
+    }
+
+    /// The operator's unlock: clears the subject's failure count and any
+    /// lock, including the one after too many consecutive failures.
+    /// Pending codes stay as they are, with the wrong guesses each has
+    /// faced: an unlock gives no code more than `max_attempts` guesses.
+    /// Unlocking a subject that is not locked succeeds and changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Busy`] under extreme contention;
+    /// [`Error::Config`] for an empty subject or one over 1,024 bytes.
+    pub async fn unlock(&self, subject: &str) -> Result<(), Error> {
+        check_subject(subject)?;
+        let tag = self.subject_tag(subject);
+        let key = record_key(&tag);
+        let unlocked = self
+            .transact(&key, |state, now| {
+                let Some(state) = state else {
+                    return Ok(Decision::only(false));
+                };
+                let next = decide_unlock(&state);
+                if next == state {
+                    return Ok(Decision::only(false));
+                }
+                Ok(Decision::only(true).write(0, &next, next.ttl(now))?)
+            })
+            .await?;
+        if unlocked {
+            tracing::warn!(subject_tag = %hex(&tag), "one-time codes unlocked by an operator");
+        }
+        Ok(())
+    }
+
+    /// One transaction over the subject's record.
+    async fn transact<T>(
+        &self,
+        key: &str,
+        decide: impl FnMut(Option<SubjectState>, u64) -> Result<Decision<T>, Error>,
+    ) -> Result<T, Error> {
+        let mut decide = decide;
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[key],
+            self.inner.policy.max_retries,
+            |(state,): (Option<SubjectState>,), now| decide(state, now),
+        )
+        .await
+    }
+
+    fn subject_tag(&self, subject: &str) -> [u8; 16] {
+        let mac = crate::mac::hmac_sha256(
+            self.inner.mac_key.unprotected_as_bytes(),
+            &[SUBJECT_DOMAIN, subject.as_bytes()],
+        );
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(mac.get(..16).unwrap_or(&[0u8; 16]));
+        tag
+    }
+
+    fn code_mac(&self, subject: &str, purpose: &Purpose, code: &[u8]) -> CodeMac {
+        code_mac(
+            self.inner.mac_key.unprotected_as_bytes(),
+            subject,
+            purpose.name(),
+            code,
+        )
+    }
+}
+
+/// `HMAC-SHA256(key, domain ‖ len ‖ subject ‖ len ‖ purpose ‖ len ‖ code)`:
+
+pub(crate) fn record_key(tag: &[u8; 16]) -> String {
+    format!("kw:otp:{}", hex(tag))
+}

@@ -1,0 +1,266 @@
+//! The one transaction every stateful service runs: load the records in one
+//! round trip, decode them with the one versioned codec, ask a pure
+//! decision function what to write, commit it all or nothing, and on a
+//! conflict start again, a bounded number of times.
+//!
+//! A decision sees the records and the time, and nothing else. The time is
+//! the store's clock where the store keeps one (PostgreSQL, Redis) and the
+//! host's otherwise (memory, SQLite, whose clients share one host), so that
+//! replicas whose clocks disagree still make the same decision.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+use super::{Commit, Op, Record, Store, StoreError};
+use crate::clock::Clock;
+use crate::error::Error;
+
+/// Commit attempts before an operation gives up with [`Error::Busy`].
+pub const DEFAULT_MAX_RETRIES: u32 = 32;
+
+/// The codec's format byte: JSON follows.
+const FORMAT_JSON_V1: u8 = 1;
+
+/// Encodes a record: a format byte, then the record as JSON.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if the value cannot be serialised.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![FORMAT_JSON_V1];
+    serde_json::to_writer(&mut out, value)
+        .map_err(|_| StoreError::Corrupt("cannot encode record"))?;
+    Ok(out)
+}
+
+/// Decodes a record written by [`encode`], or by keyward before the codec
+/// had a format byte (bare JSON, which begins with `{`).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for an unknown format or a record that does not
+/// decode as `T`.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    let json = match bytes.split_first() {
+        Some((&FORMAT_JSON_V1, rest)) => rest,
+        Some((b'{', _)) => bytes,
+        _ => return Err(StoreError::Corrupt("unknown record format")),
+    };
+    serde_json::from_slice(json).map_err(|_| StoreError::Corrupt("record does not decode"))
+}
+
+/// The typed records a transaction loads: a tuple of `Option`s, one per
+/// key, in the order of the keys.
+pub(crate) trait Records: Sized {
+    /// How many keys the tuple covers.
+    const LEN: usize;
+    /// Decodes the loaded records.
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError>;
+}
+
+fn slot<T: DeserializeOwned>(raw: &[Option<Record>], i: usize) -> Result<Option<T>, StoreError> {
+    match raw.get(i) {
+        Some(Some(r)) => decode(&r.value).map(Some),
+        Some(None) => Ok(None),
+        None => Err(StoreError::Corrupt("load_many returned too few records")),
+    }
+}
+
+impl<A: DeserializeOwned> Records for (Option<A>,) {
+    const LEN: usize = 1;
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        Ok((slot(raw, 0)?,))
+    }
+}
+
+impl<A: DeserializeOwned, B: DeserializeOwned> Records for (Option<A>, Option<B>) {
+    const LEN: usize = 2;
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        Ok((slot(raw, 0)?, slot(raw, 1)?))
+    }
+}
+
+/// What a planned operation does to the record at its key's position.
+enum Planned {
+    Write { value: Vec<u8>, ttl: Duration },
+    Delete,
+    Check,
+}
+
+/// A decision: the operations to commit, by key position, and the outcome
+/// to return once they have committed. With no operations nothing is
+/// committed.
+#[must_use]
+pub(crate) struct Decision<T> {
+    ops: Vec<(usize, Planned)>,
+    outcome: T,
+}
+
+impl<T> Decision<T> {
+    /// An outcome that needs nothing committed.
+    pub(crate) fn only(outcome: T) -> Self {
+        Self {
+            ops: Vec::new(),
+            outcome,
+        }
+    }
+
+    /// Writes `value` at the key in position `at`, with `ttl`, if its record
+    /// is still the one loaded.
+    pub(crate) fn write<V: Serialize>(
+        mut self,
+        at: usize,
+        value: &V,
+        ttl: Duration,
+    ) -> Result<Self, StoreError> {
+        self.ops.push((
+            at,
+            Planned::Write {
+                value: encode(value)?,
+                ttl,
+            },
+        ));
+        Ok(self)
+    }
+
+    /// Deletes the record at position `at`, if it is still the one loaded.
+    pub(crate) fn delete(mut self, at: usize) -> Self {
+        self.ops.push((at, Planned::Delete));
+        self
+    }
+
+    /// Commits only if the record at position `at` is still the one loaded
+    /// (or still absent): a guard.
+    pub(crate) fn check(mut self, at: usize) -> Self {
+        self.ops.push((at, Planned::Check));
+        self
+    }
+}
+
+/// Runs `decide` over the records at `keys` until its operations commit,
+/// and returns its outcome.
+///
+/// Each attempt costs two round trips (one `load_many`, one `commit`), or
+/// one when the decision commits nothing. `decide` receives the typed
+/// records and the time in seconds since the Unix epoch, and must be pure:
+/// it may run several times.
+///
+/// # Errors
+/// What `decide` returns; [`Error::Store`] when the store fails or a record
+/// does not decode (fail closed: nothing is written); [`Error::Busy`] after
+/// `max_retries` conflicting attempts.
+pub(crate) async fn transact<R, T, F>(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    keys: &[&str],
+    max_retries: u32,
+    mut decide: F,
+) -> Result<T, Error>
+where
+    R: Records,
+    F: FnMut(R, u64) -> Result<Decision<T>, Error>,
+{
+    if keys.len() != R::LEN {
+        return Err(StoreError::Corrupt("a transaction's keys and records differ").into());
+    }
+    for _ in 0..max_retries {
+        let snapshot = store.load_many(keys).await?;
+        let now = snapshot
+            .now_ms
+            .map_or_else(|| clock.now(), |ms| ms.checked_div(1_000).unwrap_or(0));
+        let records = R::decode(&snapshot.records)?;
+        let decision = decide(records, now)?;
+        if decision.ops.is_empty() {
+            return Ok(decision.outcome);
+        }
+        let mut ops = Vec::with_capacity(decision.ops.len());
+        for (at, planned) in &decision.ops {
+            let key = keys
+                .get(*at)
+                .ok_or(StoreError::Corrupt("a decision names no loaded key"))?;
+            let expected = snapshot
+                .records
+                .get(*at)
+                .and_then(|r| r.as_ref().map(|r| r.version));
+            ops.push(match planned {
+                Planned::Write { value, ttl } => Op::write(key, expected, value, *ttl),
+                Planned::Delete => match expected {
+                    Some(v) => Op::delete(key, v),
+                    // Deleting what is absent: only its absence is required.
+                    None => Op::check(key, None),
+                },
+                Planned::Check => Op::check(key, expected),
+            });
+        }
+        match store.commit(&ops).await? {
+            Commit::Committed { .. } => return Ok(decision.outcome),
+            Commit::Conflict { .. } => {}
+        }
+    }
+    Err(Error::Busy)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::MemoryStore;
+    use serde::Deserialize;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Counter {
+        n: u32,
+    }
+
+    #[test]
+    fn the_codec_round_trips_and_reads_bare_json() {
+        let bytes = encode(&Counter { n: 7 }).unwrap();
+        assert_eq!(bytes.first(), Some(&FORMAT_JSON_V1));
+        assert_eq!(decode::<Counter>(&bytes).unwrap(), Counter { n: 7 });
+        assert_eq!(decode::<Counter>(br#"{"n":3}"#).unwrap(), Counter { n: 3 });
+        for bad in [&b""[..], b"\x02{\"n\":1}", b"[1]", b"\x01{\"m\":1}"] {
+            assert!(decode::<Counter>(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Two records move together, the time is the host clock's on a store
+    /// without one, and a decision that commits nothing costs no commit.
+    #[tokio::test]
+    async fn a_transaction_commits_its_decision() {
+        let store = MemoryStore::new();
+        let clock = ManualClock::new(1_000);
+        let ttl = Duration::from_secs(60);
+        for round in 0..3u32 {
+            let seen = transact(
+                &store,
+                &clock,
+                &["a", "b"],
+                4,
+                |(a, b): (Option<Counter>, Option<Counter>), now| {
+                    assert_eq!(now, 1_000);
+                    let n = a.map_or(0, |c| c.n);
+                    assert_eq!(b.map_or(0, |c| c.n), n, "the records moved together");
+                    Decision::only(n)
+                        .write(0, &Counter { n: n + 1 }, ttl)?
+                        .write(1, &Counter { n: n + 1 }, ttl)
+                        .map_err(Error::from)
+                },
+            )
+            .await
+            .unwrap();
+            assert_eq!(seen, round);
+        }
+        let read = transact(&store, &clock, &["a"], 1, |(a,): (Option<Counter>,), _| {
+            Ok(Decision::only(a.map(|c| c.n)))
+        })
+        .await
+        .unwrap();
+        assert_eq!(read, Some(3));
+        // A decision over the wrong number of keys is refused.
+        let wrong = transact(&store, &clock, &["a", "b"], 1, |(_,): (Option<Counter>,), _| {
+            Ok(Decision::only(()))
+        })
+        .await;
+        assert!(matches!(wrong, Err(Error::Store(StoreError::Corrupt(_)))));
+    }
+}
