@@ -1,0 +1,365 @@
+//! The service: each transition is one transaction on the store.
+
+use super::*;
+
+/// The session service. Reached through
+/// [`Keyward::sessions`](crate::Keyward::sessions). Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    store: Arc<dyn Store>,
+    jwt: Arc<Jwt>,
+    mac_key: SecretBytes,
+    policy: SessionPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("store", &self.inner.store)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+fn family_key(family: &[u8; 16]) -> String {
+    format!("kw:fam:{}", hex(family))
+}
+
+fn subject_key(tag: &[u8; 16]) -> String {
+    format!("kw:subj:{}", hex(tag))
+}
+
+impl Sessions {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        jwt: Arc<Jwt>,
+        mac_key: &SecretBytes,
+        policy: SessionPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        policy.validate()?;
+        let mac_key = SecretBytes::new(mac_key.unprotected_as_bytes().to_vec());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                jwt,
+                mac_key,
+                policy,
+                clock,
+            }),
+        })
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.inner.policy
+    }
+
+    /// Starts a session for `subject` after a password check: a new family,
+    /// its first refresh token and an access token. Requires the
+    /// [`Verified`] proof, so tokens cannot be minted without a check.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the store fails (no token is minted),
+    /// [`Error::Config`] for an empty subject, [`Error::Rng`].
+    pub async fn start(&self, _proof: &Verified, subject: &str) -> Result<TokenPair, Error> {
+        self.start_inner(subject).await
+    }
+
+    /// DANGER: starts a session without a password proof. For operator
+    /// tools and for login paths with their own proof (a one-time code).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    pub async fn dangerous_start_without_proof(&self, subject: &str) -> Result<TokenPair, Error> {
+        self.start_inner(subject).await
+    }
+
+    /// Starts a session for the subject of a login code: the one-time-code
+    /// counterpart of [`start`](Sessions::start). The proof is used up.
+    ///
+    /// # Errors
+    /// [`Error::Otp`] with [`OtpError::NotForLogin`] when the code was
+    /// issued for another purpose (nothing is minted); otherwise as
+    /// [`start`](Sessions::start).
+    pub async fn start_with_otp(&self, proof: OtpVerified) -> Result<TokenPair, Error> {
+        if *proof.purpose() != Purpose::Login {
+            return Err(OtpError::NotForLogin.into());
+        }
+        self.start_inner(proof.subject()).await
+    }
+
+    async fn start_inner(&self, subject: &str) -> Result<TokenPair, Error> {
+        if subject.is_empty() || subject.len() > 1024 {
+            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+        }
+        let tag = self.subject_tag(subject);
+        let mut family_id = [0u8; 16];
+        crate::random::fill_random(&mut family_id)?;
+        let (fam_key, subj_key) = (family_key(&family_id), subject_key(&tag));
+        // Guarded on the subject's record: a revoke-all that commits first
+        // is seen, and one that commits later revokes this family too.
+        self.transact(
+            &fam_key,
+            &subj_key,
+            |existing: Option<Family>, subject_record, now| {
+                if existing.is_some() {
+                    // 128 random bits collided: refuse rather than share a family.
+                    return Err(StoreError::Corrupt("session id collision").into());
+                }
+                let family = decide_start(subject, subject_record, now);
+                let ttl = self.record_ttl(&family, now);
+                Ok(Decision::only(()).write(0, &family, ttl)?.check(1))
+            },
+        )
+        .await?;
+        let session_id = hex(&family_id);
+        tracing::info!(session = %session_id, subject = %subject, "session started");
+        self.pair(
+            &Parsed {
+                subject_tag: tag,
+                family: family_id,
+                generation: 0,
+            },
+            subject,
+        )
+    }
+
+    /// Rotates a refresh token: a new pair, or a [`SessionError`].
+    ///
+    /// The family's record is committed together with a guard on the
+    /// subject's revocation record, so once [`revoke_all`](Self::revoke_all)
+    /// has returned, no refresh that began before it hands out a pair.
+    ///
+    /// # Errors
+    /// [`Error::Session`] with `Reused` (the family is now revoked),
+    /// `Expired`, `Revoked` or `Invalid`; [`Error::Store`] when the store
+    /// fails (fail closed: nothing is issued); [`Error::Busy`] after
+    /// `max_retries` lost commits.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, Error> {
+        let parsed = self.parse(refresh_token)?;
+        let (fam_key, subj_key) = (family_key(&parsed.family), subject_key(&parsed.subject_tag));
+        let policy = &self.inner.policy;
+        let (outcome, subject) = self
+            .transact(&fam_key, &subj_key, |family, subject_record, now| {
+                let Some(family) = family else {
+                    // The MAC proves keyward issued it; the record is gone
+                    // only once the family outlived its store TTL.
+                    return Err(SessionError::Expired.into());
+                };
+                // The token names its subject; a record naming another one
+                // was written by someone other than keyward (a store writer
+                // moving a family, and the tokens of whoever holds it, to
+                // another user).
+                let tag = self.subject_tag(&family.subject);
+                if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                    &tag[..],
+                    &parsed.subject_tag[..],
+                )) {
+                    return Err(
+                        StoreError::Corrupt("family record does not match the token").into(),
+                    );
+                }
+                let epoch = subject_record.map_or(0, |r| r.epoch);
+                let (next, outcome) = decide(&family, parsed.generation, epoch, now, policy);
+                let decision = Decision::only((outcome, family.subject.clone()));
+                Ok(match (next, outcome) {
+                    (Some(next), _) => {
+                        let ttl = self.record_ttl(&next, now);
+                        decision.write(0, &next, ttl)?.check(1)
+                    }
+                    // A grace replay hands out a pair too: only while
+                    // neither record has moved.
+                    (None, Outcome::GraceReplay { .. }) => decision.check(0).check(1),
+                    (None, _) => decision,
+                })
+            })
+            .await?;
+        let session = hex(&parsed.family);
+        match outcome {
+            Outcome::Rotated { generation } | Outcome::GraceReplay { generation } => {
+                if matches!(outcome, Outcome::Rotated { .. }) {
+                    tracing::info!(session = %session, subject = %subject, generation, "refresh token rotated");
+                } else {
+                    tracing::info!(session = %session, subject = %subject, generation, "refresh grace replay");
+                }
+                self.pair(
+                    &Parsed {
+                        generation,
+                        ..parsed
+                    },
+                    &subject,
+                )
+            }
+            Outcome::Reused => {
+                tracing::warn!(session = %session, subject = %subject, "refresh token reuse detected; session family revoked");
+                Err(SessionError::Reused.into())
+            }
+            Outcome::Expired => Err(SessionError::Expired.into()),
+            Outcome::Revoked => Err(SessionError::Revoked.into()),
+            Outcome::Invalid => Err(SessionError::Invalid.into()),
+        }
+    }
+
+    /// Revokes the family of a refresh token (logout). Returns the session
+    /// id. Revoking a revoked family succeeds again.
+    ///
+    /// # Errors
+    /// [`Error::Session`] with `Invalid` or `Expired`; [`Error::Store`];
+    /// [`Error::Busy`] under extreme contention.
+    pub async fn revoke(&self, refresh_token: &str) -> Result<String, Error> {
+        let parsed = self.parse(refresh_token)?;
+        let fam_key = family_key(&parsed.family);
+        let session = hex(&parsed.family);
+        let revoked = transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&fam_key],
+            self.inner.policy.max_retries,
+            |(family,): (Option<Family>,), now| {
+                let Some(family) = family else {
+                    return Err(SessionError::Expired.into());
+                };
+                Ok(match decide_revoke(&family) {
+                    Some(next) => {
+                        let ttl = self.record_ttl(&next, now);
+                        Decision::only(Some(next.subject.clone())).write(0, &next, ttl)?
+                    }
+                    None => Decision::only(None),
+                })
+            },
+        )
+        .await?;
+        if let Some(subject) = revoked {
+            tracing::info!(session = %session, subject = %subject, "session revoked");
+        }
+        Ok(session)
+    }
+
+    /// Revokes every family of `subject` (logout everywhere, password
+    /// change), without listing them: the subject's epoch moves past every
+    /// existing family's. Once it has returned, no refresh of those
+    /// families succeeds, not even one that was already under way.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Busy`] under extreme contention.
+    pub async fn revoke_all(&self, subject: &str) -> Result<(), Error> {
+        let key = subject_key(&self.subject_tag(subject));
+        // Outlive every family that could still be alive.
+        let ttl = Duration::from_secs(self.inner.policy.absolute_ttl_secs.saturating_add(86_400));
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&key],
+            self.inner.policy.max_retries,
+            |(record,): (Option<SubjectRecord>,), now| {
+                Ok(Decision::only(()).write(0, &decide_revoke_all(record, now), ttl)?)
+            },
+        )
+        .await?;
+        tracing::info!(subject = %subject, "all sessions of subject revoked");
+        Ok(())
+    }
+
+    /// Verifies an access token, statelessly: signature, claims, expiry.
+    /// A revoked session's access tokens stay valid until they expire
+    /// (at most the access-token lifetime); use
+    /// [`authenticate_strict`](Self::authenticate_strict) where that matters.
+    ///
+    /// # Errors
+    /// [`Error::Jwt`] with the reason.
+    pub fn authenticate(&self, access_token: &str) -> Result<AccessClaims, Error> {
+        self.inner.jwt.verify(access_token)
+    }
+
+    /// Verifies an access token and checks, in one store round trip, that
+    /// its session is still alive: exactly the check the session's next
+    /// [`refresh`](Self::refresh) would make first, at the same (the
+    /// store's) time. A session that refresh would call `Revoked` (logout,
+    /// reuse, revoke-all) or `Expired` (past its idle or absolute lifetime)
+    /// is refused with that same reason, even while the access token itself
+    /// has not expired.
+    ///
+    /// # Errors
+    /// [`Error::Jwt`]; [`Error::Session`] with `Revoked` or `Expired`;
+    /// [`Error::Store`] (fail closed).
+    pub async fn authenticate_strict(&self, access_token: &str) -> Result<AccessClaims, Error> {
+        let claims = self.inner.jwt.verify(access_token)?;
+        let family = unhex::<16>(&claims.sid).ok_or(SessionError::Revoked)?;
+        let tag = self.subject_tag(&claims.sub);
+        let (fam_key, subj_key) = (family_key(&family), subject_key(&tag));
+        let policy = &self.inner.policy;
+        self.transact(&fam_key, &subj_key, |family, subject_record, now| {
+            let Some(family) = family else {
+                return Err(SessionError::Expired.into());
+            };
+            if family.subject != claims.sub {
+                return Err(SessionError::Revoked.into());
+            }
+            let epoch = subject_record.map_or(0, |r| r.epoch);
+            liveness(&family, epoch, now, policy)?;
+            Ok(Decision::only(()))
+        })
+        .await?;
+        Ok(claims)
+    }
+
+    /// One transaction over a family and its subject's record.
+    async fn transact<T>(
+        &self,
+        fam_key: &str,
+        subj_key: &str,
+        mut decide: impl FnMut(Option<Family>, Option<SubjectRecord>, u64) -> Result<Decision<T>, Error>,
+    ) -> Result<T, Error> {
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[fam_key, subj_key],
+            self.inner.policy.max_retries,
+            |(family, subject): (Option<Family>, Option<SubjectRecord>), now| {
+                decide(family, subject, now)
+            },
+        )
+        .await
+    }
+
+    fn subject_tag(&self, subject: &str) -> [u8; 16] {
+        let mac = crate::mac::hmac_sha256(
+            self.inner.mac_key.unprotected_as_bytes(),
+            &[SUBJECT_DOMAIN, subject.as_bytes()],
+        );
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(mac.get(..16).unwrap_or(&[0u8; 16]));
+        tag
+    }
+
+    fn parse(&self, token: &str) -> Result<Parsed, Error> {
+        parse_token(self.inner.mac_key.unprotected_as_bytes(), token)
+    }
+
+    fn pair(&self, p: &Parsed, subject: &str) -> Result<TokenPair, Error> {
+        let session_id = hex(&p.family);
+        let access = self.inner.jwt.issue(subject, &session_id)?;
+        Ok(TokenPair {
+            access,
+            refresh: format_token(self.inner.mac_key.unprotected_as_bytes(), p),
+            expires_in: self.inner.jwt.policy().access_ttl(),
+            session_id,
+        })
+    }
+
+    /// How long the store keeps a family: until its absolute end, so that
+    /// reuse of a revoked family's tokens is still recognised until then.
+    fn record_ttl(&self, family: &Family, now: u64) -> Duration {
+        let end = family
+            .created
+            .saturating_add(self.inner.policy.absolute_ttl_secs);
+        Duration::from_secs(end.saturating_sub(now).max(1))
+    }
+}
