@@ -1,14 +1,41 @@
 //! The shared SQL store: one PostgreSQL table, for any number of replicas.
 //!
-//! Every compare-and-swap is one statement, so PostgreSQL's row locks make it
-//! atomic across connections, processes and machines: an `UPDATE … WHERE
-//! version = $expected` that waited on a concurrent writer re-checks its
-//! `WHERE` against the row that writer left, and an `INSERT … ON CONFLICT DO
-//! UPDATE … WHERE` is atomic under the default READ COMMITTED isolation.
+//! Every commit, and so every swap (a commit of one write), is one call of
+//! one PL/pgSQL function, `keyward_commit`, which [`PgStore::migrate`]
+//! creates with the table: one statement, one round trip. Its arguments
+//! are arrays, one element per operation: the keys, the expected versions
+//! (NULL: no live record), the actions, the values, the TTLs and the new
+//! versions, which the client draws (a fresh random version for a record
+//! created, the next one for a record written over).
 //!
-//! Time is the database's: every statement compares `expires_at` with the
-//! server's `now()`, so replicas with skewed clocks still agree on which
-//! records are live.
+//! The function first takes a transaction-scoped advisory lock for every
+//! key of the commit, in ascending order of lock id, so that two commits
+//! never wait on each other in a cycle. Every write to the table but the
+//! purge of expired rows goes through the function, so whoever changes a
+//! record, present or absent, holds its key's lock until the change is
+//! committed. Then it checks
+//! every record against its expected version, and writes only when all of
+//! them hold; otherwise it writes nothing and returns the position of the
+//! first that did not. Each statement of the function reads a fresh
+//! snapshot (every pooled connection runs at READ COMMITTED, whatever the
+//! server's default), and the checks run once the locks are held, so they
+//! see every commit that held one of those locks before. A guard on an
+//! absent record therefore cannot be overtaken: a create of that record
+//! either commits before the guard's check, which then sees it, or waits
+//! until the guarding commit is over (no write skew). Each write checks
+//! its record's version once more: the background purge takes no key
+//! lock, and may delete a row that expired just after the checks; a write
+//! that then misses its row aborts the whole commit, which is reported as
+//! a conflict at that operation.
+//!
+//! Time is the database's, so replicas with skewed clocks still agree on
+//! which records are live. A load compares `expires_at` with the server's
+//! `now()`, and `load_many` reports that `now()` in the same statement. A
+//! commit reads the server's clock once it holds its locks, and that one
+//! instant decides which records are live (an expired row counts as
+//! absent, and a write where one lies replaces it) and when the records it
+//! writes expire. A delete expires its row at once and empties its value;
+//! the background purge removes it with the other expired rows.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,8 +44,8 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{
-    BackgroundPurge, Record, Store, StoreError, StoreFuture, Swap, check_args, check_key,
-    in_key_order, initial_version, next_version, sql_record,
+    Action, BackgroundPurge, Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture,
+    check_key, check_ops, in_key_order, initial_version, next_version, sql_record,
 };
 
 /// Every this many writes, one batch of expired rows is deleted in the
@@ -29,6 +56,9 @@ const PURGE_BATCH: i64 = 1_000;
 /// Key of the advisory lock that serialises concurrent migrations (an
 /// arbitrary constant: "keyward" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006b_6579_7761_7264;
+/// The SQLSTATE `keyward_commit` raises when a write finds its record
+/// changed after the checks; the message is the operation's position.
+const WRITE_MISSED: &str = "KW409";
 
 const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS keyward_records (
@@ -39,6 +69,79 @@ const SCHEMA: [&str; 2] = [
     )",
     "CREATE INDEX IF NOT EXISTS keyward_records_expires ON keyward_records (expires_at)",
 ];
+
+/// The signature of `keyward_commit`, the commit: its argument types.
+const COMMIT_SIGNATURE: &str =
+    "keyward_commit(text[], bigint[], text[], bytea[], bigint[], bigint[])";
+/// The same, with the arguments' names, which [`COMMIT_BODY`] uses.
+const COMMIT_DECLARATION: &str = "keyward_commit(p_keys text[], p_expected bigint[], \
+     p_actions text[], p_values bytea[], p_ttl_ms bigint[], p_versions bigint[])";
+
+/// The commit. Locks live in the two-integer advisory lock space, under
+/// a class of keyward's own ("kwrd" in ASCII), apart from the migration
+/// lock and from the single-integer locks of other applications; two
+/// keys whose hashes collide only share a lock. Returns the 0-based
+/// position of the first operation whose record is not at its expected
+/// version, or NULL when every write has been made.
+const COMMIT_BODY: &str = "
+    DECLARE
+        v_n integer := cardinality(p_keys);
+        v_lock integer;
+        v_now timestamptz;
+        v_conflict integer;
+        v_rows bigint;
+    BEGIN
+        IF v_n = 0 OR cardinality(p_expected) <> v_n OR cardinality(p_actions) <> v_n
+           OR cardinality(p_values) <> v_n OR cardinality(p_ttl_ms) <> v_n
+           OR cardinality(p_versions) <> v_n THEN
+            RAISE EXCEPTION 'keyward_commit: arrays of different lengths';
+        END IF;
+        FOR v_lock IN SELECT DISTINCT hashtext(k) FROM unnest(p_keys) AS k ORDER BY 1 LOOP
+            PERFORM pg_advisory_xact_lock(1802990180, v_lock);
+        END LOOP;
+        v_now := clock_timestamp();
+        SELECT o.i - 1 INTO v_conflict
+        FROM unnest(p_keys, p_expected) WITH ORDINALITY AS o (key, expected, i)
+        LEFT JOIN keyward_records AS r ON r.key = o.key AND r.expires_at > v_now
+        WHERE r.version IS DISTINCT FROM o.expected
+        ORDER BY o.i
+        LIMIT 1;
+        IF v_conflict IS NOT NULL THEN
+            RETURN v_conflict;
+        END IF;
+        FOR i IN 1 .. v_n LOOP
+            CASE p_actions[i]
+            WHEN 'write' THEN
+                IF p_expected[i] IS NULL THEN
+                    INSERT INTO keyward_records AS r (key, version, value, expires_at)
+                    VALUES (p_keys[i], p_versions[i], p_values[i],
+                            v_now + p_ttl_ms[i] * interval '1 millisecond')
+                    ON CONFLICT (key) DO UPDATE
+                    SET version = excluded.version, value = excluded.value,
+                        expires_at = excluded.expires_at
+                    WHERE r.expires_at <= v_now;
+                ELSE
+                    UPDATE keyward_records
+                    SET version = p_versions[i], value = p_values[i],
+                        expires_at = v_now + p_ttl_ms[i] * interval '1 millisecond'
+                    WHERE key = p_keys[i] AND version = p_expected[i] AND expires_at > v_now;
+                END IF;
+            WHEN 'delete' THEN
+                UPDATE keyward_records SET value = ''::bytea, expires_at = '-infinity'
+                WHERE key = p_keys[i] AND version = p_expected[i] AND expires_at > v_now;
+            WHEN 'check' THEN
+                CONTINUE;
+            ELSE
+                RAISE EXCEPTION 'keyward_commit: unknown action';
+            END CASE;
+            GET DIAGNOSTICS v_rows = ROW_COUNT;
+            IF v_rows <> 1 THEN
+                RAISE EXCEPTION USING ERRCODE = 'KW409', MESSAGE = (i - 1)::text;
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END
+    ";
 
 /// Connection settings for [`PgStore`].
 #[derive(Debug, Clone)]
@@ -53,7 +156,9 @@ pub struct PgOptions {
     pub statement_timeout: Duration,
     /// Whether [`PgStore::connect_with`] runs [`PgStore::migrate`] (default
     /// true). Turn it off when the schema is managed by a migration tool
-    /// and the service's database role may not create tables.
+    /// and the service's database role may not create tables; the tool
+    /// must then create what `migrate` does: the table, its index and the
+    /// `keyward_commit` function.
     pub migrate: bool,
 }
 
@@ -170,9 +275,14 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|_| StoreError::Unavailable("postgres: malformed URL".into()))?
             .application_name("keyward")
-            // A set-up parameter, so it holds for every pooled connection
-            // without a round trip of its own.
-            .options([("statement_timeout", format!("{statement_ms}ms"))]);
+            // Set-up parameters, so they hold for every pooled connection
+            // without a round trip of their own. A commit's checks must
+            // read a snapshot taken after its locks (see the module docs),
+            // which READ COMMITTED gives whatever the server's default.
+            .options([
+                ("statement_timeout", format!("{statement_ms}ms")),
+                ("default_transaction_isolation", "read committed".to_owned()),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -193,9 +303,11 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Creates the table and its index if they are missing. Idempotent,
-    /// and safe when several replicas start at once: a transaction-scoped
-    /// advisory lock lets one migrate while the others wait.
+    /// Creates the table and its index if they are missing, and the
+    /// `keyward_commit` function that every commit calls if it is missing
+    /// or differs from this version's. Idempotent, and safe when several
+    /// replicas start at once: a transaction-scoped advisory lock lets one
+    /// migrate while the others wait.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] on a database error (for example a role
@@ -212,6 +324,26 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
+        }
+        // Replaced only when it differs from this version's: replacing
+        // takes the function's owner, and a replica may run as another
+        // role than the one that created it.
+        let current: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT FROM pg_proc WHERE prosrc = $1
+                 AND oid = to_regprocedure(quote_ident(current_schema()) || '.{COMMIT_SIGNATURE}'))"
+        )))
+        .bind(COMMIT_BODY)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if !current {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE OR REPLACE FUNCTION {COMMIT_DECLARATION} RETURNS integer
+                 LANGUAGE plpgsql VOLATILE AS $fn${COMMIT_BODY}$fn$"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)
     }
@@ -231,65 +363,123 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    async fn swap_inner(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        value: &[u8],
-        ttl: Duration,
-    ) -> Result<Swap, StoreError> {
-        check_args(key, value, ttl)?;
-        let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
-        let (version, affected) = match expected {
-            None => {
-                let version = initial_version()?;
-                // Insert, or take over a row that has expired; a live row
-                // wins and nothing is written.
-                let r = sqlx::query(
-                    "INSERT INTO keyward_records AS r (key, version, value, expires_at)
-                     VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
-                     ON CONFLICT (key) DO UPDATE
-                     SET version = excluded.version, value = excluded.value,
-                         expires_at = excluded.expires_at
-                     WHERE r.expires_at <= now()",
-                )
-                .bind(key)
-                .bind(to_i64(version)?)
-                .bind(value)
-                .bind(ttl_ms)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                (version, r.rows_affected())
+    /// The commit: one call of `keyward_commit` (see the module docs).
+    async fn commit_inner(&self, ops: &[Op<'_>]) -> Result<Commit, StoreError> {
+        check_ops(ops)?;
+        let n = ops.len();
+        let (mut keys, mut expected, mut actions) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut values, mut ttls, mut new_versions) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut versions = Vec::with_capacity(n);
+        let mut writes = false;
+        for op in ops {
+            keys.push(op.key);
+            // A version no row can hold (every stored one is positive and
+            // below 2^63) is passed as -1, which matches no row: a conflict.
+            expected.push(op.expected.map(|v| i64::try_from(v).unwrap_or(-1)));
+            let (action, value, ttl, version) = match op.action {
+                Action::Write { value, ttl } => {
+                    let version = match op.expected {
+                        None => initial_version()?,
+                        Some(v) => next_version(v)?,
+                    };
+                    let ttl = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
+                    ("write", Some(value), Some(ttl), Some(version))
+                }
+                Action::Delete => ("delete", None, None, None),
+                Action::Check => ("check", None, None, op.expected),
+            };
+            writes |= !matches!(op.action, Action::Check);
+            actions.push(action);
+            values.push(value);
+            ttls.push(ttl);
+            new_versions.push(match op.action {
+                Action::Write { .. } => version.map(to_i64).transpose()?,
+                Action::Delete | Action::Check => None,
+            });
+            versions.push(version);
+        }
+        let reply =
+            sqlx::query_scalar::<_, Option<i32>>("SELECT keyward_commit($1, $2, $3, $4, $5, $6)")
+                .bind(&keys)
+                .bind(&expected)
+                .bind(&actions)
+                .bind(&values)
+                .bind(&ttls)
+                .bind(&new_versions)
+                .fetch_one(&self.pool)
+                .await;
+        let conflict = match reply {
+            Ok(conflict) => conflict,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(WRITE_MISSED) => {
+                let index = e
+                    .message()
+                    .parse::<i32>()
+                    .map_err(|_| StoreError::Corrupt("unexpected reply from keyward_commit"))?;
+                Some(index)
             }
-            Some(want) => {
-                let version = next_version(want)?;
-                let r = sqlx::query(
-                    "UPDATE keyward_records
-                     SET version = $1, value = $2, expires_at = now() + $3 * interval '1 millisecond'
-                     WHERE key = $4 AND version = $5 AND expires_at > now()",
-                )
-                .bind(to_i64(version)?)
-                .bind(value)
-                .bind(ttl_ms)
-                .bind(key)
-                .bind(to_i64(want)?)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                (version, r.rows_affected())
-            }
+            Err(e) => return Err(unavailable(e)),
         };
-        // The swap has committed: its answer is decided, and the purge (on
-        // a task of its own; a failure is logged there) cannot change it.
-        self.purge.after_write(|| {
-            let pool = self.pool.clone();
-            async move { purge(&pool, PURGE_BATCH).await }
-        });
-        Ok(if affected == 1 {
-            Swap::Swapped { version }
-        } else {
-            Swap::Conflict
+        if let Some(index) = conflict {
+            return usize::try_from(index)
+                .ok()
+                .filter(|i| *i < n)
+                .map(|index| Commit::Conflict { index })
+                .ok_or(StoreError::Corrupt("unexpected reply from keyward_commit"));
+        }
+        if writes {
+            // The commit is made: its answer is decided, and the purge (on
+            // a task of its own; a failure is logged there) cannot change it.
+            self.purge.after_write(|| {
+                let pool = self.pool.clone();
+                async move { purge(&pool, PURGE_BATCH).await }
+            });
+        }
+        Ok(Commit::Committed { versions })
+    }
+
+    /// One statement: the records found, each with the server's `now()`,
+    /// and that clock alone (a row of NULLs) when none is.
+    async fn load_many_inner(&self, keys: &[&str]) -> Result<Snapshot, StoreError> {
+        for key in keys {
+            check_key(key)?;
+        }
+        let rows = sqlx::query(
+            "SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms,
+                    r.key, r.version, r.value
+             FROM (SELECT) AS clock
+             LEFT JOIN keyward_records AS r ON r.key = ANY($1) AND r.expires_at > now()",
+        )
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut now_ms = None;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in rows {
+            let now: i64 = row.try_get("now_ms").map_err(unavailable)?;
+            now_ms =
+                Some(u64::try_from(now).map_err(|_| StoreError::Corrupt("clock before 1970"))?);
+            let key: Option<String> = row.try_get("key").map_err(unavailable)?;
+            if let Some(key) = key {
+                let record = sql_record(
+                    row.try_get("version").map_err(unavailable)?,
+                    row.try_get("value").map_err(unavailable)?,
+                )?;
+                found.push((key, record));
+            }
+        }
+        let now_ms = now_ms.ok_or(StoreError::Corrupt("the server's clock was not read"))?;
+        Ok(Snapshot {
+            records: in_key_order(keys, found),
+            now_ms: Some(now_ms),
         })
     }
 }
@@ -315,60 +505,224 @@ impl Store for PgStore {
         })
     }
 
-    /// One statement, `WHERE key = ANY($1)`: one round trip.
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, super::Snapshot> {
-        Box::pin(async move {
-            Ok(super::Snapshot {
-                records: self.load_many_old(keys).await?,
-                now_ms: None,
-            })
-        })
+    /// One statement, `WHERE key = ANY($1)`, which also reads the server's
+    /// `now()`: one round trip.
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Snapshot> {
+        Box::pin(self.load_many_inner(keys))
     }
 
-    fn commit<'a>(&'a self, _ops: &'a [super::Op<'a>]) -> StoreFuture<'a, super::Commit> {
-        Box::pin(async move { Err(StoreError::Unavailable("TODO commit".into())) })
+    /// One call of `keyward_commit`: one round trip. `swap`, a commit of
+    /// one write, is the trait's, so it takes the same locks.
+    fn commit<'a>(&'a self, ops: &'a [Op<'a>]) -> StoreFuture<'a, Commit> {
+        Box::pin(self.commit_inner(ops))
     }
 }
 
-impl PgStore {
-    async fn load_many_old(&self, keys: &[&str]) -> Result<Vec<Option<Record>>, StoreError> {
-        {
-            for key in keys {
-                check_key(key)?;
-            }
-            if keys.is_empty() {
-                return Ok(Vec::new());
-            }
-            let rows = sqlx::query(
-                "SELECT key, version, value FROM keyward_records
-                 WHERE key = ANY($1) AND expires_at > now()",
-            )
-            .bind(keys)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
-            let mut found = Vec::with_capacity(rows.len());
-            for row in rows {
-                let key: String = row.try_get("key").map_err(unavailable)?;
-                let record = sql_record(
-                    row.try_get("version").map_err(unavailable)?,
-                    row.try_get("value").map_err(unavailable)?,
-                )?;
-                found.push((key, record));
-            }
-            Ok(in_key_order(keys, found))
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    reason = "tests: a failed check panics"
+)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// The test server (`$KEYWARD_POSTGRES_URL`, or the local default) with
+    /// `extra` appended to its URL's query; `None`, after a SKIPPED line,
+    /// when nothing listens there, unless `KEYWARD_REQUIRE_SERVICES=1`.
+    async fn store(extra: &str) -> Option<PgStore> {
+        let base = std::env::var("KEYWARD_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let parsed = PgConnectOptions::from_str(&base).unwrap();
+        let addr = (parsed.get_host().to_owned(), parsed.get_port());
+        if std::net::TcpStream::connect(addr).is_err() {
+            let required = std::env::var("KEYWARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+            assert!(!required, "postgres unreachable");
+            println!("SKIPPED: postgres unreachable");
+            return None;
         }
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}{extra}");
+        let options = PgOptions::default().max_connections(4);
+        Some(PgStore::connect_with(&url, options).await.unwrap())
     }
-}
 
-impl PgStore {
-    fn swap<'a>(
-        &'a self,
-        key: &'a str,
-        expected: Option<u64>,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, Swap> {
-        Box::pin(self.swap_inner(key, expected, value, ttl))
+    fn ns() -> String {
+        format!("pg-test.{}", initial_version().unwrap())
+    }
+
+    /// A server or role whose default isolation is stronger than READ
+    /// COMMITTED still gives the store's connections READ COMMITTED, which
+    /// the commit's fresh snapshots need.
+    #[tokio::test]
+    async fn connections_run_at_read_committed() {
+        let Some(store) = store("options[default_transaction_isolation]=serializable").await else {
+            return;
+        };
+        for _ in 0..4 {
+            let level: String = sqlx::query_scalar("SHOW transaction_isolation")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(level, "read committed");
+        }
+        store.close().await;
+    }
+
+    /// Two commits, each guarding the absence of the record the other
+    /// creates, race many times: never do both commit (write skew), and
+    /// whatever commits is what is stored. The connections are asked for
+    /// REPEATABLE READ, which the store overrides.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn guards_on_absent_records_admit_no_write_skew() {
+        let Some(store) = store("options[default_transaction_isolation]=repeatable%20read").await
+        else {
+            return;
+        };
+        let store = Arc::new(store);
+        let ns = ns();
+        for round in 0..200 {
+            let (a, b) = (format!("{ns}.{round}.a"), format!("{ns}.{round}.b"));
+            let spawn = |mine: String, theirs: String| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let ops = [Op::check(&theirs, None), Op::write(&mine, None, b"x", TTL)];
+                    match store.commit(&ops).await.unwrap() {
+                        Commit::Committed { .. } => true,
+                        Commit::Conflict { index } => {
+                            assert_eq!(index, 0, "only the guard can conflict");
+                            false
+                        }
+                    }
+                })
+            };
+            let (one, two) = (spawn(a.clone(), b.clone()), spawn(b.clone(), a.clone()));
+            let (one, two) = (one.await.unwrap(), two.await.unwrap());
+            assert!(
+                !(one && two),
+                "round {round}: both guards held (write skew)"
+            );
+            let snap = store.load_many(&[&a, &b]).await.unwrap();
+            assert_eq!(
+                [snap.records[0].is_some(), snap.records[1].is_some()],
+                [one, two],
+                "round {round}"
+            );
+        }
+        store.close().await;
+    }
+
+    /// An expected version that no row can hold is a conflict at its
+    /// position, not an error; `load_many` reports the server's clock,
+    /// also for no keys.
+    #[tokio::test]
+    async fn out_of_range_versions_conflict_and_the_clock_is_read() {
+        let Some(store) = store("application_name=keyward-test").await else {
+            return;
+        };
+        let ns = ns();
+        let (a, b) = (format!("{ns}.a"), format!("{ns}.b"));
+        let ops = [
+            Op::write(&a, None, b"a", TTL),
+            Op::check(&b, Some(u64::MAX)),
+        ];
+        assert_eq!(
+            store.commit(&ops).await.unwrap(),
+            Commit::Conflict { index: 1 }
+        );
+        assert!(store.load(&a).await.unwrap().is_none(), "nothing written");
+        let empty = store.load_many(&[]).await.unwrap();
+        assert!(empty.records.is_empty());
+        let before = empty.now_ms.expect("the server's clock");
+        let one = store.load_many(&[&a]).await.unwrap();
+        assert!(one.now_ms.expect("the server's clock") >= before);
+        store.close().await;
+    }
+
+    /// A write that misses its row after the checks passed (here a trigger
+    /// on a schema of the test's own swallows every `UPDATE`) aborts the
+    /// whole commit, and is reported as a conflict at its position.
+    #[tokio::test]
+    async fn a_write_that_misses_its_row_undoes_the_commit() {
+        let schema = format!("kw_miss_{}", initial_version().unwrap());
+        let Some(admin) = store("application_name=keyward-test").await else {
+            return;
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA {schema};
+             CREATE FUNCTION {schema}.swallow() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RETURN NULL; END $$;"
+        )))
+        .execute(&admin.pool)
+        .await
+        .unwrap();
+        let store = store(&format!("options[search_path]={schema}"))
+            .await
+            .unwrap();
+        let (a, b) = ("miss.a", "miss.b");
+        let Commit::Committed { versions } = store
+            .commit(&[Op::write(b, None, b"b", TTL)])
+            .await
+            .unwrap()
+        else {
+            panic!("a fresh schema");
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE TRIGGER swallow BEFORE UPDATE ON {schema}.keyward_records
+                 FOR EACH ROW EXECUTE FUNCTION {schema}.swallow();"
+        )))
+        .execute(&admin.pool)
+        .await
+        .unwrap();
+        let ops = [
+            Op::write(a, None, b"a", TTL),
+            Op::write(b, versions[0], b"b2", TTL),
+        ];
+        assert_eq!(
+            store.commit(&ops).await.unwrap(),
+            Commit::Conflict { index: 1 }
+        );
+        assert!(store.load(a).await.unwrap().is_none(), "the create undone");
+        store.close().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin.pool)
+            .await
+            .unwrap();
+        admin.close().await;
+    }
+
+    /// The SQLSTATE the function raises is the one the client maps back to
+    /// a conflict.
+    #[test]
+    fn the_function_raises_the_code_the_client_reads() {
+        assert!(COMMIT_BODY.contains(&format!("ERRCODE = '{WRITE_MISSED}'")));
+    }
+
+    /// A second migration finds the function current and leaves it as it
+    /// is, so a role that does not own it can migrate too.
+    #[tokio::test]
+    async fn a_current_function_is_not_replaced() {
+        let Some(store) = store("application_name=keyward-test").await else {
+            return;
+        };
+        let xmin = || async {
+            let xmin: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT xmin::text FROM pg_proc
+                 WHERE oid = to_regprocedure(quote_ident(current_schema()) || '.{COMMIT_SIGNATURE}')"
+            )))
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+            xmin
+        };
+        let before = xmin().await;
+        store.migrate().await.unwrap();
+        assert_eq!(xmin().await, before);
+        store.close().await;
     }
 }

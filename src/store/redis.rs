@@ -6,18 +6,33 @@
 //! (`SET … PX`). Version and value live in one string, so a `GET` or an
 //! `MGET` always reads a consistent pair, and expiry is Redis's own.
 //!
-//! The compare-and-swap is one Lua script ([`CAS_SCRIPT`]), which Redis
-//! runs atomically; it is loaded once and called by its SHA1 (`EVALSHA`,
-//! falling back to `SCRIPT LOAD` after a server restart).
+//! Every change is one Lua script, which Redis runs atomically: no other
+//! command runs between its reads and its writes. A commit is
+//! [`COMMIT_SCRIPT`]: it reads every record of the commit, returns the
+//! position of the first that is not at its expected version, and only
+//! when all are, makes the writes (`SET … PX`) and deletes (`DEL`); a
+//! check writes nothing. A swap is the smaller [`CAS_SCRIPT`]. Each script
+//! is loaded once and called by its SHA1 (`EVALSHA`, falling back to
+//! `SCRIPT LOAD` after a server restart): one round trip.
+//!
+//! Time is the server's: expiry is Redis's, and `load_many` sends `TIME`
+//! with its `MGET` in one pipeline, so the snapshot carries the server's
+//! clock from the same round trip, also when no key is asked for.
+//!
+//! Redis Cluster: a script may only touch keys of one hash slot, so all the
+//! keys of one commit would have to hash to the same slot, which Cluster
+//! arranges only through a hash tag (`{…}`) in each key. keyward's keys
+//! and prefix carry none (braces are refused in both), so this store
+//! serves a single Redis server, with or without replicas of it, not a
+//! Cluster.
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
-    Record, Store, StoreError, StoreFuture, Swap, check_args, check_key, initial_version,
-    next_version,
+    Action, Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture, Swap, check_args,
+    check_key, check_ops, initial_version, next_version,
 };
 
 /// The compare-and-swap.
@@ -35,6 +50,41 @@ elseif (not cur) or string.sub(cur, 1, 8) ~= ARGV[1] then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
+";
+
+/// The commit.
+///
+/// `KEYS[i]`: the prefixed key of operation `i`, and four arguments per
+/// operation: `ARGV[4i-3]`, its action, `w` (write), `d` (delete) or `c`
+/// (check); `ARGV[4i-2]`, the expected version as 8 big-endian bytes, or
+/// the empty string for "no live record"; for a write, `ARGV[4i-1]`, the
+/// new version's 8 bytes followed by the value, and `ARGV[4i]`, the TTL in
+/// milliseconds (both empty otherwise). Every record is checked before
+/// anything is written. Returns 0 when every write has been made, or the
+/// 1-based position of the first operation whose record is not at its
+/// expected version, with nothing written.
+const COMMIT_SCRIPT: &str = r"
+if #ARGV ~= 4 * #KEYS then
+  return redis.error_reply('ERR keyward commit: four arguments per key')
+end
+for i = 1, #KEYS do
+  local cur = redis.call('GET', KEYS[i])
+  local want = ARGV[4 * i - 2]
+  if want == '' then
+    if cur then return i end
+  elseif (not cur) or string.sub(cur, 1, 8) ~= want then
+    return i
+  end
+end
+for i = 1, #KEYS do
+  local action = ARGV[4 * i - 3]
+  if action == 'w' then
+    redis.call('SET', KEYS[i], ARGV[4 * i - 1], 'PX', ARGV[4 * i])
+  elseif action == 'd' then
+    redis.call('DEL', KEYS[i])
+  end
+end
+return 0
 ";
 
 /// Longest key prefix.
@@ -119,6 +169,7 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     cas: redis::Script,
+    commit: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -194,6 +245,71 @@ fn decode(packed: &[u8]) -> Result<Record, StoreError> {
     })
 }
 
+/// Milliseconds since the Unix epoch from a `TIME` reply (seconds and
+/// microseconds).
+fn clock_ms((secs, micros): (u64, u64)) -> Result<u64, StoreError> {
+    if micros >= 1_000_000 {
+        return Err(StoreError::Corrupt("TIME reported too many microseconds"));
+    }
+    secs.checked_mul(1_000)
+        .and_then(|ms| ms.checked_add(micros / 1_000))
+        .ok_or(StoreError::Corrupt("TIME out of range"))
+}
+
+/// The keys and arguments of one call of [`COMMIT_SCRIPT`], and the
+/// versions the commit reports if it succeeds.
+type CommitCall = (Vec<String>, Vec<Vec<u8>>, Vec<Option<u64>>);
+
+/// The call of [`COMMIT_SCRIPT`] for `ops` (already checked) under
+/// `prefix`. The new versions are drawn here: a fresh random one for a
+/// record created, the next one for a record written over.
+fn commit_call(prefix: &str, ops: &[Op<'_>]) -> Result<CommitCall, StoreError> {
+    let mut keys = Vec::with_capacity(ops.len());
+    let mut args = Vec::with_capacity(ops.len().saturating_mul(4));
+    let mut versions = Vec::with_capacity(ops.len());
+    for op in ops {
+        keys.push(format!("{prefix}{}", op.key));
+        let expected = op
+            .expected
+            .map(|v| v.to_be_bytes().to_vec())
+            .unwrap_or_default();
+        let (action, packed, ttl, version) = match op.action {
+            Action::Write { value, ttl } => {
+                let version = match op.expected {
+                    None => initial_version()?,
+                    Some(v) => next_version(v)?,
+                };
+                let ttl_ms = u64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
+                let mut packed = Vec::with_capacity(value.len().saturating_add(8));
+                packed.extend_from_slice(&version.to_be_bytes());
+                packed.extend_from_slice(value);
+                (b"w", packed, ttl_ms.to_string().into_bytes(), Some(version))
+            }
+            Action::Delete => (b"d", Vec::new(), Vec::new(), None),
+            Action::Check => (b"c", Vec::new(), Vec::new(), op.expected),
+        };
+        args.extend([action.to_vec(), expected, packed, ttl]);
+        versions.push(version);
+    }
+    Ok((keys, args, versions))
+}
+
+/// The outcome of a commit from [`COMMIT_SCRIPT`]'s reply: 0, committed at
+/// `versions`; `1..=n`, a conflict at that (1-based) position.
+fn commit_outcome(reply: i64, versions: Vec<Option<u64>>) -> Result<Commit, StoreError> {
+    if reply == 0 {
+        return Ok(Commit::Committed { versions });
+    }
+    usize::try_from(reply)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .filter(|index| *index < versions.len())
+        .map(|index| Commit::Conflict { index })
+        .ok_or(StoreError::Corrupt(
+            "unexpected reply from the commit script",
+        ))
+}
+
 impl RedisStore {
     /// Connects with the default [`RedisOptions`]. `url` is
     /// `redis://[user:password@]host[:port][/db]`, optionally with
@@ -239,17 +355,20 @@ impl RedisStore {
             conn,
             prefix: options.prefix,
             cas: redis::Script::new(CAS_SCRIPT),
+            commit: redis::Script::new(COMMIT_SCRIPT),
         };
         if !options.dangerous_allow_eviction {
             store.check_eviction().await?;
         }
         store.check_persistence().await;
-        // Load the script now, so the first swap is one round trip.
-        store
-            .cas
-            .load_async(&mut store.conn.clone())
-            .await
-            .map_err(|e| unavailable(&e))?;
+        // Load the scripts now, so the first swap and commit are one round
+        // trip each.
+        for script in [&store.cas, &store.commit] {
+            script
+                .load_async(&mut store.conn.clone())
+                .await
+                .map_err(|e| unavailable(&e))?;
+        }
         Ok(store)
     }
 
@@ -345,29 +464,60 @@ impl RedisStore {
         }
     }
 
-    async fn load_many_inner(&self, keys: &[&str]) -> Result<Vec<Option<Record>>, StoreError> {
+    /// One round trip: `TIME` and an `MGET` of the keys in one pipeline
+    /// (`TIME` alone for no keys).
+    async fn load_many_inner(&self, keys: &[&str]) -> Result<Snapshot, StoreError> {
         let full: Vec<String> = keys
             .iter()
             .map(|k| self.full_key(k))
             .collect::<Result<_, _>>()?;
-        if full.is_empty() {
-            return Ok(Vec::new());
-        }
-        let values: Vec<Option<Vec<u8>>> = self
-            .with_retry(|mut conn| {
-                let full = &full;
-                async move { conn.mget(full).await }
+        let (time, values): ((u64, u64), Vec<Option<Vec<u8>>>) = if full.is_empty() {
+            let time = self
+                .with_retry(
+                    |mut conn| async move { redis::cmd("TIME").query_async(&mut conn).await },
+                )
+                .await?;
+            (time, Vec::new())
+        } else {
+            self.with_retry(|mut conn| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("TIME").cmd("MGET").arg(&full);
+                async move { pipe.query_async(&mut conn).await }
             })
-            .await?;
+            .await?
+        };
         if values.len() != keys.len() {
             return Err(StoreError::Corrupt(
                 "MGET returned the wrong number of values",
             ));
         }
-        values
+        let records = values
             .into_iter()
             .map(|v| v.as_deref().map(decode).transpose())
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Snapshot {
+            records,
+            now_ms: Some(clock_ms(time)?),
+        })
+    }
+
+    /// One `EVALSHA` of [`COMMIT_SCRIPT`].
+    async fn commit_inner(&self, ops: &[Op<'_>]) -> Result<Commit, StoreError> {
+        check_ops(ops)?;
+        let (keys, args, versions) = commit_call(&self.prefix, ops)?;
+        let reply: i64 = self
+            .with_retry(|mut conn| {
+                let mut call = self.commit.prepare_invoke();
+                for key in &keys {
+                    call.key(key);
+                }
+                for arg in &args {
+                    call.arg(arg);
+                }
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await?;
+        commit_outcome(reply, versions)
     }
 
     async fn swap_inner(
@@ -406,25 +556,28 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    /// One `GET`.
     fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
         Box::pin(async move {
-            let mut records = self.load_many_inner(&[key]).await?;
-            Ok(records.pop().flatten())
+            let full = self.full_key(key)?;
+            let value: Option<Vec<u8>> = self
+                .with_retry(|mut conn| {
+                    let full = &full;
+                    async move { redis::cmd("GET").arg(full).query_async(&mut conn).await }
+                })
+                .await?;
+            value.as_deref().map(decode).transpose()
         })
     }
 
-    /// One `MGET`: one round trip.
-    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, super::Snapshot> {
-        Box::pin(async move {
-            Ok(super::Snapshot {
-                records: self.load_many_inner(keys).await?,
-                now_ms: None,
-            })
-        })
+    /// `TIME` and one `MGET`, pipelined: one round trip.
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Snapshot> {
+        Box::pin(self.load_many_inner(keys))
     }
 
-    fn commit<'a>(&'a self, _ops: &'a [super::Op<'a>]) -> StoreFuture<'a, super::Commit> {
-        Box::pin(async move { Err(StoreError::Unavailable("TODO commit".into())) })
+    /// One script: one round trip.
+    fn commit<'a>(&'a self, ops: &'a [Op<'a>]) -> StoreFuture<'a, Commit> {
+        Box::pin(self.commit_inner(ops))
     }
 
     fn swap<'a>(
@@ -439,6 +592,11 @@ impl Store for RedisStore {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    reason = "tests: a failed check panics"
+)]
 mod tests {
     use super::*;
 
@@ -471,5 +629,120 @@ mod tests {
         assert_eq!((r.version, r.value.as_slice()), (42, b"value".as_slice()));
         assert_eq!(decode(&7u64.to_be_bytes()).expect("empty").value, b"");
         assert!(matches!(decode(b"short"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn time_replies_become_milliseconds() {
+        assert_eq!(
+            clock_ms((1_700_000_000, 123_456)).unwrap(),
+            1_700_000_000_123
+        );
+        assert_eq!(clock_ms((0, 999_999)).unwrap(), 999);
+        assert!(matches!(
+            clock_ms((1, 1_000_000)),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            clock_ms((u64::MAX, 0)),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn commit_replies_decode_or_fail_closed() {
+        let versions = vec![Some(7), None, Some(9)];
+        assert_eq!(
+            commit_outcome(0, versions.clone()).unwrap(),
+            Commit::Committed {
+                versions: versions.clone()
+            }
+        );
+        assert_eq!(
+            commit_outcome(1, versions.clone()).unwrap(),
+            Commit::Conflict { index: 0 }
+        );
+        assert_eq!(
+            commit_outcome(3, versions.clone()).unwrap(),
+            Commit::Conflict { index: 2 }
+        );
+        for bad in [4, -1, i64::MIN, i64::MAX] {
+            assert!(
+                matches!(
+                    commit_outcome(bad, versions.clone()),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn commit_arguments_follow_the_script_layout() {
+        let ttl = Duration::from_millis(1_500);
+        let ops = [
+            Op::write("a", None, b"new", ttl),
+            Op::write("b", Some(41), b"", ttl),
+            Op::delete("c", 5),
+            Op::check("d", None),
+            Op::check("e", Some(6)),
+        ];
+        let (keys, args, versions) = commit_call("p:", &ops).unwrap();
+        assert_eq!(keys, ["p:a", "p:b", "p:c", "p:d", "p:e"]);
+        assert_eq!(args.len(), 4 * ops.len());
+        let created = versions[0].unwrap();
+        assert_eq!(versions[1..], [Some(42), None, None, Some(6)]);
+        let mut packed_a = created.to_be_bytes().to_vec();
+        packed_a.extend_from_slice(b"new");
+        let b8 = |v: u64| v.to_be_bytes().to_vec();
+        let expected: Vec<Vec<u8>> = vec![
+            b"w".to_vec(),
+            Vec::new(),
+            packed_a,
+            b"1500".to_vec(),
+            b"w".to_vec(),
+            b8(41),
+            b8(42),
+            b"1500".to_vec(),
+            b"d".to_vec(),
+            b8(5),
+            Vec::new(),
+            Vec::new(),
+            b"c".to_vec(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            b"c".to_vec(),
+            b8(6),
+            Vec::new(),
+            Vec::new(),
+        ];
+        assert_eq!(args, expected);
+    }
+
+    /// `load_many` reads the server's clock with the records, and alone
+    /// when no key is asked for; both readings are real and in order.
+    #[tokio::test]
+    async fn load_many_reports_the_server_clock() {
+        let url =
+            std::env::var("KEYWARD_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let addr = client.get_connection_info().addr().to_string();
+        let reachable = std::net::TcpStream::connect(addr).is_ok();
+        if !reachable {
+            let required = std::env::var("KEYWARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+            assert!(!required, "redis unreachable");
+            println!("SKIPPED: redis unreachable");
+            return;
+        }
+        let prefix = format!("redis-test.{}:", initial_version().unwrap());
+        let store = RedisStore::connect_with(&url, RedisOptions::default().prefix(prefix))
+            .await
+            .unwrap();
+        let alone = store.load_many(&[]).await.unwrap();
+        assert!(alone.records.is_empty());
+        let with = store.load_many(&["absent"]).await.unwrap();
+        assert_eq!(with.records, [None]);
+        let (alone, with) = (alone.now_ms.unwrap(), with.now_ms.unwrap());
+        assert!(alone <= with && alone > 1_600_000_000_000, "{alone} {with}");
     }
 }
