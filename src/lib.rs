@@ -38,6 +38,8 @@ pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, StoreError};
+#[cfg(feature = "test-util")]
+pub use store::testing;
 pub use throttle::{Throttle, ThrottlePolicy, Throttles};
 pub use token::{NewToken, ParsedToken, TokenDigest, Tokens};
 

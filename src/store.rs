@@ -17,6 +17,8 @@
 
 #[cfg(feature = "tokio")]
 pub mod conformance;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
