@@ -645,10 +645,12 @@ const fn crc_tables() -> [[u32; 256]; 16] {
     t
 }
 
+/// The Wycheproof helpers of the unit tests.
 #[cfg(test)]
-#[path = "../tests/common/mod.rs"]
-#[allow(clippy::arithmetic_side_effects)]
-mod common;
+mod common {
+    pub(crate) use crate::mac::tests::unhex;
+    pub(crate) use crate::store::testing::{wycheproof, wycheproof_cases};
+}
 
 #[cfg(test)]
 mod tests {
@@ -745,16 +747,13 @@ mod tests {
             let (key, msg) = (field("key"), field("msg"));
             let tag: [u8; 32] = field("tag").try_into().expect("a 256-bit tag");
             let computed = keyed_digest(&key, &msg);
-            let verified = crate::mac::verify_hmac_sha256(&key, &[&msg], &tag);
             match case["result"].as_str().expect("result") {
                 "valid" => {
                     assert!(computed == TokenDigest(tag), "tcId {}", case["tcId"]);
-                    assert!(verified, "tcId {}", case["tcId"]);
                     accepted += 1;
                 }
                 "invalid" => {
                     assert!(computed != TokenDigest(tag), "tcId {}", case["tcId"]);
-                    assert!(!verified, "tcId {}", case["tcId"]);
                     rejected += 1;
                 }
                 other => panic!("unexpected result {other:?}"),
