@@ -2,14 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 mod common;
-#[path = "common/cli.rs"]
-mod run;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use run::{Run, keyward};
+use common::cli::{Run, keyward};
 
 use sha2::{Digest, Sha256};
 

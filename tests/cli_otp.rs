@@ -3,8 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 mod common;
-#[path = "common/cli.rs"]
-mod run;
 
 use std::path::Path;
 use std::process::Child;
@@ -12,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use run::{Run, finish, keyward, spawn};
+use common::cli::{Run, finish, keyward, spawn};
 
 fn now() -> u64 {
     SystemTime::now()

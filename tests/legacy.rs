@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 
 use base64ct::{Base64, Base64Unpadded, Encoding};
 use keyward::password::{WERKZEUG_DEFAULT_ITERATIONS, pbkdf2_sha1, pbkdf2_sha256, pbkdf2_sha512};
-use keyward::{Error, HashError, Keyward, Password, PasswordPolicy, Scheme};
+use keyward::{Error, HashError, Keyward, Password, PasswordPolicy, Scheme, testing};
 
 use common::{hex, unhex};
 
@@ -281,13 +281,13 @@ fn wycheproof_legacy(
     core: Core,
     encoders: &[&Encoder],
 ) -> (usize, usize) {
-    let doc = common::wycheproof(file);
+    let doc = testing::wycheproof(file);
     let kw = kw_with(|p| {
         p.iterations = 1_000;
         p.min_iterations = 1;
     });
     let (mut ran, mut through_verify) = (0, 0);
-    for (_, case) in common::wycheproof_cases(&doc) {
+    for (_, case) in testing::wycheproof_cases(&doc) {
         let id = &case["tcId"];
         let password = unhex(case["password"].as_str().unwrap());
         let salt = unhex(case["salt"].as_str().unwrap());

@@ -7,66 +7,15 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use keyward::clock::ManualClock;
-use keyward::store::{Record, StoreFuture, Swap};
+use keyward::testing::RacingStore;
 use keyward::{Error, JwtAlg, KeyRing, Keyward, MemoryStore, Otp, OtpError, Purpose, Store};
 use tokio::sync::Barrier;
 
 const TRIALS: usize = 200;
 const WRONG_TASKS: usize = 64;
 const RIGHT_TASKS: usize = 8;
-
-/// Passes through to a backend, yields to the scheduler before each
-/// operation so that racing tasks interleave between load and swap even on
-/// one thread, and counts the conflicts.
-#[derive(Debug)]
-struct Racing<S> {
-    inner: S,
-    conflicts: AtomicU64,
-}
-
-impl<S: Store> Store for Racing<S> {
-    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
-        Box::pin(async move {
-            tokio::task::yield_now().await;
-            self.inner.load(key).await
-        })
-    }
-
-    fn swap<'a>(
-        &'a self,
-        key: &'a str,
-        expected: Option<u64>,
-        value: &'a [u8],
-        ttl: Duration,
-    ) -> StoreFuture<'a, Swap> {
-        Box::pin(async move {
-            tokio::task::yield_now().await;
-            let out = self.inner.swap(key, expected, value, ttl).await?;
-            if out == Swap::Conflict {
-                self.conflicts.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(out)
-        })
-    }
-
-    fn commit<'a>(
-        &'a self,
-        ops: &'a [keyward::store::Op<'a>],
-    ) -> StoreFuture<'a, keyward::store::Commit> {
-        Box::pin(async move {
-            tokio::task::yield_now().await;
-            let out = self.inner.commit(ops).await?;
-            if matches!(out, keyward::store::Commit::Conflict { .. }) {
-                self.conflicts.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(out)
-        })
-    }
-}
 
 fn otp(store: Arc<dyn Store>) -> Otp {
     let kw = Keyward::builder()
@@ -114,7 +63,10 @@ async fn race(otp: &Otp, subject: &str, code: &str, tasks: usize) -> BTreeMap<St
 }
 
 /// `ns` namespaces the subjects, for servers shared between test runs.
-async fn storms(name: &str, ns: &str, store: Arc<Racing<impl Store + 'static>>) {
+/// `store` passes through to a backend, and yields to the scheduler before
+/// each operation so that racing tasks interleave between load and commit
+/// even on one thread; it counts the conflicts.
+async fn storms(name: &str, ns: &str, store: Arc<RacingStore>) {
     let otp = otp(Arc::clone(&store) as Arc<dyn Store>);
     let mut wrong_totals: BTreeMap<String, usize> = BTreeMap::new();
     for trial in 0..TRIALS {
@@ -141,7 +93,7 @@ async fn storms(name: &str, ns: &str, store: Arc<Racing<impl Store + 'static>>) 
             *wrong_totals.entry(k).or_insert(0) += v;
         }
     }
-    let wrong_conflicts = store.conflicts.swap(0, Ordering::Relaxed);
+    let wrong_conflicts = store.take_conflicts();
 
     let mut right_totals: BTreeMap<String, usize> = BTreeMap::new();
     for trial in 0..TRIALS {
@@ -165,7 +117,7 @@ async fn storms(name: &str, ns: &str, store: Arc<Racing<impl Store + 'static>>) 
             *right_totals.entry(k).or_insert(0) += v;
         }
     }
-    let right_conflicts = store.conflicts.load(Ordering::Relaxed);
+    let right_conflicts = store.conflicts();
     println!(
         "{name}: {TRIALS} trials x {WRONG_TASKS} wrong codes: {wrong_totals:?}, {wrong_conflicts} swap conflicts retried"
     );
@@ -176,10 +128,7 @@ async fn storms(name: &str, ns: &str, store: Arc<Racing<impl Store + 'static>>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_codes_on_memory_store() {
-    let store = Arc::new(Racing {
-        inner: MemoryStore::new(),
-        conflicts: AtomicU64::new(0),
-    });
+    let store = Arc::new(RacingStore::new(Arc::new(MemoryStore::new())));
     storms("memory", "", store).await;
 }
 
@@ -187,12 +136,10 @@ async fn racing_codes_on_memory_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_codes_on_sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Racing {
-        inner: keyward::SqliteStore::open(dir.path().join("otp.db"))
-            .await
-            .unwrap(),
-        conflicts: AtomicU64::new(0),
-    });
+    let sqlite = keyward::SqliteStore::open(dir.path().join("otp.db"))
+        .await
+        .unwrap();
+    let store = Arc::new(RacingStore::new(Arc::new(sqlite)));
     storms("sqlite", "", store).await;
 }
 
@@ -205,10 +152,8 @@ async fn racing_codes_on_postgres_store() {
         return;
     };
     let options = keyward::store::PgOptions::default().max_connections(8);
-    let store = Arc::new(Racing {
-        inner: keyward::PgStore::connect_with(&url, options).await.unwrap(),
-        conflicts: AtomicU64::new(0),
-    });
+    let pg = keyward::PgStore::connect_with(&url, options).await.unwrap();
+    let store = Arc::new(RacingStore::new(Arc::new(pg)));
     storms("postgres", &common::unique_prefix("otp-race"), store).await;
 }
 
@@ -221,11 +166,9 @@ async fn racing_codes_on_redis_store() {
         return;
     };
     let options = keyward::store::RedisOptions::default().prefix(common::unique_prefix("otp-race"));
-    let store = Arc::new(Racing {
-        inner: keyward::RedisStore::connect_with(&url, options)
-            .await
-            .unwrap(),
-        conflicts: AtomicU64::new(0),
-    });
+    let redis = keyward::RedisStore::connect_with(&url, options)
+        .await
+        .unwrap();
+    let store = Arc::new(RacingStore::new(Arc::new(redis)));
     storms("redis", "", store).await;
 }

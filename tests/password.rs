@@ -8,7 +8,9 @@ use std::num::NonZeroU32;
 
 use base64ct::{Base64Unpadded, Encoding};
 use keyward::password::pbkdf2_sha256;
-use keyward::{Error, HashError, JwtAlg, KeyRing, Keyward, Password, PasswordPolicy, Scheme};
+use keyward::{
+    Error, HashError, JwtAlg, KeyRing, Keyward, Password, PasswordPolicy, Scheme, testing,
+};
 use proptest::prelude::*;
 
 use common::{hex, unhex};
@@ -44,14 +46,14 @@ fn phc(id: &str, iterations: u32, salt: &[u8], hash: &[u8]) -> String {
 /// case (one password byte changed) beside each accept case.
 #[test]
 fn wycheproof_pbkdf2_hmacsha256() {
-    let doc = common::wycheproof("pbkdf2_hmacsha256_test.json");
+    let doc = testing::wycheproof("pbkdf2_hmacsha256_test.json");
     let kw = {
         let mut p = policy(1000);
         p.min_iterations = 1;
         Keyward::builder().password_policy(p).build().unwrap()
     };
     let (mut ran, mut through_verify) = (0, 0);
-    for (_, case) in common::wycheproof_cases(&doc) {
+    for (_, case) in testing::wycheproof_cases(&doc) {
         let password = unhex(case["password"].as_str().unwrap());
         let salt = unhex(case["salt"].as_str().unwrap());
         let iterations = u32::try_from(case["iterationCount"].as_u64().unwrap()).unwrap();

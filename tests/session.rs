@@ -2,16 +2,16 @@
 //! refresh race on every backend.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
-#[path = "common/sessions.rs"]
-mod sessions;
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessions::{NOW, kw, race, reason};
+use common::sessions::{self, NOW, kw, race, reason};
 
 use keyward::clock::ManualClock;
-use keyward::store::{Record, StoreFuture, Swap};
+use keyward::store::Swap;
+use keyward::testing::FaultyStore;
 use keyward::{
     Error, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, SessionPolicy,
     SqliteStore, Store, StoreError,
@@ -299,65 +299,23 @@ async fn a_family_moved_to_another_subject_is_refused() {
     ));
 }
 
-/// A store that fails every call.
-#[derive(Debug)]
-struct DownStore;
-
-impl Store for DownStore {
-    fn load<'a>(&'a self, _key: &'a str) -> StoreFuture<'a, Option<Record>> {
-        Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
-    }
-    fn commit<'a>(
-        &'a self,
-        _: &'a [keyward::store::Op<'a>],
-    ) -> StoreFuture<'a, keyward::store::Commit> {
-        Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
-    }
-}
-
-/// A store that works until told to fail.
-#[derive(Debug)]
-struct Switch {
-    inner: MemoryStore,
-    down: std::sync::atomic::AtomicBool,
-}
-
-impl Store for Switch {
-    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return DownStore.load(key);
-        }
-        self.inner.load(key)
-    }
-    fn commit<'a>(
-        &'a self,
-        ops: &'a [keyward::store::Op<'a>],
-    ) -> StoreFuture<'a, keyward::store::Commit> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return DownStore.commit(ops);
-        }
-        self.inner.commit(ops)
-    }
-}
-
 #[tokio::test]
 async fn storage_errors_fail_closed() {
     let clock = ManualClock::new(NOW);
-    let kw = kw(Arc::new(DownStore), &clock, 10);
+    let down = FaultyStore::new(Arc::new(MemoryStore::new()));
+    down.down(true);
+    let kw = kw(Arc::new(down), &clock, 10);
     let s = kw.sessions().unwrap();
     assert!(matches!(
         s.dangerous_start_without_proof("u").await,
         Err(Error::Store(_))
     ));
 
-    let switch = Arc::new(Switch {
-        inner: MemoryStore::new(),
-        down: false.into(),
-    });
+    let switch = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
     let kw = self::kw(switch.clone(), &clock, 10);
     let s = kw.sessions().unwrap();
     let pair = s.dangerous_start_without_proof("u").await.unwrap();
-    switch.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    switch.down(true);
     assert!(matches!(
         s.refresh(pair.refresh.unprotected_as_str()).await,
         Err(Error::Store(_))
@@ -369,9 +327,7 @@ async fn storage_errors_fail_closed() {
         Err(Error::Store(_))
     ));
     // Back up: the token was not spent by the failed attempt.
-    switch
-        .down
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    switch.down(false);
     s.refresh(pair.refresh.unprotected_as_str()).await.unwrap();
 }
 

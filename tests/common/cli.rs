@@ -1,6 +1,6 @@
 //! Runs the `keyward` binary for the CLI tests (`tests/cli.rs`,
-//! `tests/cli_otp.rs`), which include this file by `#[path]`: only those
-//! are built with the `cli` feature, which the binary needs.
+//! `tests/cli_otp.rs`). Compiled with the `cli` feature only: without it
+//! cargo builds no binary for `CARGO_BIN_EXE_keyward` to name.
 #![allow(
     dead_code,
     unreachable_pub,

@@ -1,4 +1,11 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: hex, a small deterministic
+//! generator and mutator for the robustness tests, the PostgreSQL and Redis
+//! servers of the store tests, sessions over any store (`sessions`), and
+//! runs of the `keyward` binary (`cli`, with the `cli` feature, which
+//! builds it).
+//!
+//! The store doubles and the Wycheproof loader are in `keyward::testing`
+//! (feature `test-util`).
 #![allow(
     dead_code,
     unreachable_pub,
@@ -7,35 +14,9 @@
     clippy::cast_possible_truncation
 )]
 
-use std::path::PathBuf;
-
-/// Loads the facts of a Wycheproof file from `tests/data/wycheproof/`
-/// (written by `extract.py` there, with its provenance). The data is part
-/// of the repository, so a missing file is a failure, never a skip.
-pub fn wycheproof(file: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/wycheproof")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Every test case of a Wycheproof file, with its group. Asserts that the
-/// count matches `numberOfTests`, so that no vector is silently skipped.
-pub fn wycheproof_cases(doc: &serde_json::Value) -> Vec<(&serde_json::Value, &serde_json::Value)> {
-    let mut cases = Vec::new();
-    for group in doc["testGroups"].as_array().unwrap() {
-        for case in group["tests"].as_array().unwrap() {
-            cases.push((group, case));
-        }
-    }
-    assert_eq!(
-        cases.len() as u64,
-        doc["numberOfTests"].as_u64().unwrap(),
-        "numberOfTests"
-    );
-    cases
-}
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod sessions;
 
 pub fn unhex(s: &str) -> Vec<u8> {
     assert!(s.len().is_multiple_of(2), "odd hex length");

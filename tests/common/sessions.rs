@@ -1,7 +1,5 @@
 //! Sessions over any store: a keyward with a manual clock, and the refresh
-//! race every backend runs. Included by the session and store tests with
-//! `#[path = "common/sessions.rs"] mod sessions;` (not from `mod.rs`, which
-//! the library's own unit tests also include).
+//! race every backend runs. Used by the session and store tests.
 #![allow(
     dead_code,
     unreachable_pub,
