@@ -95,15 +95,18 @@ async fn sqlite_conn(path: &Path) -> sqlx::sqlite::SqliteConnection {
         .unwrap()
 }
 
-/// Makes every `DELETE` from the store's table at `path` fail, as a full
-/// disk, an I/O error or a lock held past the busy timeout would: every
-/// purge of expired rows then fails, and nothing else does (a swap never
-/// deletes; a create takes an expired row over with an `UPDATE`).
-async fn sqlite_refuse_deletes(path: &Path) {
+/// Makes every `DELETE` of an expired row from the store's table at `path`
+/// fail, as a full disk, an I/O error or a lock held past the busy timeout
+/// would: every purge of expired rows then fails, and nothing else does (a
+/// commit deletes only live rows; a create takes an expired row over with
+/// an `UPDATE`). The store's clock is the host's, in milliseconds since
+/// 1970, which the trigger reads too.
+async fn sqlite_refuse_purges(path: &Path) {
     let mut conn = sqlite_conn(path).await;
     sqlx::raw_sql(
-        "CREATE TRIGGER refuse_delete BEFORE DELETE ON keyward_records
-         BEGIN SELECT RAISE(ABORT, 'delete refused by the test'); END;",
+        "CREATE TRIGGER refuse_purge BEFORE DELETE ON keyward_records
+         WHEN OLD.expires_at <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+         BEGIN SELECT RAISE(ABORT, 'purge refused by the test'); END;",
     )
     .execute(&mut conn)
     .await
@@ -129,7 +132,7 @@ async fn sqlite_a_refresh_that_rotated_reports_success_when_the_purge_fails() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.db");
     let store = Arc::new(SqliteStore::open(&path).await.unwrap());
-    sqlite_refuse_deletes(&path).await;
+    sqlite_refuse_purges(&path).await;
     // Expired rows, for a purge to (fail to) delete.
     for i in 0..8 {
         let key = format!("dead{i}");
@@ -183,7 +186,7 @@ async fn sqlite_store_passes_the_conformance_suite_with_its_purge_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.db");
     let store = Arc::new(SqliteStore::open(&path).await.unwrap());
-    sqlite_refuse_deletes(&path).await;
+    sqlite_refuse_purges(&path).await;
     let logs = Logs::capture();
     keyward::store::conformance::run(store).await;
     // Not vacuous: purges ran while the suite watched, and failed.
