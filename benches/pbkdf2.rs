@@ -11,8 +11,7 @@
 //! out the time the thread spent waiting for a core.
 
 #[macro_use]
-#[path = "support/clock_main.rs"]
-mod clock_main;
+mod support;
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -115,7 +114,3 @@ fn pbkdf2_600k<M: Measurement>(c: &mut Criterion<M>) {
 }
 
 clock_main!(pbkdf2_600k);
-
-#[cfg(target_os = "linux")]
-#[path = "support/thread_cpu.rs"]
-mod thread_cpu;

@@ -9,8 +9,7 @@
 //! loopback (`$KEYWARD_POSTGRES_URL`, `$KEYWARD_REDIS_URL`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+mod support;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -141,14 +140,14 @@ fn bench(c: &mut Criterion) {
         ),
     ];
     #[cfg(feature = "postgres")]
-    if let Some(url) = common::postgres("postgres bench") {
+    if let Some(url) = support::services::postgres("postgres bench") {
         let store = rt.block_on(keyward::PgStore::connect(&url)).unwrap();
         stores.push(("postgres", Arc::new(store)));
     }
     #[cfg(feature = "redis")]
-    if let Some(url) = common::redis("redis bench") {
-        let options =
-            keyward::store::RedisOptions::default().prefix(common::unique_prefix("bench"));
+    if let Some(url) = support::services::redis("redis bench") {
+        let options = keyward::store::RedisOptions::default()
+            .prefix(support::services::unique_prefix("bench"));
         let store = rt
             .block_on(keyward::RedisStore::connect_with(&url, options))
             .unwrap();

@@ -20,8 +20,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
 #[macro_use]
-#[path = "support/clock_main.rs"]
-mod clock_main;
+mod support;
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -305,7 +304,3 @@ fn verify<M: Measurement>(c: &mut Criterion<M>) {
 }
 
 clock_main!(verify);
-
-#[cfg(target_os = "linux")]
-#[path = "support/thread_cpu.rs"]
-mod thread_cpu;

@@ -1,9 +1,6 @@
 //! `clock_main!(bench)`: a bench's `main`, timing with the clock that
 //! `KEYWARD_BENCH_CLOCK` names: `wall` (the default) or, on Linux,
-//! `thread-cpu`, the benchmarking thread's CPU time (`thread_cpu.rs`, which
-//! the bench includes as `mod thread_cpu`).
-//!
-//! Shared by the benches through `#[path]`, like `thread_cpu.rs`.
+//! `thread-cpu`, the benchmarking thread's CPU time (`thread_cpu.rs`).
 
 macro_rules! clock_main {
     ($bench:ident) => {
@@ -17,7 +14,7 @@ macro_rules! clock_main {
                 #[cfg(target_os = "linux")]
                 Ok("thread-cpu") => {
                     let mut c = criterion::Criterion::default()
-                        .with_measurement(thread_cpu::ThreadCpuTime)
+                        .with_measurement($crate::support::thread_cpu::ThreadCpuTime)
                         .configure_from_args();
                     $bench(&mut c);
                     c.final_summary();

@@ -1,8 +1,5 @@
 //! Criterion measurement of the calling thread's CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`), reported in the same units as wall time.
-//!
-//! Shared by the benches through `#[path]`; this folder has no `main.rs`, so
-//! cargo does not take it for a bench of its own.
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use rustix::time::{ClockId, clock_gettime};
