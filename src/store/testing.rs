@@ -330,7 +330,9 @@ impl RacingStore {
 
 impl Hold {
     /// Resolves once the held commit has arrived and is waiting; at once
-    /// if it already has.
+    /// if it already has. It waits as long as that takes: where the code
+    /// under test might make no commit at all, wrap it in
+    /// `tokio::time::timeout`.
     ///
     /// # Panics
     /// If the [`RacingStore`] is dropped before any commit arrived.
