@@ -219,11 +219,16 @@ impl SqliteStore {
                     .map_err(unavailable)?;
                 }
                 (Action::Delete, _) => {
-                    sqlx::query("DELETE FROM keyward_records WHERE key = ?")
-                        .bind(op.key)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
+                    // Expired at once and emptied; the purge removes the row.
+                    // So a commit never depends on a DELETE succeeding, which
+                    // the purge may be failing at.
+                    sqlx::query(
+                        "UPDATE keyward_records SET value = x'', expires_at = 0 WHERE key = ?",
+                    )
+                    .bind(op.key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
                 }
                 _ => {}
             }
