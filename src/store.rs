@@ -42,7 +42,9 @@ pub use redis::{CAS_SCRIPT, MAX_PREFIX_LEN, RedisOptions, RedisStore};
 pub use sqlite::SqliteStore;
 
 pub use crate::error::StoreError;
-pub(crate) use transact::{Decision, decode, encode, transact};
+pub(crate) use transact::{Decision, transact};
+#[cfg(test)]
+pub(crate) use transact::{decode, encode};
 pub use transact::DEFAULT_MAX_RETRIES;
 
 /// Longest key: keys are namespaced ids, not data.
