@@ -40,7 +40,6 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::clock::Clock;
 use crate::error::Error;
@@ -196,23 +195,12 @@ impl JwtPolicy {
     }
 }
 
-/// An issued access token. It is a bearer credential: `Debug` is redacted
-/// and it is zeroized on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct AccessToken(String);
-
-impl AccessToken {
+crate::secret::secret_type! {
+    /// An issued access token. It is a bearer credential: `Debug` is redacted
+    /// and it is zeroized on drop.
+    pub struct AccessToken(String);
     /// The compact JWT, to hand to the client.
-    #[must_use]
-    pub fn unprotected_as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken(OMITTED)")
-    }
+    fn unprotected_as_str;
 }
 
 /// No custom claims.

@@ -1,6 +1,9 @@
 //! The key ring: every server-side secret keyward uses, in one file.
 //!
-//! - a server MAC key (HMAC-SHA256), for one-time codes and keyed digests;
+//! - a server MAC key (HMAC-SHA256), from which each service derives its
+//!   own key ([`KeyRing::derive`]): refresh tokens, one-time codes and
+//!   keyed token digests never share one, and none holds the MAC key
+//!   itself;
 //! - optional password peppers, each with an id stored in the hashes it
 //!   made, so an old pepper still verifies while new hashes use the current
 //!   one;
@@ -33,14 +36,31 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, KeyringError};
+use crate::mac::hmac_sha256;
 use crate::random::fill_random;
-use crate::secret::SecretBytes;
+
+pub use crate::secret::SecretBytes;
 
 /// The key ring file format version this build reads and writes.
 pub const KEYRING_VERSION: u32 = 1;
 /// Length of the server MAC key and of HS256 and pepper keys: 32 bytes,
 /// the HMAC-SHA256 block-size-safe length RFC 2104 §3 recommends (≥ L).
 const SYMMETRIC_KEY_LEN: usize = 32;
+
+/// What [`KeyRing::derive`] MACs before the label. The NUL ends the fixed
+/// part, so no derivation input begins like another MAC keyward computes
+/// under the server MAC key.
+const DERIVE_DOMAIN: &[u8] = b"keyward derive v1\0";
+/// The label of the refresh-token key (see [`KeyRing::derive`]).
+pub(crate) const SESSION_KEY_LABEL: &str = "session";
+/// The label of the one-time-code key (see [`KeyRing::derive`]).
+pub(crate) const OTP_KEY_LABEL: &str = "otp";
+/// The whole input of the keyed token-digest key, which predates
+/// [`KeyRing::derive`] and is kept as it was, so that stored digests still
+/// match: `HMAC-SHA256(mac_key, "keyward token digest v1")`. HMAC-SHA256 as
+/// a PRF over a fixed label, as key derivation functions do (RFC 5869,
+/// NIST SP 800-108r1).
+const TOKEN_DIGEST_LABEL: &[u8] = b"keyward token digest v1";
 
 /// A JWT signing algorithm. Each key is pinned to one; a token's own `alg`
 /// header never chooses (RFC 8725 §3.1).
@@ -235,8 +255,50 @@ impl KeyRing {
         self.peppers.iter().map(|(id, k)| (id.as_str(), k))
     }
 
-    pub(crate) fn mac_key(&self) -> &SecretBytes {
-        &self.mac_key
+    /// A 32-byte key for one purpose, derived from the server MAC key:
+    /// `HMAC-SHA256(mac_key, "keyward derive v1\0" ‖ label)`, HMAC-SHA256
+    /// used as a PRF over a fixed label, as key derivation functions do
+    /// (RFC 5869, NIST SP 800-108r1).
+    ///
+    /// The same ring and label always give the same key; another label or
+    /// another ring gives an unrelated one, and no derived key reveals the
+    /// MAC key or another derived key. So each service holds only its own
+    /// key, and a key leaked from one purpose cannot forge another's
+    /// values.
+    ///
+    /// A label names a purpose and is an ASCII constant of the program,
+    /// never input: `"csrf"`, `"cookie v2"`. keyward itself uses
+    /// `"session"` (refresh tokens) and `"otp"` (one-time codes); an
+    /// application picks other labels. Changing a label, like replacing
+    /// the key ring, changes the key.
+    ///
+    /// ```
+    /// use keyward::{JwtAlg, KeyRing};
+    /// # fn main() -> Result<(), keyward::Error> {
+    /// let keys = KeyRing::generate(JwtAlg::EdDSA)?;
+    /// let csrf = keys.derive("csrf");
+    /// assert_eq!(csrf.unprotected_as_bytes().len(), 32);
+    /// assert_eq!(csrf.unprotected_as_bytes(), keys.derive("csrf").unprotected_as_bytes());
+    /// assert_ne!(csrf.unprotected_as_bytes(), keys.derive("cookie").unprotected_as_bytes());
+    /// assert_eq!(format!("{csrf:?}"), "SecretBytes(OMITTED)");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn derive(&self, label: &str) -> SecretBytes {
+        self.subkey(&[DERIVE_DOMAIN, label.as_bytes()])
+    }
+
+    /// The key of keyed token digests ([`Tokens::keyed`](crate::Tokens::keyed)),
+    /// derived as it always was (see `TOKEN_DIGEST_LABEL`).
+    pub(crate) fn token_digest_key(&self) -> SecretBytes {
+        self.subkey(&[TOKEN_DIGEST_LABEL])
+    }
+
+    /// `HMAC-SHA256(mac_key, parts…)`, as a key. The one use of the server
+    /// MAC key.
+    fn subkey(&self, parts: &[&[u8]]) -> SecretBytes {
+        let key = Zeroizing::new(hmac_sha256(self.mac_key.unprotected_as_bytes(), parts));
+        SecretBytes::new(key.to_vec())
     }
 
     /// The key that signs new JWTs.
@@ -626,6 +688,115 @@ mod tests {
             err.as_deref(),
             Some("key ring: invalid format: mac_key is shorter than 32 bytes")
         );
+    }
+
+    /// A generated ring whose MAC key is the bytes 0 to 31.
+    fn ring_with_known_mac_key() -> KeyRing {
+        let mut ring = KeyRing::generate(JwtAlg::HS256).expect("generate");
+        ring.mac_key = SecretBytes::new((0..32).collect());
+        ring
+    }
+
+    fn hex_of(key: &SecretBytes) -> String {
+        crate::hex::encode(key.unprotected_as_bytes())
+    }
+
+    /// Known answers, computed independently with Python's `hmac` module:
+    /// `hmac.new(bytes(range(32)), msg, hashlib.sha256).hexdigest()`.
+    #[test]
+    fn derivations_match_known_answers() {
+        let ring = ring_with_known_mac_key();
+        for (label, want) in [
+            (
+                SESSION_KEY_LABEL,
+                "539d3f7f729f5e85a8842d9c9d1a933ecf7325300924ce77321d6379125e681a",
+            ),
+            (
+                OTP_KEY_LABEL,
+                "02cdd69c2a454285c070471df84e4107b0659190735a5232d53e72fc69edc47f",
+            ),
+        ] {
+            assert_eq!(hex_of(&ring.derive(label)), want, "{label}");
+        }
+        assert_eq!(
+            hex_of(&ring.token_digest_key()),
+            "7f7648901cbac15d76e2e259a87434b78d402a010cfc06d08e263c079ca80c3c"
+        );
+    }
+
+    #[test]
+    fn each_label_gives_its_own_key_and_the_same_label_the_same_key() {
+        let ring = KeyRing::generate(JwtAlg::EdDSA).expect("generate");
+        let labels = [
+            SESSION_KEY_LABEL,
+            OTP_KEY_LABEL,
+            "csrf",
+            "sessio",
+            "session ",
+        ];
+        let keys: Vec<SecretBytes> = labels.iter().map(|l| ring.derive(l)).collect();
+        for (i, a) in keys.iter().enumerate() {
+            assert_eq!(a.unprotected_as_bytes().len(), 32);
+            assert_eq!(
+                a.unprotected_as_bytes(),
+                ring.derive(labels[i]).unprotected_as_bytes()
+            );
+            for b in keys.iter().skip(i + 1) {
+                assert_ne!(a.unprotected_as_bytes(), b.unprotected_as_bytes());
+            }
+            // No derived key is the MAC key or the token-digest key.
+            assert_ne!(
+                a.unprotected_as_bytes(),
+                ring.mac_key.unprotected_as_bytes()
+            );
+            assert_ne!(
+                a.unprotected_as_bytes(),
+                ring.token_digest_key().unprotected_as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn two_rings_derive_different_keys() {
+        let a = KeyRing::generate(JwtAlg::EdDSA).expect("generate");
+        let b = KeyRing::generate(JwtAlg::EdDSA).expect("generate");
+        for label in [SESSION_KEY_LABEL, OTP_KEY_LABEL, "csrf"] {
+            assert_ne!(
+                a.derive(label).unprotected_as_bytes(),
+                b.derive(label).unprotected_as_bytes()
+            );
+        }
+        assert_ne!(
+            a.token_digest_key().unprotected_as_bytes(),
+            b.token_digest_key().unprotected_as_bytes()
+        );
+        // A ring read back from its file derives the same keys.
+        let again = KeyRing::from_json(&a.to_json()).expect("parse");
+        assert_eq!(
+            again.derive("csrf").unprotected_as_bytes(),
+            a.derive("csrf").unprotected_as_bytes()
+        );
+    }
+
+    /// Keyed token digests keep the key they always had, so stored digests
+    /// still match: the old computation, written out.
+    #[test]
+    fn the_token_digest_key_is_unchanged() {
+        let ring = KeyRing::generate(JwtAlg::EdDSA).expect("generate");
+        let old = hmac_sha256(
+            ring.mac_key.unprotected_as_bytes(),
+            &[b"keyward token digest v1"],
+        );
+        assert_eq!(ring.token_digest_key().unprotected_as_bytes(), old);
+    }
+
+    #[test]
+    fn a_derived_key_debug_is_redacted() {
+        let ring = ring_with_known_mac_key();
+        let key = ring.derive(SESSION_KEY_LABEL);
+        let shown = format!("{key:?} {key:#?}");
+        assert_eq!(shown, "SecretBytes(OMITTED) SecretBytes(OMITTED)");
+        assert!(!shown.contains(&hex_of(&key)), "{shown}");
     }
 
     #[test]

@@ -272,7 +272,7 @@ impl KeywardBuilder {
             (Some(store), Some(jwt), Some(keys)) => Some(Sessions::new(
                 Arc::clone(store),
                 Arc::clone(jwt),
-                keys.mac_key(),
+                keys.derive(keyring::SESSION_KEY_LABEL),
                 self.session_policy,
                 Arc::clone(&clock),
             )?),
@@ -283,7 +283,7 @@ impl KeywardBuilder {
         let otp = match (&self.store, &self.keys) {
             (Some(store), Some(keys)) => Some(Otp::new(
                 Arc::clone(store),
-                keys.mac_key(),
+                keys.derive(keyring::OTP_KEY_LABEL),
                 self.otp_policy,
                 Arc::clone(&clock),
                 Arc::clone(&throttles),

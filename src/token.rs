@@ -69,10 +69,6 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 /// Random bytes at or above this are rejected: 248 = 4 × 62, so
 /// `byte % 62` is exactly uniform on the bytes kept.
 const ACCEPT_BELOW: u8 = 248;
-/// Derives the key for keyed digests from the server MAC key, as key
-/// derivation functions do (RFC 5869, NIST SP 800-108r1): HMAC-SHA256 as a
-/// PRF over a fixed label. The derived key MACs nothing but tokens.
-const KEYED_DIGEST_LABEL: &[u8] = b"keyward token digest v1";
 
 /// The token service, reached with [`Keyward::tokens`](crate::Keyward::tokens):
 /// it mints tokens and parses presented ones into their id and digest.
@@ -98,12 +94,10 @@ impl Tokens {
     /// `SECURITY.md`).
     #[must_use]
     pub fn keyed(keys: &KeyRing) -> Self {
-        let key = Zeroizing::new(hmac_sha256(
-            keys.mac_key().unprotected_as_bytes(),
-            &[KEYED_DIGEST_LABEL],
-        ));
+        // A key that MACs nothing but tokens, derived from the server MAC
+        // key as it always was: stored digests keep matching.
         Self {
-            key: Some(SecretBytes::new(key.to_vec())),
+            key: Some(keys.token_digest_key()),
         }
     }
 

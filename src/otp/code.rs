@@ -94,23 +94,12 @@ impl fmt::Display for Purpose {
     }
 }
 
-/// An issued code, to send to the user. Redacted `Debug`, zeroized on drop;
-/// no `Clone`, `Display` or `Serialize`.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct OtpCode(pub(crate) String);
-
-impl OtpCode {
+crate::secret::secret_type! {
+    /// An issued code, to send to the user. Redacted `Debug`, zeroized on drop;
+    /// no `Clone`, `Display` or `Serialize`.
+    pub struct OtpCode(pub(crate) String);
     /// The digits, to put in the email or text message.
-    #[must_use]
-    pub fn unprotected_as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for OtpCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OtpCode(OMITTED)")
-    }
+    fn unprotected_as_str;
 }
 
 /// What [`Otp::issue`] returns.
@@ -164,9 +153,12 @@ impl fmt::Debug for OtpVerified {
     }
 }
 
-/// A stored code's MAC. Equality is constant-time.
+/// A stored code's MAC. Equality is constant-time; `Debug` is redacted.
+/// It is stored, so unlike the secret types it is `Copy` and serialised.
 #[derive(Clone, Copy)]
 pub(crate) struct CodeMac(pub(crate) [u8; 32]);
+
+crate::secret::redacted_debug!(CodeMac);
 
 impl PartialEq for CodeMac {
     fn eq(&self, other: &Self) -> bool {
@@ -175,12 +167,6 @@ impl PartialEq for CodeMac {
 }
 
 impl Eq for CodeMac {}
-
-impl fmt::Debug for CodeMac {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CodeMac(OMITTED)")
-    }
-}
 
 impl Serialize for CodeMac {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -36,13 +36,12 @@ impl fmt::Debug for Otp {
 impl Otp {
     pub(crate) fn new(
         store: Arc<dyn Store>,
-        mac_key: &SecretBytes,
+        mac_key: SecretBytes,
         policy: OtpPolicy,
         clock: Arc<dyn Clock>,
         throttles: Arc<Throttles>,
     ) -> Result<Self, Error> {
         policy.validate()?;
-        let mac_key = SecretBytes::new(mac_key.unprotected_as_bytes().to_vec());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,

@@ -38,12 +38,11 @@ impl Sessions {
     pub(crate) fn new(
         store: Arc<dyn Store>,
         jwt: Arc<Jwt>,
-        mac_key: &SecretBytes,
+        mac_key: SecretBytes,
         policy: SessionPolicy,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
         policy.validate()?;
-        let mac_key = SecretBytes::new(mac_key.unprotected_as_bytes().to_vec());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,

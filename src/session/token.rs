@@ -3,27 +3,18 @@
 
 use super::*;
 
-/// A refresh token: a bearer credential. Redacted `Debug`, zeroized on drop.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct RefreshToken(String);
+crate::secret::secret_type! {
+    /// A refresh token: a bearer credential. Redacted `Debug`, zeroized on drop.
+    pub struct RefreshToken(String);
+    /// The token string, to hand to the client.
+    fn unprotected_as_str;
+}
 
 impl RefreshToken {
     /// Wraps a token received from a client.
     #[must_use]
     pub fn new(token: String) -> Self {
         Self(token)
-    }
-
-    /// The token string, to hand to the client.
-    #[must_use]
-    pub fn unprotected_as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for RefreshToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RefreshToken(OMITTED)")
     }
 }
 
