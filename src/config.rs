@@ -1,11 +1,26 @@
 //! `keyward.toml`: the policies of a [`Keyward`] in a
 //! file, as the `keyward` command reads it.
 //!
-//! Four optional tables, `[password]`, `[session]`, `[otp]` and `[jwt]`,
-//! whose keys are the library's policy fields. Every key is optional and
-//! falls back to the secure default. An unknown table or key is an error,
-//! never a silent default: a typo such as `iteration = 2000` must not leave
-//! the default in force while the operator believes it changed.
+//! Five optional tables, `[password]`, `[session]`, `[otp]`, `[jwt]` and
+//! `[throttle]`, whose keys are the library's policy fields: every field of
+//! [`PasswordPolicy`], [`SessionPolicy`], [`OtpPolicy`], [`JwtPolicy`] and
+//! [`ThrottlePolicy`] has its key, under the field's name, with these
+//! exceptions:
+//!
+//! - `password.queue_timeout_ms` is [`PasswordPolicy::queue_timeout`] in
+//!   whole milliseconds, and `password.disabled_schemes` a list of
+//!   [scheme names](Scheme::name);
+//! - the access-token lifetime is `session.access_ttl_secs`, beside the
+//!   refresh-token lifetimes, and `[jwt]` has `issuer`, `audience` and
+//!   `leeway_secs`.
+//!
+//! Each policy is also `Deserialize` on its own, with the same keys, for
+//! a service that keeps its settings in its own file.
+//!
+//! Every key is optional and falls back to the secure default. An unknown
+//! table or key is an error, never a silent default: a typo such as
+//! `iteration = 2000` must not leave the default in force while the
+//! operator believes it changed.
 //!
 //! Parsing checks the file's shape (tables, keys, types). The numbers
 //! themselves are checked where the library checks them anyway: by the
@@ -51,6 +66,7 @@
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -59,6 +75,7 @@ use crate::jwt::JwtPolicy;
 use crate::otp::OtpPolicy;
 use crate::password::{PasswordPolicy, Scheme};
 use crate::session::SessionPolicy;
+use crate::throttle::ThrottlePolicy;
 use crate::{Keyward, KeywardBuilder};
 
 /// The `iss` of access tokens when the file names none.
@@ -84,6 +101,10 @@ pub struct Config {
     /// `[otp]`.
     #[serde(default)]
     pub otp: OtpConfig,
+    /// `[throttle]`: the [`ThrottlePolicy`] itself, whose keys are its
+    /// field names.
+    #[serde(default)]
+    pub throttle: ThrottlePolicy,
 }
 
 /// The `[password]` table: the fields of [`PasswordPolicy`].
@@ -101,6 +122,10 @@ pub struct PasswordConfig {
     pub min_length: Option<usize>,
     /// [`PasswordPolicy::max_length`].
     pub max_length: Option<usize>,
+    /// [`PasswordPolicy::max_in_flight`].
+    pub max_in_flight: Option<usize>,
+    /// [`PasswordPolicy::queue_timeout`], in whole milliseconds.
+    pub queue_timeout_ms: Option<u64>,
     /// [`PasswordPolicy::disabled_schemes`], by [`Scheme::name`].
     pub disabled_schemes: Option<Vec<String>>,
 }
@@ -132,6 +157,8 @@ pub struct SessionConfig {
     pub idle_ttl_secs: Option<u64>,
     /// [`SessionPolicy::absolute_ttl_secs`].
     pub absolute_ttl_secs: Option<u64>,
+    /// [`SessionPolicy::max_retries`].
+    pub max_retries: Option<u32>,
 }
 
 /// The `[otp]` table: the fields of [`OtpPolicy`].
@@ -149,6 +176,8 @@ pub struct OtpConfig {
     pub lockout_secs: Option<u64>,
     /// [`OtpPolicy::max_consecutive_failures`].
     pub max_consecutive_failures: Option<u32>,
+    /// [`OtpPolicy::max_retries`].
+    pub max_retries: Option<u32>,
 }
 
 /// A `keyward.toml` that is not valid TOML, or has an unknown table or
@@ -252,29 +281,33 @@ impl Config {
     /// knows (see [`Scheme::name`]).
     pub fn password_policy(&self) -> Result<PasswordPolicy, Error> {
         let mut p = PasswordPolicy::default();
+        // Every field, by name: a policy field without its key here does
+        // not compile.
+        let PasswordPolicy {
+            iterations,
+            min_iterations,
+            max_iterations,
+            min_length,
+            max_length,
+            max_in_flight,
+            queue_timeout,
+            disabled_schemes,
+        } = &mut p;
         let c = &self.password;
-        if let Some(v) = c.iterations {
-            p.iterations = v;
-        }
-        if let Some(v) = c.min_iterations {
-            p.min_iterations = v;
-        }
-        if let Some(v) = c.max_iterations {
-            p.max_iterations = v;
-        }
-        if let Some(v) = c.min_length {
-            p.min_length = v;
-        }
-        if let Some(v) = c.max_length {
-            p.max_length = v;
-        }
+        set(iterations, c.iterations);
+        set(min_iterations, c.min_iterations);
+        set(max_iterations, c.max_iterations);
+        set(min_length, c.min_length);
+        set(max_length, c.max_length);
+        set(max_in_flight, c.max_in_flight);
+        set(queue_timeout, c.queue_timeout_ms.map(Duration::from_millis));
         for name in c.disabled_schemes.iter().flatten() {
             let scheme = Scheme::from_name(name).ok_or_else(|| {
                 Error::Config(format!(
                     "password.disabled_schemes: unknown scheme name {name:?}"
                 ))
             })?;
-            p.disabled_schemes.insert(scheme);
+            disabled_schemes.insert(scheme);
         }
         Ok(p)
     }
@@ -284,16 +317,17 @@ impl Config {
     #[must_use]
     pub fn session_policy(&self) -> SessionPolicy {
         let mut p = SessionPolicy::default();
+        let SessionPolicy {
+            reuse_grace_secs,
+            idle_ttl_secs,
+            absolute_ttl_secs,
+            max_retries,
+        } = &mut p;
         let c = &self.session;
-        if let Some(v) = c.reuse_grace_secs {
-            p.reuse_grace_secs = v;
-        }
-        if let Some(v) = c.idle_ttl_secs {
-            p.idle_ttl_secs = v;
-        }
-        if let Some(v) = c.absolute_ttl_secs {
-            p.absolute_ttl_secs = v;
-        }
+        set(reuse_grace_secs, c.reuse_grace_secs);
+        set(idle_ttl_secs, c.idle_ttl_secs);
+        set(absolute_ttl_secs, c.absolute_ttl_secs);
+        set(max_retries, c.max_retries);
         p
     }
 
@@ -324,23 +358,29 @@ impl Config {
     #[must_use]
     pub fn otp_policy(&self) -> OtpPolicy {
         let mut p = OtpPolicy::default();
+        let OtpPolicy {
+            digits,
+            code_ttl_secs,
+            max_attempts,
+            lockout_secs,
+            max_consecutive_failures,
+            max_retries,
+        } = &mut p;
         let c = &self.otp;
-        if let Some(v) = c.digits {
-            p.digits = v;
-        }
-        if let Some(v) = c.code_ttl_secs {
-            p.code_ttl_secs = v;
-        }
-        if let Some(v) = c.max_attempts {
-            p.max_attempts = v;
-        }
-        if let Some(v) = c.lockout_secs {
-            p.lockout_secs = v;
-        }
-        if let Some(v) = c.max_consecutive_failures {
-            p.max_consecutive_failures = v;
-        }
+        set(digits, c.digits);
+        set(code_ttl_secs, c.code_ttl_secs);
+        set(max_attempts, c.max_attempts);
+        set(lockout_secs, c.lockout_secs);
+        set(max_consecutive_failures, c.max_consecutive_failures);
+        set(max_retries, c.max_retries);
         p
+    }
+
+    /// The `[throttle]` table: [`ThrottlePolicy::default`] where it names
+    /// no value. [`KeywardBuilder::build`] checks the numbers.
+    #[must_use]
+    pub fn throttle_policy(&self) -> ThrottlePolicy {
+        self.throttle.clone()
     }
 
     /// Whether the file says anything about access tokens: a key in
@@ -354,10 +394,10 @@ impl Config {
             || self.session.access_ttl_secs.is_some()
     }
 
-    /// A [`Keyward::builder`] with the file's password, session and
-    /// one-time-code policies, and its access-token policy when the file
-    /// [sets one](Self::sets_jwt) (which then overrides the builder's
-    /// [`issuer`](KeywardBuilder::issuer) and
+    /// A [`Keyward::builder`] with the file's password, session,
+    /// one-time-code and throttle policies, and its access-token policy
+    /// when the file [sets one](Self::sets_jwt) (which then overrides the
+    /// builder's [`issuer`](KeywardBuilder::issuer) and
     /// [`audience`](KeywardBuilder::audience)). Add the key ring and the
     /// store, then build; the build checks every number.
     ///
@@ -368,10 +408,179 @@ impl Config {
         let mut builder = Keyward::builder()
             .password_policy(self.password_policy()?)
             .session_policy(self.session_policy())
-            .otp_policy(self.otp_policy());
+            .otp_policy(self.otp_policy())
+            .throttle_policy(self.throttle_policy());
         if self.sets_jwt() {
             builder = builder.jwt_policy(self.jwt_policy()?);
         }
         Ok(builder)
+    }
+}
+
+/// Replaces `field` with the file's value, when it has one.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::de::{DeserializeOwned, Visitor};
+
+    use super::*;
+
+    /// The keys a type reads: the field names its `Deserialize` hands to
+    /// `deserialize_struct`.
+    fn keys_of<T: DeserializeOwned>() -> BTreeSet<&'static str> {
+        struct Probe(&'static [&'static str]);
+
+        impl<'de> serde::Deserializer<'de> for &mut Probe {
+            type Error = serde::de::value::Error;
+
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(serde::de::Error::custom("not a struct"))
+            }
+
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0 = fields;
+                Err(serde::de::Error::custom("probed"))
+            }
+
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str
+                string bytes byte_buf option unit unit_struct newtype_struct
+                seq tuple tuple_struct map enum identifier ignored_any
+            }
+        }
+
+        let mut probe = Probe(&[]);
+        let _ = T::deserialize(&mut probe);
+        probe.0.iter().copied().collect()
+    }
+
+    /// A policy field without its key in the file, or a key without its
+    /// field, fails here.
+    #[test]
+    fn each_table_has_the_keys_of_its_policy() {
+        assert_eq!(keys_of::<PasswordConfig>(), keys_of::<PasswordPolicy>());
+        assert_eq!(keys_of::<OtpConfig>(), keys_of::<OtpPolicy>());
+        // The access-token lifetime sits in `[session]`, beside the
+        // refresh-token lifetimes.
+        let mut session = keys_of::<SessionPolicy>();
+        session.insert("access_ttl_secs");
+        assert_eq!(keys_of::<SessionConfig>(), session);
+        let mut jwt = keys_of::<JwtConfig>();
+        jwt.insert("access_ttl_secs");
+        assert_eq!(jwt, keys_of::<JwtPolicy>());
+        assert_eq!(
+            keys_of::<Config>(),
+            BTreeSet::from(["jwt", "otp", "password", "session", "throttle"])
+        );
+        assert!(keys_of::<ThrottlePolicy>().contains("login_burst"));
+        assert!(keys_of::<PasswordPolicy>().contains("queue_timeout_ms"));
+    }
+
+    /// Each table gives the policy that the policy's own `Deserialize`
+    /// gives for the same keys.
+    #[test]
+    fn a_table_reads_as_its_policy_reads() {
+        let password = "iterations = 700000\nmin_iterations = 2000\n\
+                        max_iterations = 4000000\nmin_length = 12\nmax_length = 512\n\
+                        max_in_flight = 3\nqueue_timeout_ms = 250\n\
+                        disabled_schemes = [\"aspnet-identity-v2\", \"django-pbkdf2-sha1\"]\n";
+        let session = "reuse_grace_secs = 5\nidle_ttl_secs = 86400\n\
+                       absolute_ttl_secs = 604800\nmax_retries = 4\n";
+        let otp = "digits = 8\ncode_ttl_secs = 300\nmax_attempts = 5\nlockout_secs = 900\n\
+                   max_consecutive_failures = 50\nmax_retries = 7\n";
+        let throttle = "code_send_period_secs = 30\ncode_send_burst = 2\n\
+                        login_period_secs = 3\nlogin_burst = 20\npurge_every = 100\n";
+        let jwt = "issuer = \"https://auth.example.com\"\naudience = \"api\"\nleeway_secs = 10\n";
+        let config = Config::from_toml_str(&format!(
+            "[password]\n{password}[session]\naccess_ttl_secs = 600\n{session}\
+             [otp]\n{otp}[throttle]\n{throttle}[jwt]\n{jwt}"
+        ))
+        .expect("config");
+
+        let p: PasswordPolicy = toml::from_str(password).expect("password");
+        assert_eq!(config.password_policy().expect("password"), p);
+        assert_eq!(p.queue_timeout, Duration::from_millis(250));
+        assert_eq!((p.max_in_flight, p.disabled_schemes.len()), (3, 2));
+        let s: SessionPolicy = toml::from_str(session).expect("session");
+        assert_eq!(config.session_policy(), s);
+        assert_eq!(s.max_retries, 4);
+        let o: OtpPolicy = toml::from_str(otp).expect("otp");
+        assert_eq!(config.otp_policy(), o);
+        assert_eq!(o.max_retries, 7);
+        let t: ThrottlePolicy = toml::from_str(throttle).expect("throttle");
+        assert_eq!(config.throttle_policy(), t);
+        assert_eq!((t.login_burst, t.purge_every), (20, 100));
+        let j: JwtPolicy = toml::from_str(&format!("{jwt}access_ttl_secs = 600\n")).expect("jwt");
+        assert_eq!(config.jwt_policy().expect("jwt"), j);
+        assert_eq!((j.access_ttl(), j.leeway()), (600, 10));
+
+        // Every policy differs from its default: each key was read.
+        assert_ne!(p, PasswordPolicy::default());
+        assert_ne!(s, SessionPolicy::default());
+        assert_ne!(o, OtpPolicy::default());
+        assert_ne!(t, ThrottlePolicy::default());
+    }
+
+    #[test]
+    fn a_policy_read_alone_keeps_the_defaults_of_absent_keys() {
+        let p: PasswordPolicy = toml::from_str("min_length = 10").expect("password");
+        assert_eq!(
+            p,
+            PasswordPolicy {
+                min_length: 10,
+                ..PasswordPolicy::default()
+            }
+        );
+        let t: ThrottlePolicy = toml::from_str("").expect("throttle");
+        assert_eq!(t, ThrottlePolicy::default());
+        for (text, needle) in [
+            ("iteration = 1", "unknown field `iteration`"),
+            (
+                "disabled_schemes = [\"md5\"]",
+                "unknown scheme name \"md5\"",
+            ),
+            ("queue_timeout = 1", "unknown field `queue_timeout`"),
+        ] {
+            let e = toml::from_str::<PasswordPolicy>(text).expect_err(text);
+            assert!(e.message().contains(needle), "{text}: {e}");
+        }
+        let e = toml::from_str::<SessionPolicy>("access_ttl_secs = 5").expect_err("session");
+        assert!(e.message().contains("unknown field"), "{e}");
+    }
+
+    /// A JWT policy read alone needs its issuer and audience, and reaches
+    /// no `dangerous_…` setting.
+    #[test]
+    fn a_jwt_policy_read_alone_is_checked_as_its_setters_check() {
+        let ok = "issuer = \"i\"\naudience = \"a\"\n";
+        let j: JwtPolicy = toml::from_str(ok).expect("jwt");
+        assert_eq!(j, JwtPolicy::new("i", "a"));
+        for (text, needle) in [
+            ("issuer = \"i\"\n".to_owned(), "missing field `audience`"),
+            ("audience = \"a\"\n".to_owned(), "missing field `issuer`"),
+            (format!("{ok}leeway_secs = 31\n"), "leeway"),
+            (format!("{ok}access_ttl_secs = 3600\n"), "lifetime"),
+            (format!("{ok}access_ttl_secs = 0\n"), "lifetime"),
+            (format!("{ok}leeway = 1\n"), "unknown field `leeway`"),
+            (
+                "issuer = \"\"\naudience = \"a\"\n".to_owned(),
+                "must not be empty",
+            ),
+        ] {
+            let e = toml::from_str::<JwtPolicy>(&text).expect_err(&text);
+            assert!(e.message().contains(needle), "{text}: {e}");
+        }
     }
 }

@@ -83,6 +83,13 @@ impl JwtError {
 
 /// Issuer, audience and the time rules. Safe defaults; anything weaker is
 /// reachable only through a `dangerous_…` method.
+///
+/// With the `config` feature it is `Deserialize`, from a table with
+/// `issuer` and `audience` (both required, non-empty) and the optional
+/// `access_ttl_secs` and `leeway_secs`. Those two are checked as
+/// [`access_ttl_secs`](Self::access_ttl_secs) and
+/// [`leeway_secs`](Self::leeway_secs) check them, so no file reaches the
+/// `dangerous_…` settings; an unknown key is an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtPolicy {
     issuer: String,
@@ -192,6 +199,35 @@ impl JwtPolicy {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(feature = "config")]
+impl<'de> Deserialize<'de> for JwtPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The keys of the table; the numbers go through the checked setters.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            issuer: String,
+            audience: String,
+            access_ttl_secs: Option<u64>,
+            leeway_secs: Option<u64>,
+        }
+        let refused = |e: Error| match e {
+            Error::Config(msg) => serde::de::Error::custom(msg),
+            e => serde::de::Error::custom(e),
+        };
+        let table = Table::deserialize(d)?;
+        let mut policy = Self::new(table.issuer, table.audience);
+        if let Some(secs) = table.access_ttl_secs {
+            policy = policy.access_ttl_secs(secs).map_err(refused)?;
+        }
+        if let Some(secs) = table.leeway_secs {
+            policy = policy.leeway_secs(secs).map_err(refused)?;
+        }
+        policy.validate().map_err(refused)?;
+        Ok(policy)
     }
 }
 

@@ -94,7 +94,18 @@ pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Fields are public so that a policy reads like its configuration; the
 /// [`KeywardBuilder`](crate::KeywardBuilder) validates them once, in
 /// `build()`.
+///
+/// With the `config` feature it is `Deserialize`: the keys are the field
+/// names, except `queue_timeout_ms` (whole milliseconds) for
+/// [`queue_timeout`](Self::queue_timeout); `disabled_schemes` is a list of
+/// [scheme names](Scheme::name). An absent key keeps its default; an
+/// unknown key or scheme name is an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields, default)
+)]
 #[non_exhaustive]
 pub struct PasswordPolicy {
     /// Iterations for new hashes; stored hashes below it are rehashed on
@@ -132,6 +143,10 @@ pub struct PasswordPolicy {
     /// number of CPUs.
     pub max_in_flight: usize,
     /// Longest wait for a slot in the async API before [`Error::Busy`].
+    #[cfg_attr(
+        feature = "config",
+        serde(rename = "queue_timeout_ms", deserialize_with = "de::millis")
+    )]
     pub queue_timeout: Duration,
     /// Schemes that `verify` and `inspect` refuse with
     /// [`HashError::SchemeDisabled`], as soon as the scheme is recognised and
@@ -151,7 +166,37 @@ pub struct PasswordPolicy {
     /// );
     /// assert!(policy.disabled_schemes.contains(&Scheme::AspnetIdentityV2));
     /// ```
+    #[cfg_attr(feature = "config", serde(deserialize_with = "de::scheme_names"))]
     pub disabled_schemes: BTreeSet<Scheme>,
+}
+
+/// How [`PasswordPolicy`] reads the fields that are not plain numbers.
+#[cfg(feature = "config")]
+mod de {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use serde::de::{Deserialize, Deserializer, Error as _};
+
+    use super::Scheme;
+
+    /// A duration in whole milliseconds.
+    pub(super) fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+
+    /// A list of [`Scheme::name`]s.
+    pub(super) fn scheme_names<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeSet<Scheme>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|name| {
+                Scheme::from_name(name)
+                    .ok_or_else(|| D::Error::custom(format!("unknown scheme name {name:?}")))
+            })
+            .collect()
+    }
 }
 
 impl Default for PasswordPolicy {

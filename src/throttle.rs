@@ -68,7 +68,15 @@ const MAX_UPTIME_SECS: u64 = 1_000_000_000;
 
 /// The numbers of the built-in throttles. Validated when the
 /// [`Keyward`](crate::Keyward) is built.
+///
+/// With the `config` feature it is `Deserialize`: the keys are the field
+/// names, an absent key keeps its default, an unknown key is an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields, default)
+)]
 #[non_exhaustive]
 pub struct ThrottlePolicy {
     /// Seconds to earn back one code send, per subject.

@@ -12,6 +12,8 @@ use keyward::config::{Config, ConfigError, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use keyward::{
     Error, JwtAlg, KeyRing, MemoryStore, OtpPolicy, PasswordPolicy, Scheme, SessionPolicy,
 };
+use keyward::{JwtPolicy, ThrottlePolicy};
+use std::time::Duration;
 
 const FULL: &str = r#"
 # Every key keyward.toml knows.
@@ -307,4 +309,159 @@ fn a_config_error_becomes_a_config_error_of_the_crate() {
     let msg = config_error(Err::<(), Error>(e.clone().into()));
     assert_eq!(msg, e.to_string());
     assert!(msg.contains("otp.digits"), "{msg}");
+}
+
+#[test]
+fn an_unknown_key_is_refused_in_every_table() {
+    for table in ["password", "session", "otp", "jwt", "throttle"] {
+        let e = rejected(&format!("[{table}]\nno_such_key = 1\n"));
+        assert!(e.message().contains("unknown field `no_such_key`"), "{e}");
+        assert_eq!(e.key(), Some(table), "{e:?}");
+        assert_eq!(e.line(), Some(2), "{e:?}");
+    }
+    // A policy field's plain name where the file takes another form.
+    let e = rejected("[password]\nqueue_timeout = 5\n");
+    assert!(e.message().contains("unknown field `queue_timeout`"), "{e}");
+    let e = rejected("[jwt]\naccess_ttl_secs = 600\n");
+    assert!(
+        e.message().contains("unknown field `access_ttl_secs`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_throttle_table_reaches_the_throttles() {
+    let c = config("[throttle]\nlogin_burst = 2\nlogin_period_secs = 60\n");
+    let t = c.throttle_policy();
+    assert_eq!((t.login_burst, t.login_period_secs), (2, 60));
+    assert_eq!(t.code_send_burst, ThrottlePolicy::default().code_send_burst);
+    let kw = c
+        .builder()
+        .unwrap()
+        .clock(Arc::new(ManualClock::new(1_800_000_000)))
+        .build()
+        .unwrap();
+    kw.throttle().check_login("203.0.113.7").unwrap();
+    kw.throttle().check_login("203.0.113.7").unwrap();
+    assert!(matches!(
+        kw.throttle().check_login("203.0.113.7"),
+        Err(Error::Throttled { .. })
+    ));
+    // The defaults allow ten at once.
+    let kw = config("").builder().unwrap().build().unwrap();
+    for _ in 0..3 {
+        kw.throttle().check_login("203.0.113.7").unwrap();
+    }
+}
+
+#[test]
+fn every_policy_field_has_its_key() {
+    let c = config(
+        "[password]\nmax_in_flight = 3\nqueue_timeout_ms = 250\n\
+         [session]\nmax_retries = 4\n\
+         [otp]\nmax_retries = 7\n\
+         [throttle]\ncode_send_period_secs = 30\ncode_send_burst = 2\n\
+         login_period_secs = 3\nlogin_burst = 20\npurge_every = 100\n",
+    );
+    let p = c.password_policy().unwrap();
+    assert_eq!(
+        (p.max_in_flight, p.queue_timeout),
+        (3, Duration::from_millis(250))
+    );
+    assert_eq!(c.session_policy().max_retries, 4);
+    assert_eq!(c.otp_policy().max_retries, 7);
+    let t = c.throttle_policy();
+    assert_eq!(
+        (
+            t.code_send_period_secs,
+            t.code_send_burst,
+            t.login_period_secs,
+            t.login_burst,
+            t.purge_every
+        ),
+        (30, 2, 3, 20, 100)
+    );
+    let kw = c
+        .builder()
+        .unwrap()
+        .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
+        .issuer("https://auth.example.com")
+        .audience("api")
+        .store(MemoryStore::new())
+        .build()
+        .unwrap();
+    assert_eq!(*kw.passwords().policy(), p);
+    assert_eq!(kw.sessions().unwrap().policy().max_retries, 4);
+    assert_eq!(kw.otp().unwrap().policy().max_retries, 7);
+}
+
+#[test]
+fn new_keys_out_of_range_are_refused_by_the_builder() {
+    for (text, needle) in [
+        ("[throttle]\nlogin_burst = 0\n", "throttle login: burst"),
+        (
+            "[throttle]\ncode_send_period_secs = 0\n",
+            "throttle code_send: period",
+        ),
+        ("[throttle]\npurge_every = 0\n", "purge_every"),
+        ("[password]\nmax_in_flight = 0\n", "password.max_in_flight"),
+        ("[session]\nmax_retries = 0\n", "max_retries"),
+        ("[otp]\nmax_retries = 0\n", "otp.max_retries"),
+    ] {
+        let builder = config(text)
+            .builder()
+            .unwrap()
+            .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
+            .issuer("https://auth.example.com")
+            .audience("api")
+            .store(MemoryStore::new());
+        let msg = config_error(builder.build());
+        assert!(msg.contains(needle), "{text:?}: {msg}");
+    }
+    for (text, key) in [
+        ("[throttle]\nlogin_burst = -1\n", "throttle.login_burst"),
+        (
+            "[password]\nqueue_timeout_ms = \"1s\"\n",
+            "password.queue_timeout_ms",
+        ),
+    ] {
+        let e = rejected(text);
+        assert_eq!(e.key(), Some(key), "{text:?}: {e:?}");
+        assert_eq!(e.line(), Some(2), "{text:?}: {e:?}");
+    }
+}
+
+/// A service that keeps its settings in its own file reads the policies
+/// directly, with the keys of `keyward.toml`.
+#[test]
+fn the_policies_deserialize_on_their_own() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AppSettings {
+        listen: String,
+        #[serde(default)]
+        otp: OtpPolicy,
+        jwt: JwtPolicy,
+        #[serde(default)]
+        throttle: ThrottlePolicy,
+    }
+    let s: AppSettings = toml::from_str(
+        "listen = \"[::]:8080\"\n\
+         [otp]\nmax_attempts = 5\n\
+         [jwt]\nissuer = \"https://auth.example.com\"\naudience = \"api\"\nleeway_secs = 5\n",
+    )
+    .unwrap();
+    assert_eq!(s.listen, "[::]:8080");
+    assert_eq!(s.otp.max_attempts, 5);
+    assert_eq!(s.otp.digits, OtpPolicy::default().digits);
+    assert_eq!(
+        (s.jwt.issuer(), s.jwt.leeway()),
+        ("https://auth.example.com", 5)
+    );
+    assert_eq!(s.throttle, ThrottlePolicy::default());
+    // The safe ranges hold: no `dangerous_…` setting from a file.
+    let e = toml::from_str::<JwtPolicy>("issuer = \"i\"\naudience = \"a\"\nleeway_secs = 120\n")
+        .err()
+        .unwrap();
+    assert!(e.message().contains("leeway"), "{e}");
 }

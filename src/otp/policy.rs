@@ -4,7 +4,15 @@ use super::*;
 
 /// The numbers of the one-time-code rules. Every field is validated when
 /// the [`Keyward`](crate::Keyward) is built.
+///
+/// With the `config` feature it is `Deserialize`: the keys are the field
+/// names, an absent key keeps its default, an unknown key is an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields, default)
+)]
 #[non_exhaustive]
 pub struct OtpPolicy {
     /// Digits per code, 6 to 9.

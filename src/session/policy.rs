@@ -3,7 +3,16 @@
 use super::*;
 
 /// Refresh-token lifetimes and the grace window.
+///
+/// With the `config` feature it is `Deserialize`: the keys are the field
+/// names, an absent key keeps its default, an unknown key is an error. The
+/// numbers are checked when the [`Keyward`](crate::Keyward) is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "config",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields, default)
+)]
 #[non_exhaustive]
 pub struct SessionPolicy {
     /// Seconds during which the immediate predecessor of the live token
