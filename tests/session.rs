@@ -282,10 +282,14 @@ async fn a_family_moved_to_another_subject_is_refused() {
     let pair = s.dangerous_start_without_proof("mallory").await.unwrap();
     let key = format!("kw:fam:{}", pair.session_id);
     let record = store.load(&key).await.unwrap().expect("the family record");
-    let mut family: keyward::session::Family = serde_json::from_slice(&record.value).unwrap();
+    // A stored record: a format byte (1: JSON follows), then the JSON.
+    let (format, json) = record.value.split_first().unwrap();
+    assert_eq!(*format, 1);
+    let mut family: keyward::session::Family = serde_json::from_slice(json).unwrap();
     assert_eq!(family.subject, "mallory");
     family.subject = "admin".into();
-    let value = serde_json::to_vec(&family).unwrap();
+    let mut value = vec![1];
+    value.extend(serde_json::to_vec(&family).unwrap());
     assert!(matches!(
         store
             .swap(&key, Some(record.version), &value, Duration::from_secs(60))

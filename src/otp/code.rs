@@ -183,6 +183,7 @@ impl<'de> Deserialize<'de> for CodeMac {
     }
 }
 
+/// A uniform code of `digits` digits: rejection sampling over `u32`, so
 /// that every code is equally likely (no modulo bias).
 pub(crate) fn generate_code<R: TryCryptoRng + ?Sized>(
     rng: &mut R,
@@ -212,6 +213,7 @@ pub(crate) fn len_prefix(bytes: &[u8]) -> [u8; 8] {
     u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes()
 }
 
+/// `HMAC-SHA256(key, domain ‖ len ‖ subject ‖ len ‖ purpose ‖ len ‖ code)`:
 /// the length prefixes make the framing unambiguous.
 pub(crate) fn code_mac(key: &[u8], subject: &str, purpose: &str, code: &[u8]) -> CodeMac {
     let (subject, purpose) = (subject.as_bytes(), purpose.as_bytes());

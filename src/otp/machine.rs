@@ -231,8 +231,7 @@ pub(crate) fn decide_unlock(state: &SubjectState) -> SubjectState {
     }
 }
 
-/// A uniform code of `digits` digits: rejection sampling over `u32`, so
-
+/// The error for a refusal, with the time left on a timed lock.
 pub(crate) fn refusal_error(refusal: Refusal, now: u64) -> Error {
     match refusal {
         Refusal::Locked { until } => OtpError::Locked {

@@ -55,7 +55,6 @@ use std::time::Duration;
 use rand::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::clock::Clock;
 use crate::error::Error;

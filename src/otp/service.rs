@@ -263,8 +263,7 @@ impl Otp {
     }
 }
 
-/// `HMAC-SHA256(key, domain ‖ len ‖ subject ‖ len ‖ purpose ‖ len ‖ code)`:
-
+/// The store key of a subject's record: its keyed tag, never the subject.
 pub(crate) fn record_key(tag: &[u8; 16]) -> String {
     format!("kw:otp:{}", hex(tag))
 }
