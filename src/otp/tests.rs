@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::store::{MemoryStore, Record, StoreError, StoreFuture, decode, encode};
+use crate::store::{MemoryStore, StoreError, decode, encode};
 use crate::{JwtAlg, KeyRing, Keyward};
 use proptest::prelude::*;
 
@@ -913,41 +913,11 @@ async fn bad_subjects_are_refused() {
     }
 }
 
-/// A store whose loads or swaps fail.
-#[derive(Debug)]
-struct Failing {
-    inner: MemoryStore,
-    fail_load: std::sync::atomic::AtomicBool,
-    fail_swap: std::sync::atomic::AtomicBool,
-}
-
-impl Store for Failing {
-    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
-        if self.fail_load.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(async { Err(StoreError::Unavailable("down".into())) });
-        }
-        self.inner.load(key)
-    }
-    fn commit<'a>(
-        &'a self,
-        ops: &'a [crate::store::Op<'a>],
-    ) -> StoreFuture<'a, crate::store::Commit> {
-        if self.fail_swap.load(std::sync::atomic::Ordering::SeqCst) {
-            return Box::pin(async { Err(StoreError::Unavailable("down".into())) });
-        }
-        self.inner.commit(ops)
-    }
-}
-
+#[cfg(feature = "test-util")]
 #[tokio::test]
 async fn storage_errors_fail_closed() {
-    use std::sync::atomic::Ordering::SeqCst;
     let clock = ManualClock::new(T0);
-    let store = Arc::new(Failing {
-        inner: MemoryStore::new(),
-        fail_load: false.into(),
-        fail_swap: false.into(),
-    });
+    let store = Arc::new(crate::testing::FaultyStore::new(Arc::new(MemoryStore::new())));
     let kw = service(&clock, Arc::clone(&store) as Arc<dyn Store>);
     let otp = kw.otp().unwrap();
     let c = otp.issue("alice", Purpose::Login).await.unwrap();
@@ -958,8 +928,8 @@ async fn storage_errors_fail_closed() {
         OtpError::Invalid { attempts_left: 2 }
     );
     for (load, swap) in [(true, false), (false, true)] {
-        store.fail_load.store(load, SeqCst);
-        store.fail_swap.store(swap, SeqCst);
+        store.fail_loads(load);
+        store.fail_commits(swap);
         // The right code is not accepted, a wrong one is not let through
         // uncounted as anything but an error, and no code is issued.
         assert!(matches!(
@@ -977,8 +947,8 @@ async fn storage_errors_fail_closed() {
         ));
         assert!(matches!(otp.unlock("alice").await, Err(Error::Store(_))));
     }
-    store.fail_load.store(false, SeqCst);
-    store.fail_swap.store(false, SeqCst);
+    store.fail_loads(false);
+    store.fail_commits(false);
     // Nothing was counted, consumed or unlocked while the store was down.
     assert_eq!(
         otp_err(otp.verify("alice", Purpose::Login, wrong).await),
