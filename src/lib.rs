@@ -37,9 +37,9 @@ pub use store::PgStore;
 pub use store::RedisStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "test-util")]
 pub use store::testing;
+pub use store::{MemoryStore, Store, StoreError};
 pub use throttle::{Throttle, ThrottlePolicy, Throttles};
 pub use token::{NewToken, ParsedToken, TokenDigest, Tokens};
 

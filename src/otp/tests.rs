@@ -917,7 +917,9 @@ async fn bad_subjects_are_refused() {
 #[tokio::test]
 async fn storage_errors_fail_closed() {
     let clock = ManualClock::new(T0);
-    let store = Arc::new(crate::testing::FaultyStore::new(Arc::new(MemoryStore::new())));
+    let store = Arc::new(crate::testing::FaultyStore::new(Arc::new(
+        MemoryStore::new(),
+    )));
     let kw = service(&clock, Arc::clone(&store) as Arc<dyn Store>);
     let otp = kw.otp().unwrap();
     let c = otp.issue("alice", Purpose::Login).await.unwrap();
