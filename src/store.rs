@@ -17,8 +17,6 @@
 
 #[cfg(feature = "tokio")]
 pub mod conformance;
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -26,6 +24,8 @@ mod postgres;
 mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 mod transact;
 
 use std::fmt;
@@ -42,10 +42,10 @@ pub use redis::{CAS_SCRIPT, MAX_PREFIX_LEN, RedisOptions, RedisStore};
 pub use sqlite::SqliteStore;
 
 pub use crate::error::StoreError;
+pub use transact::DEFAULT_MAX_RETRIES;
 pub(crate) use transact::{Decision, transact};
 #[cfg(test)]
 pub(crate) use transact::{decode, encode};
-pub use transact::DEFAULT_MAX_RETRIES;
 
 /// Longest key: keys are namespaced ids, not data.
 pub const MAX_KEY_LEN: usize = 200;

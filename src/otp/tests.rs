@@ -913,11 +913,10 @@ async fn bad_subjects_are_refused() {
     }
 }
 
-#[cfg(feature = "test-util")]
 #[tokio::test]
 async fn storage_errors_fail_closed() {
     let clock = ManualClock::new(T0);
-    let store = Arc::new(crate::testing::FaultyStore::new(Arc::new(
+    let store = Arc::new(crate::store::testing::FaultyStore::new(Arc::new(
         MemoryStore::new(),
     )));
     let kw = service(&clock, Arc::clone(&store) as Arc<dyn Store>);
