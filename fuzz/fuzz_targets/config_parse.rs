@@ -15,7 +15,9 @@ use std::sync::Arc;
 
 use keyward::clock::ManualClock;
 use keyward::config::{Config, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
-use keyward::{Error, JwtPolicy, MemoryStore, OtpPolicy, PasswordPolicy, Scheme, SessionPolicy};
+use keyward::{
+    Error, JwtPolicy, MemoryStore, OtpPolicy, PasswordPolicy, Scheme, SessionPolicy, ThrottlePolicy,
+};
 use keyward_fuzz::{AUDIENCE, ISSUER, NOW};
 use libfuzzer_sys::fuzz_target;
 
@@ -58,6 +60,12 @@ fuzz_target!(|data: &[u8]| {
             );
             assert_eq!(p.min_length, c.min_length.unwrap_or(d.min_length));
             assert_eq!(p.max_length, c.max_length.unwrap_or(d.max_length));
+            assert_eq!(p.max_in_flight, c.max_in_flight.unwrap_or(d.max_in_flight));
+            assert_eq!(
+                p.queue_timeout,
+                c.queue_timeout_ms
+                    .map_or(d.queue_timeout, std::time::Duration::from_millis)
+            );
             let names = c.disabled_schemes.iter().flatten();
             let named = names.map(|n| Scheme::from_name(n).expect("named scheme"));
             assert!(
@@ -90,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
         session.absolute_ttl_secs,
         c.absolute_ttl_secs.unwrap_or(d.absolute_ttl_secs)
     );
-    assert_eq!(session.max_retries, d.max_retries);
+    assert_eq!(session.max_retries, c.max_retries.unwrap_or(d.max_retries));
 
     let otp = config.otp_policy();
     let (c, d) = (&config.otp, OtpPolicy::default());
@@ -106,7 +114,7 @@ fuzz_target!(|data: &[u8]| {
         c.max_consecutive_failures
             .unwrap_or(d.max_consecutive_failures)
     );
-    assert_eq!(otp.max_retries, d.max_retries);
+    assert_eq!(otp.max_retries, c.max_retries.unwrap_or(d.max_retries));
 
     let (leeway, ttl) = (config.jwt.leeway_secs, config.session.access_ttl_secs);
     let jwt = match config.jwt_policy() {
@@ -154,6 +162,7 @@ fuzz_target!(|data: &[u8]| {
         .filter(|_| config.sets_jwt())
         .unwrap_or_else(|| JwtPolicy::new(ISSUER, AUDIENCE));
     let in_bounds = password_in_bounds(&password)
+        && throttle_in_bounds(&config.throttle)
         && session_in_bounds(&session)
         && otp_in_bounds(&otp)
         && !jwt.issuer().is_empty()
@@ -183,6 +192,20 @@ fn password_in_bounds(p: &PasswordPolicy) -> bool {
         && p.max_length >= 1
         && p.min_length <= p.max_length
         && !p.disabled_schemes.contains(&Scheme::Pbkdf2Sha256)
+        && p.max_in_flight >= 1
+}
+
+/// The bounds `KeywardBuilder::build` holds a [`ThrottlePolicy`] to, for
+/// each of its two limits.
+fn throttle_in_bounds(t: &ThrottlePolicy) -> bool {
+    let limit = |burst: u32, period: u64| {
+        (1..=1_000_000).contains(&burst)
+            && (1..=86_400).contains(&period)
+            && period.saturating_mul(u64::from(burst)) <= 365 * 86_400
+    };
+    limit(t.code_send_burst, t.code_send_period_secs)
+        && limit(t.login_burst, t.login_period_secs)
+        && t.purge_every >= 1
 }
 
 /// The bounds `KeywardBuilder::build` holds a [`SessionPolicy`] to.
@@ -191,6 +214,7 @@ fn session_in_bounds(s: &SessionPolicy) -> bool {
         && s.idle_ttl_secs <= s.absolute_ttl_secs
         && s.absolute_ttl_secs <= 365 * 86_400
         && s.reuse_grace_secs <= 60
+        && s.max_retries >= 1
 }
 
 /// The bounds documented on [`OtpPolicy`]'s fields, which
@@ -201,4 +225,5 @@ fn otp_in_bounds(o: &OtpPolicy) -> bool {
         && (1..=10).contains(&o.max_attempts)
         && (1..=7 * 86_400).contains(&o.lockout_secs)
         && (o.max_attempts..=100).contains(&o.max_consecutive_failures)
+        && o.max_retries >= 1
 }
