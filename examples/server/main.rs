@@ -27,8 +27,17 @@
 //! clients are counted by their /64. `--outbox PATH` appends the codes
 //! sent to a file, created with mode 0600; one that others may read is
 //! refused.
+//!
+//! ```text
+//! cargo run --release --example server -- flood [--clients N] …
+//! ```
+//!
+//! measures a login flood against the server instead (see `flood.rs`).
 
 mod app;
+mod flood;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -155,6 +164,17 @@ async fn run(args: Args, hashing: tokio::runtime::Handle) -> Result<(), String> 
 }
 
 fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == "flood") {
+        args.next();
+        return match flood::main(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt().with_target(false).init();
     let result = parse_args().and_then(|args| {
         // Password work on a runtime of its own, at a lower priority, so

@@ -1,13 +1,11 @@
-//! The reference auth server (examples/server), end to end: it is served on
-//! an ephemeral loopback port and driven with a real HTTP client. Two
-//! instances sharing one store (SQLite, PostgreSQL or Redis) stand in for
-//! two replicas behind a load balancer.
-#![cfg(feature = "sqlite")]
+//! The reference auth server, end to end: it is served on an ephemeral
+//! loopback port and driven with a real HTTP client. Two instances sharing
+//! one store (SQLite, PostgreSQL or Redis) stand in for two replicas behind
+//! a load balancer. `cargo test --all-features` runs these tests (the
+//! example is built in test mode).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
-#[path = "../examples/server/app.rs"]
-mod app;
-mod common;
+use super::app;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -1337,4 +1335,103 @@ fn forwarded_for_parser() {
     assert_eq!(key("192.0.2.3"), ip("192.0.2.3"));
     assert_eq!(key("::ffff:192.0.2.3"), ip("192.0.2.3"));
     assert_ne!(key("::ffff:192.0.2.3"), key("::ffff:192.0.2.4"));
+}
+
+/// The PostgreSQL and Redis servers of the replica tests, and fresh key
+/// namespaces on them.
+#[allow(
+    dead_code,
+    reason = "the PostgreSQL and Redis helpers are used only with those features"
+)]
+mod common {
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// Whether a missing service fails the test (`KEYWARD_REQUIRE_SERVICES=1`,
+    /// as CI sets) instead of skipping it.
+    fn services_required() -> bool {
+        std::env::var("KEYWARD_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+    }
+
+    /// `url` with any password replaced, for messages.
+    fn redact(url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_owned();
+        };
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        match authority.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}{path}")
+            }
+            None => url.to_owned(),
+        }
+    }
+
+    /// The host and port a service URL points at.
+    fn host_port(url: &str, default_port: u16) -> Option<(String, u16)> {
+        let rest = url.split_once("://")?.1;
+        let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let Some(v6) = hostport.strip_prefix('[') {
+            let (host, after) = v6.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().ok()?,
+                None => default_port,
+            };
+            return Some((host.to_owned(), port));
+        }
+        match hostport.rsplit_once(':') {
+            Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
+            None => Some((hostport.to_owned(), default_port)),
+        }
+    }
+
+    /// Whether a TCP connection to the service at `url` opens. When it does
+    /// not, prints one `SKIPPED: <what> (<url> unreachable)` line and
+    /// returns false, or panics under `KEYWARD_REQUIRE_SERVICES=1`. Only
+    /// reachability decides a skip: once the port answers, every failure is
+    /// a test failure.
+    fn service_reachable(what: &str, url: &str, default_port: u16) -> bool {
+        let up = host_port(url, default_port)
+            .and_then(|(host, port)| (host.as_str(), port).to_socket_addrs().ok())
+            .into_iter()
+            .flatten()
+            .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok());
+        if up {
+            return true;
+        }
+        let url = redact(url);
+        assert!(
+            !services_required(),
+            "{what}: {url} unreachable, and KEYWARD_REQUIRE_SERVICES=1 requires it"
+        );
+        println!("SKIPPED: {what} ({url} unreachable)");
+        false
+    }
+
+    /// PostgreSQL at `$KEYWARD_POSTGRES_URL`, or the local default, when it
+    /// is reachable (see [`service_reachable`]).
+    pub(super) fn postgres(what: &str) -> Option<String> {
+        let url = std::env::var("KEYWARD_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        service_reachable(what, &url, 5432).then_some(url)
+    }
+
+    /// Redis at `$KEYWARD_REDIS_URL`, or the local default, when it is
+    /// reachable (see [`service_reachable`]).
+    pub(super) fn redis(what: &str) -> Option<String> {
+        let url =
+            std::env::var("KEYWARD_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        service_reachable(what, &url, 6379).then_some(url)
+    }
+
+    /// A fresh namespace for one test run, so parallel tests and reruns on
+    /// a shared server never see each other's keys.
+    pub(super) fn unique_prefix(test: &str) -> String {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        format!("kwtest.{test}.{}.{nanos}:", std::process::id())
+    }
 }

@@ -1,21 +1,23 @@
-//! A login flood against the reference server, measured.
+//! A login flood against the reference server, measured: the server
+//! example's `flood` mode.
 //!
 //! ```text
-//! cargo run --release --example flood
+//! cargo run --release --example server -- flood \
+//!     [--clients N] [--attacker-nice N] [--hash-nice N]
 //! ```
 //!
-//! It serves `examples/server` in-process on a loopback port (SQLite store,
-//! the default 600,000-iteration policy) and reports:
+//! It serves the server's application in-process on a loopback port
+//! (SQLite store, the default 600,000-iteration policy) and reports:
 //! 1. `/me`, `/token/refresh` and `/login` latency, idle;
 //! 2. the same during 20 s of 200 concurrent clients posting wrong
 //!    passwords from many fake source addresses (`X-Forwarded-For`), with
 //!    every `/login` answer's status and latency. The 200 clients run in a
-//!    second process (this program, run with `--attack URL`), so that the
-//!    attack's own CPU time is not spent inside the server's process; on a
-//!    machine with few cores, `--attacker-nice N` (default 10) lowers its
-//!    priority, standing in for attackers on other machines, and
+//!    second process (this program, run as `flood --attack URL`), so that
+//!    the attack's own CPU time is not spent inside the server's process;
+//!    on a machine with few cores, `--attacker-nice N` (default 10) lowers
+//!    its priority, standing in for attackers on other machines, and
 //!    `--attacker-nice 0` gives it the server's priority. The server hashes
-//!    passwords at nice `--hash-nice` (default 10), as `examples/server`
+//!    passwords at nice `--hash-nice` (default 10), as the server mode
 //!    does;
 //! 3. one legitimate login made during the flood, retried after
 //!    `Retry-After`;
@@ -35,9 +37,6 @@
     reason = "a measurement program: counters and sums over bounded runs"
 )]
 
-#[path = "server/app.rs"]
-mod app;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +44,8 @@ use std::time::{Duration, Instant};
 
 use keyward::{JwtAlg, KeyRing, Keyward, PasswordPolicy, SqliteStore, ThrottlePolicy};
 use serde_json::{Value, json};
+
+use crate::app;
 
 const FLOOD: Duration = Duration::from_secs(20);
 const CLIENTS: u64 = 200;
@@ -129,7 +130,7 @@ fn spawn_attacker(base: &str, nice: u32, clients: u64) -> std::io::Result<std::p
     } else {
         std::process::Command::new(exe)
     };
-    cmd.args(["--attack", base, "--secs", &secs])
+    cmd.args(["flood", "--attack", base, "--secs", &secs])
         .args(["--clients", &clients.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -278,7 +279,8 @@ struct Options {
     hash_nice: i32,
 }
 
-fn options() -> Result<Options, Box<dyn std::error::Error>> {
+/// Reads the flags that follow `flood` on the command line.
+fn options(mut args: impl Iterator<Item = String>) -> Result<Options, Box<dyn std::error::Error>> {
     let mut o = Options {
         attack: None,
         secs: FLOOD.as_secs(),
@@ -286,7 +288,6 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
         attacker_nice: DEFAULT_ATTACKER_NICE,
         hash_nice: DEFAULT_HASH_NICE,
     };
-    let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args
             .next()
@@ -303,8 +304,9 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
     Ok(o)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let o = options()?;
+/// The `flood` mode: `args` are the flags after `flood`.
+pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<(), Box<dyn std::error::Error>> {
+    let o = options(args)?;
     if let Some(base) = &o.attack {
         return tokio::runtime::Runtime::new()?.block_on(attack(base, o.secs, o.clients));
     }
