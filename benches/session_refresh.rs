@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
     }
 
     // Rotations per second on each store: a refresh is one load_many and
-    // one compare-and-swap, so this is the store's round trip plus the
+    // one commit, so this is the store's round trip plus the
     // work measured above. PostgreSQL and Redis are skipped, with one
     // line, when their servers are unreachable.
     //
