@@ -244,13 +244,10 @@ impl Otp {
     }
 
     fn subject_tag(&self, subject: &str) -> [u8; 16] {
-        let mac = crate::mac::hmac_sha256(
+        crate::mac::tag128(
             self.inner.mac_key.unprotected_as_bytes(),
             &[SUBJECT_DOMAIN, subject.as_bytes()],
-        );
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(mac.get(..16).unwrap_or(&[0u8; 16]));
-        tag
+        )
     }
 
     fn code_mac(&self, subject: &str, purpose: &Purpose, code: &[u8]) -> CodeMac {

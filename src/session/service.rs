@@ -329,13 +329,10 @@ impl Sessions {
     }
 
     fn subject_tag(&self, subject: &str) -> [u8; 16] {
-        let mac = crate::mac::hmac_sha256(
+        crate::mac::tag128(
             self.inner.mac_key.unprotected_as_bytes(),
             &[SUBJECT_DOMAIN, subject.as_bytes()],
-        );
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(mac.get(..16).unwrap_or(&[0u8; 16]));
-        tag
+        )
     }
 
     fn parse(&self, token: &str) -> Result<Parsed, Error> {
