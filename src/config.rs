@@ -1,11 +1,11 @@
 //! `keyward.toml`: the policies of a [`Keyward`] in a
 //! file, as the `keyward` command reads it.
 //!
-//! Five optional tables, `[password]`, `[session]`, `[otp]`, `[jwt]` and
-//! `[throttle]`, whose keys are the library's policy fields: every field of
-//! [`PasswordPolicy`], [`SessionPolicy`], [`OtpPolicy`], [`JwtPolicy`] and
-//! [`ThrottlePolicy`] has its key, under the field's name, with these
-//! exceptions:
+//! Six optional tables, `[password]`, `[session]`, `[otp]`, `[jwt]`,
+//! `[throttle]` and `[api_keys]`, whose keys are the library's policy
+//! fields: every field of [`PasswordPolicy`], [`SessionPolicy`],
+//! [`OtpPolicy`], [`JwtPolicy`], [`ThrottlePolicy`] and [`ApiKeyPolicy`]
+//! has its key, under the field's name, with these exceptions:
 //!
 //! - `password.queue_timeout_ms` is [`PasswordPolicy::queue_timeout`] in
 //!   whole milliseconds, and `password.disabled_schemes` a list of
@@ -70,6 +70,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::api_key::ApiKeyPolicy;
 use crate::error::Error;
 use crate::jwt::JwtPolicy;
 use crate::otp::OtpPolicy;
@@ -105,6 +106,10 @@ pub struct Config {
     /// field names.
     #[serde(default)]
     pub throttle: ThrottlePolicy,
+    /// `[api_keys]`: the [`ApiKeyPolicy`] itself, whose keys are its field
+    /// names.
+    #[serde(default)]
+    pub api_keys: ApiKeyPolicy,
 }
 
 /// The `[password]` table: the fields of [`PasswordPolicy`].
@@ -383,6 +388,13 @@ impl Config {
         self.throttle.clone()
     }
 
+    /// The `[api_keys]` table: [`ApiKeyPolicy::default`] where it names no
+    /// value. [`KeywardBuilder::build`] checks the numbers.
+    #[must_use]
+    pub fn api_key_policy(&self) -> ApiKeyPolicy {
+        self.api_keys.clone()
+    }
+
     /// Whether the file says anything about access tokens: a key in
     /// `[jwt]`, or `session.access_ttl_secs`.
     #[must_use]
@@ -409,7 +421,8 @@ impl Config {
             .password_policy(self.password_policy()?)
             .session_policy(self.session_policy())
             .otp_policy(self.otp_policy())
-            .throttle_policy(self.throttle_policy());
+            .throttle_policy(self.throttle_policy())
+            .api_key_policy(self.api_key_policy());
         if self.sets_jwt() {
             builder = builder.jwt_policy(self.jwt_policy()?);
         }
@@ -482,7 +495,7 @@ mod tests {
         assert_eq!(jwt, keys_of::<JwtPolicy>());
         assert_eq!(
             keys_of::<Config>(),
-            BTreeSet::from(["jwt", "otp", "password", "session", "throttle"])
+            BTreeSet::from(["api_keys", "jwt", "otp", "password", "session", "throttle"])
         );
         assert!(keys_of::<ThrottlePolicy>().contains("login_burst"));
         assert!(keys_of::<PasswordPolicy>().contains("queue_timeout_ms"));
@@ -503,11 +516,17 @@ mod tests {
         let throttle = "code_send_period_secs = 30\ncode_send_burst = 2\n\
                         login_period_secs = 3\nlogin_burst = 20\npurge_every = 100\n";
         let jwt = "issuer = \"https://auth.example.com\"\naudience = \"api\"\nleeway_secs = 10\n";
+        let api_keys = "max_keys_per_owner = 10\ntouch_interval_secs = 300\n\
+                        retention_secs = 86400\nmax_retries = 5\n";
         let config = Config::from_toml_str(&format!(
             "[password]\n{password}[session]\naccess_ttl_secs = 600\n{session}\
-             [otp]\n{otp}[throttle]\n{throttle}[jwt]\n{jwt}"
+             [otp]\n{otp}[throttle]\n{throttle}[jwt]\n{jwt}[api_keys]\n{api_keys}"
         ))
         .expect("config");
+        let a: ApiKeyPolicy = toml::from_str(api_keys).expect("api_keys");
+        assert_eq!(config.api_key_policy(), a);
+        assert_eq!((a.max_keys_per_owner, a.touch_interval_secs), (10, 300));
+        assert_ne!(a, ApiKeyPolicy::default());
 
         let p: PasswordPolicy = toml::from_str(password).expect("password");
         assert_eq!(config.password_policy().expect("password"), p);

@@ -62,6 +62,8 @@ pub enum Error {
     Token(TokenError),
     /// A one-time code was refused, or could not be issued.
     Otp(OtpError),
+    /// An API key was refused, or a key operation could not be done.
+    ApiKey(ApiKeyError),
     /// An in-process rate limit ([`Throttle`](crate::throttle::Throttle))
     /// refused the call. Nothing was done; try again after `retry_after`.
     Throttled {
@@ -99,6 +101,7 @@ impl fmt::Display for Error {
             Self::Store(e) => write!(f, "{e}"),
             Self::Token(e) => write!(f, "token: {e}"),
             Self::Otp(e) => write!(f, "{e}"),
+            Self::ApiKey(e) => write!(f, "{e}"),
             Self::Throttled { retry_after } => write!(
                 f,
                 "too many requests; retry after {} s",
@@ -118,6 +121,7 @@ impl std::error::Error for Error {
             Self::Store(e) => Some(e),
             Self::Token(e) => Some(e),
             Self::Otp(e) => Some(e),
+            Self::ApiKey(e) => Some(e),
             _ => None,
         }
     }
@@ -138,6 +142,12 @@ impl From<SessionError> for Error {
 impl From<OtpError> for Error {
     fn from(e: OtpError) -> Self {
         Self::Otp(e)
+    }
+}
+
+impl From<ApiKeyError> for Error {
+    fn from(e: ApiKeyError) -> Self {
+        Self::ApiKey(e)
     }
 }
 
@@ -432,7 +442,7 @@ impl fmt::Display for StoreError {
             Self::BadKey => f.write_str("invalid store key"),
             // 64 KiB is `store::MAX_VALUE_LEN`; a test there keeps the two in step.
             Self::ValueTooLarge => f.write_str("value larger than 65536 bytes"),
-            Self::BadTtl => f.write_str("ttl must be between 1 ms and 400 days"),
+            Self::BadTtl => f.write_str("ttl must be between 1 ms and 36525 days"),
             Self::Unavailable(msg) => write!(f, "store unavailable: {msg}"),
             Self::Corrupt(what) => write!(f, "store returned a corrupt record: {what}"),
             Self::BadUrl(msg) => write!(f, "bad store URL: {msg}"),
@@ -517,3 +527,70 @@ impl fmt::Display for OtpError {
 }
 
 impl std::error::Error for OtpError {}
+
+// ---- ApiKeyError: re-exported by `api_key`. ----
+
+/// Why an API key was refused, or a key operation was not done. Callers
+/// branch on these.
+///
+/// A verify names `Revoked`, `Expired` or `Disabled` only to a caller who
+/// presented that key's secret: a guess at a known id gets `Unknown`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ApiKeyError {
+    /// No such key: never issued, a wrong secret for the id, a secret two
+    /// rolls old, or a revoked or expired key no longer remembered.
+    Unknown,
+    /// The key was revoked. Final.
+    Revoked,
+    /// The key passed its `expires_at`, or the secret was rolled and its
+    /// overlap has ended.
+    Expired,
+    /// The key is disabled; [`enable`](crate::api_key::ApiKeys::enable)
+    /// makes it work again.
+    Disabled,
+    /// The owner already has `max` live keys.
+    TooManyKeys {
+        /// The policy's per-owner cap.
+        max: u32,
+    },
+    /// A verified key lacks the scope a route requires.
+    MissingScope(String),
+    /// A key spec (owner, name, scopes, metadata, prefix, expiry) is
+    /// invalid; the message names the field, never a value.
+    BadSpec(&'static str),
+}
+
+impl ApiKeyError {
+    /// The CLI's and HTTP API's name for it.
+    #[must_use]
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::Disabled => "disabled",
+            Self::TooManyKeys { .. } => "too_many_keys",
+            Self::MissingScope(_) => "missing_scope",
+            Self::BadSpec(_) => "bad_spec",
+        }
+    }
+}
+
+impl fmt::Display for ApiKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown => f.write_str("unknown API key"),
+            Self::Revoked => f.write_str("API key revoked"),
+            Self::Expired => f.write_str("API key expired"),
+            Self::Disabled => f.write_str("API key disabled"),
+            Self::TooManyKeys { max } => {
+                write!(f, "the owner already has {max} live API keys")
+            }
+            Self::MissingScope(scope) => write!(f, "API key lacks the scope {scope:?}"),
+            Self::BadSpec(what) => write!(f, "invalid API key spec: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiKeyError {}

@@ -55,6 +55,8 @@ const DERIVE_DOMAIN: &[u8] = b"keyward derive v1\0";
 pub(crate) const SESSION_KEY_LABEL: &str = "session";
 /// The label of the one-time-code key (see [`KeyRing::derive`]).
 pub(crate) const OTP_KEY_LABEL: &str = "otp";
+/// The label of the API-key owner-tag key (see [`KeyRing::derive`]).
+pub(crate) const API_KEY_LABEL: &str = "api_key";
 /// The whole input of the keyed token-digest key, which predates
 /// [`KeyRing::derive`] and is kept as it was, so that stored digests still
 /// match: `HMAC-SHA256(mac_key, "keyward token digest v1")`. HMAC-SHA256 as
@@ -714,6 +716,10 @@ mod tests {
             (
                 OTP_KEY_LABEL,
                 "02cdd69c2a454285c070471df84e4107b0659190735a5232d53e72fc69edc47f",
+            ),
+            (
+                API_KEY_LABEL,
+                "11a232aefa2573d5aa34b34d6d120cea26a3a56a68552b0a0983a393f1668115",
             ),
         ] {
             assert_eq!(hex_of(&ring.derive(label)), want, "{label}");

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod api_key;
 pub mod clock;
 #[cfg(feature = "config")]
 pub mod config;
@@ -20,6 +21,8 @@ pub mod throttle;
 pub mod token;
 
 use std::sync::Arc;
+
+pub use api_key::{ApiKeyError, ApiKeyPolicy, ApiKeyVerified, ApiKeys, KeySpec};
 
 pub use clock::{Clock, SystemClock};
 #[cfg(feature = "config")]
@@ -67,6 +70,7 @@ struct Inner {
     jwt: Option<Arc<Jwt>>,
     sessions: Option<Sessions>,
     otp: Option<Otp>,
+    api_keys: Option<ApiKeys>,
     throttles: Arc<Throttles>,
 }
 
@@ -129,6 +133,20 @@ impl Keyward {
             .ok_or_else(|| Error::Config("one-time codes need a store and a key ring".into()))
     }
 
+    /// API keys: create, verify, roll, revoke, disable, list. Digests are
+    /// keyed when the builder chose
+    /// [`keyed_token_digests`](KeywardBuilder::keyed_token_digests).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the builder was given no store or no key
+    /// ring.
+    pub fn api_keys(&self) -> Result<&ApiKeys, Error> {
+        self.inner
+            .api_keys
+            .as_ref()
+            .ok_or_else(|| Error::Config("API keys need a store and a key ring".into()))
+    }
+
     /// The in-process throttles: password verifications per key, and
     /// code sends (which [`Otp::issue`] takes from). Per process only; see
     /// [`throttle`].
@@ -150,6 +168,7 @@ pub struct KeywardBuilder {
     jwt_policy: Option<JwtPolicy>,
     session_policy: SessionPolicy,
     otp_policy: OtpPolicy,
+    api_key_policy: ApiKeyPolicy,
     throttle_policy: ThrottlePolicy,
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
@@ -212,6 +231,12 @@ impl KeywardBuilder {
         self
     }
 
+    /// The API-key policy.
+    pub fn api_key_policy(mut self, policy: ApiKeyPolicy) -> Self {
+        self.api_key_policy = policy;
+        self
+    }
+
     /// The throttle policy.
     pub fn throttle_policy(mut self, policy: ThrottlePolicy) -> Self {
         self.throttle_policy = policy;
@@ -264,7 +289,7 @@ impl KeywardBuilder {
         };
         if self.store.is_some() && self.keys.is_none() {
             return Err(Error::Config(
-                "a store is for sessions and one-time codes, which need a key ring: call .keys()"
+                "a store is for sessions, one-time codes and API keys, which need a key ring: call .keys()"
                     .into(),
             ));
         }
@@ -299,6 +324,17 @@ impl KeywardBuilder {
                 ));
             }
         };
+        self.api_key_policy.validate()?;
+        let api_keys = match (&self.store, &self.keys) {
+            (Some(store), Some(keys)) => Some(ApiKeys::new(
+                Arc::clone(store),
+                Arc::clone(&clock),
+                token_mode(self.keyed_token_digests, keys),
+                keys.derive(keyring::API_KEY_LABEL),
+                self.api_key_policy,
+            )?),
+            _ => None,
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
@@ -307,8 +343,18 @@ impl KeywardBuilder {
                 jwt,
                 sessions,
                 otp,
+                api_keys,
                 throttles,
             }),
         })
+    }
+}
+
+/// The token service for the digest mode the builder chose.
+fn token_mode(keyed: bool, keys: &KeyRing) -> Tokens {
+    if keyed {
+        Tokens::keyed(keys)
+    } else {
+        Tokens::plain()
     }
 }

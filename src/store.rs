@@ -43,16 +43,19 @@ pub use sqlite::SqliteStore;
 
 pub use crate::error::StoreError;
 pub use transact::DEFAULT_MAX_RETRIES;
-pub(crate) use transact::{Decision, transact};
+pub(crate) use transact::decode;
 #[cfg(test)]
-pub(crate) use transact::{decode, encode};
+pub(crate) use transact::encode;
+pub(crate) use transact::{Attempt, Decision, read_then_try, transact};
 
 /// Longest key: keys are namespaced ids, not data.
 pub const MAX_KEY_LEN: usize = 200;
 /// Largest value a backend must accept.
 pub const MAX_VALUE_LEN: usize = 64 * 1024;
-/// Longest TTL a backend must accept: a little over a year.
-pub const MAX_TTL: Duration = Duration::from_secs(400 * 86_400);
+/// Longest TTL a backend must accept: 100 years (36,525 days). Records
+/// that must outlive any lifetime (an API key without an expiry, a lock
+/// only an operator lifts) are written with it.
+pub const MAX_TTL: Duration = Duration::from_secs(36_525 * 86_400);
 
 /// A boxed future, so that [`Store`] can be used as `dyn Store`.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;

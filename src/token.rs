@@ -130,6 +130,27 @@ impl Tokens {
         let mut random = Zeroizing::new([0u8; ID_LEN + SECRET_LEN]);
         fill_base62(rng, &mut random[..])?;
         let (id, secret) = random.split_at(ID_LEN);
+        Ok(self.assemble(prefix, id, secret))
+    }
+
+    /// Mints a token with a fresh secret under an existing public id: an
+    /// API key's roll keeps its id.
+    ///
+    /// # Errors
+    /// [`Error::Token`] for a bad prefix, or an id that is not
+    /// [`ID_LEN`] base62 characters; [`Error::Rng`] if the OS RNG fails.
+    pub(crate) fn generate_for_id(&self, prefix: &str, id: &str) -> Result<NewToken, Error> {
+        check_prefix(prefix.as_bytes())?;
+        if !is_token_id(id) {
+            return Err(TokenError::BadCharacter.into());
+        }
+        let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
+        fill_base62(&mut rand::rngs::SysRng, &mut secret[..])?;
+        Ok(self.assemble(prefix, id.as_bytes(), &secret[..]))
+    }
+
+    /// The token string from its parts, and its digest.
+    fn assemble(&self, prefix: &str, id: &[u8], secret: &[u8]) -> NewToken {
         // The exact capacity: the string never reallocates, so no copy of
         // the secret is left behind in freed memory.
         let mut token = String::with_capacity(prefix.len().saturating_add(FIXED_LEN));
@@ -141,11 +162,11 @@ impl Tokens {
         let checksum = encode_checksum(crc32(token.as_bytes()));
         push_ascii(&mut token, &checksum);
         let digest = self.digest(token.as_bytes());
-        Ok(NewToken {
+        NewToken {
             id: id.iter().copied().map(char::from).collect(),
             token: Token::new(token),
             digest,
-        })
+        }
     }
 
     /// Checks a presented token's shape and checksum, then digests it. The
@@ -178,6 +199,12 @@ impl Tokens {
             Some(key) => keyed_digest(key.unprotected_as_bytes(), token),
         }
     }
+}
+
+/// Whether `id` has a token id's shape: [`ID_LEN`] base62 characters.
+#[must_use]
+pub fn is_token_id(id: &str) -> bool {
+    id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// The keyed-mode digest: HMAC-SHA256 through the crate's one HMAC helper.

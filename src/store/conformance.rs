@@ -17,7 +17,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Commit, MAX_COMMIT_OPS, MAX_KEY_LEN, MAX_VALUE_LEN, Op, Store, StoreError, Swap};
+use super::{
+    Commit, MAX_COMMIT_OPS, MAX_KEY_LEN, MAX_TTL, MAX_VALUE_LEN, Op, Store, StoreError, Swap,
+};
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -30,6 +32,7 @@ pub async fn run(store: Arc<dyn Store>) {
     swap_at_version(&*store, &ns).await;
     conflict_at_stale_version(&*store, &ns).await;
     ttl_expiry(&*store, &ns).await;
+    longest_ttl(&*store, &ns).await;
     large_values(&*store, &ns).await;
     bad_keys(&*store).await;
     load_many(&*store, &ns).await;
@@ -335,6 +338,33 @@ pub async fn bad_keys(store: &dyn Store) {
         store.swap("ok", None, b"x", Duration::ZERO).await,
         Err(StoreError::BadTtl)
     ));
+    let longer = MAX_TTL.checked_add(Duration::from_secs(1)).expect("fits");
+    assert!(matches!(
+        store.swap("ok", None, b"x", longer).await,
+        Err(StoreError::BadTtl)
+    ));
+}
+
+/// A record written with [`MAX_TTL`] (a century) is kept, and so is one
+/// whose TTL a later commit sets to it.
+pub async fn longest_ttl(store: &dyn Store, ns: &str) {
+    let key = format!("{ns}.century");
+    let v = swapped(
+        store
+            .swap(&key, None, b"kept", MAX_TTL)
+            .await
+            .expect("store call failed"),
+    );
+    let committed = store
+        .commit(&[Op::write(&key, Some(v), b"still", MAX_TTL)])
+        .await
+        .expect("store call failed");
+    assert!(
+        matches!(committed, Commit::Committed { .. }),
+        "{committed:?}"
+    );
+    let read = store.load(&key).await.expect("store call failed");
+    assert_eq!(read.map(|r| r.value), Some(b"still".to_vec()));
 }
 
 /// `load_many` returns records in order, with absent keys as `None`.

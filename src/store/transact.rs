@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
-use super::{Commit, Op, Record, Store, StoreError};
+use super::{Commit, Op, Record, Snapshot, Store, StoreError};
 use crate::clock::Clock;
 use crate::error::Error;
 
@@ -51,8 +51,8 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 /// The typed records a transaction loads: a tuple of `Option`s, one per
 /// key, in the order of the keys.
 pub(crate) trait Records: Sized {
-    /// How many keys the tuple covers.
-    const LEN: usize;
+    /// Whether the tuple covers exactly `len` keys.
+    fn fits(len: usize) -> bool;
     /// Decodes the loaded records.
     fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError>;
 }
@@ -66,16 +66,39 @@ fn slot<T: DeserializeOwned>(raw: &[Option<Record>], i: usize) -> Result<Option<
 }
 
 impl<A: DeserializeOwned> Records for (Option<A>,) {
-    const LEN: usize = 1;
+    fn fits(len: usize) -> bool {
+        len == 1
+    }
     fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
         Ok((slot(raw, 0)?,))
     }
 }
 
 impl<A: DeserializeOwned, B: DeserializeOwned> Records for (Option<A>, Option<B>) {
-    const LEN: usize = 2;
+    fn fits(len: usize) -> bool {
+        len == 2
+    }
     fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
         Ok((slot(raw, 0)?, slot(raw, 1)?))
+    }
+}
+
+/// Two records, then any number of records of one type: an index, a new
+/// record, and the records the index lists.
+impl<A, B, C> Records for (Option<A>, Option<B>, Vec<Option<C>>)
+where
+    A: DeserializeOwned,
+    B: DeserializeOwned,
+    C: DeserializeOwned,
+{
+    fn fits(len: usize) -> bool {
+        len >= 2
+    }
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        let rest = (2..raw.len())
+            .map(|i| slot(raw, i))
+            .collect::<Result<_, _>>()?;
+        Ok((slot(raw, 0)?, slot(raw, 1)?, rest))
     }
 }
 
@@ -167,44 +190,114 @@ where
     R: Records,
     F: FnMut(R, u64) -> Result<Decision<T>, Error>,
 {
-    if keys.len() != R::LEN {
+    if !R::fits(keys.len()) {
         return Err(StoreError::Corrupt("a transaction's keys and records differ").into());
     }
     for _ in 0..max_retries {
         let snapshot = store.load_many(keys).await?;
-        let now = snapshot
-            .now_ms
-            .map_or_else(|| clock.now(), |ms| ms.checked_div(1_000).unwrap_or(0));
+        let now = store_now(&snapshot, clock);
         let records = R::decode(&snapshot.records)?;
         let decision = decide(records, now)?;
         if decision.ops.is_empty() {
             return Ok(decision.outcome);
         }
-        let mut ops = Vec::with_capacity(decision.ops.len());
-        for (at, planned) in &decision.ops {
-            let key = keys
-                .get(*at)
-                .ok_or(StoreError::Corrupt("a decision names no loaded key"))?;
-            let expected = snapshot
-                .records
-                .get(*at)
-                .and_then(|r| r.as_ref().map(|r| r.version));
-            ops.push(match planned {
-                Planned::Write { value, ttl } => Op::write(key, expected, value, *ttl),
-                Planned::Delete => match expected {
-                    Some(v) => Op::delete(key, v),
-                    // Deleting what is absent: only its absence is required.
-                    None => Op::check(key, None),
-                },
-                Planned::Check => Op::check(key, expected),
-            });
-        }
+        let ops = plan(keys, &snapshot, &decision.ops)?;
         match store.commit(&ops).await? {
             Commit::Committed { .. } => return Ok(decision.outcome),
             Commit::Conflict { .. } => {}
         }
     }
     Err(Error::Busy)
+}
+
+/// What [`read_then_try`] did with its decision's operations.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// The decision wrote nothing.
+    Nothing,
+    /// The operations committed.
+    Committed,
+    /// A record changed since it was loaded; nothing was written.
+    Conflict,
+    /// The commit failed; nothing is known to be written.
+    Failed(StoreError),
+}
+
+/// One load, one decision, and at most one commit attempt whose failure
+/// does not change the outcome: for a read that writes something on the
+/// side when it is due (an API key's `last_used_at`), where a conflict
+/// means another writer got there first. A load or decode failure, or an
+/// error from `decide`, is returned as with [`transact`].
+///
+/// # Errors
+/// What `decide` returns; [`Error::Store`] when the load fails or a record
+/// does not decode.
+pub(crate) async fn read_then_try<R, T, F>(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    keys: &[&str],
+    decide: F,
+) -> Result<(T, Attempt), Error>
+where
+    R: Records,
+    F: FnOnce(R, u64) -> Result<Decision<T>, Error>,
+{
+    if !R::fits(keys.len()) {
+        return Err(StoreError::Corrupt("a transaction's keys and records differ").into());
+    }
+    let snapshot = store.load_many(keys).await?;
+    let now = store_now(&snapshot, clock);
+    let records = R::decode(&snapshot.records)?;
+    let decision = decide(records, now)?;
+    if decision.ops.is_empty() {
+        return Ok((decision.outcome, Attempt::Nothing));
+    }
+    let attempt = match plan(keys, &snapshot, &decision.ops) {
+        Err(e) => Attempt::Failed(e),
+        Ok(ops) => match store.commit(&ops).await {
+            Ok(Commit::Committed { .. }) => Attempt::Committed,
+            Ok(Commit::Conflict { .. }) => Attempt::Conflict,
+            Err(e) => Attempt::Failed(e),
+        },
+    };
+    Ok((decision.outcome, attempt))
+}
+
+/// The decision's time: the store's clock where it keeps one, else the
+/// host's.
+fn store_now(snapshot: &Snapshot, clock: &dyn Clock) -> u64 {
+    snapshot
+        .now_ms
+        .map_or_else(|| clock.now(), |ms| ms.checked_div(1_000).unwrap_or(0))
+}
+
+/// The store operations for a decision's planned ones, each guarded by the
+/// version its record was loaded at.
+fn plan<'a>(
+    keys: &[&'a str],
+    snapshot: &Snapshot,
+    planned: &'a [(usize, Planned)],
+) -> Result<Vec<Op<'a>>, StoreError> {
+    let mut ops = Vec::with_capacity(planned.len());
+    for (at, planned) in planned {
+        let key = keys
+            .get(*at)
+            .ok_or(StoreError::Corrupt("a decision names no loaded key"))?;
+        let expected = snapshot
+            .records
+            .get(*at)
+            .and_then(|r| r.as_ref().map(|r| r.version));
+        ops.push(match planned {
+            Planned::Write { value, ttl } => Op::write(key, expected, value, *ttl),
+            Planned::Delete => match expected {
+                Some(v) => Op::delete(key, v),
+                // Deleting what is absent: only its absence is required.
+                None => Op::check(key, None),
+            },
+            Planned::Check => Op::check(key, expected),
+        });
+    }
+    Ok(ops)
 }
 
 #[cfg(test)]

@@ -1,0 +1,282 @@
+//! The pure rules. Each transition is a function of the records and the
+//! time; the service runs each as one store transaction.
+
+use super::*;
+
+/// The stored record of one key, named by its public id. It holds the
+/// digests of the current and, during an overlap, the previous secret;
+/// never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyRecord {
+    pub(crate) owner: String,
+    pub(crate) name: String,
+    pub(crate) prefix: String,
+    pub(crate) scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: Option<u64>,
+    pub(crate) enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revoked_at: Option<u64>,
+    pub(crate) digest: TokenDigest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) previous: Option<Previous>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_used_at: Option<u64>,
+}
+
+/// The secret a roll replaced, valid while `now < until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Previous {
+    pub(crate) digest: TokenDigest,
+    pub(crate) until: u64,
+}
+
+/// An owner's keys: the ids created and not yet known to be revoked or
+/// forgotten, each with its expiry, so that the live count needs no other
+/// record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OwnerIndex {
+    pub(crate) keys: Vec<IndexEntry>,
+}
+
+/// One entry of an [`OwnerIndex`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IndexEntry {
+    pub(crate) id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<u64>,
+}
+
+/// Which secret a presented key matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Matched {
+    /// The current secret.
+    Current,
+    /// The secret before the last roll, still inside its overlap, which
+    /// ends at this time.
+    Previous(u64),
+}
+
+/// Whether `now` is at or past an optional end time.
+fn ended(end: Option<u64>, now: u64) -> bool {
+    end.is_some_and(|end| now >= end)
+}
+
+/// The verify rule: which secret `digest` is, or why it is refused.
+///
+/// A key is named `Revoked`, `Expired` or `Disabled` only when the digest
+/// matches one of its secrets; anything else is `Unknown`. Both digests are
+/// compared in constant time, and both comparisons always run.
+pub(crate) fn check(
+    record: Option<&KeyRecord>,
+    digest: &TokenDigest,
+    now: u64,
+) -> Result<Matched, ApiKeyError> {
+    let r = record.ok_or(ApiKeyError::Unknown)?;
+    let current = r.digest == *digest;
+    let previous = r.previous.filter(|p| p.digest == *digest);
+    if !current && previous.is_none() {
+        return Err(ApiKeyError::Unknown);
+    }
+    if r.revoked_at.is_some() {
+        return Err(ApiKeyError::Revoked);
+    }
+    if ended(r.expires_at, now) {
+        return Err(ApiKeyError::Expired);
+    }
+    let matched = match previous {
+        Some(p) if !current => {
+            if now >= p.until {
+                return Err(ApiKeyError::Expired);
+            }
+            Matched::Previous(p.until)
+        }
+        _ => Matched::Current,
+    };
+    if !r.enabled {
+        return Err(ApiKeyError::Disabled);
+    }
+    Ok(matched)
+}
+
+/// Whether a verify at `now` should write `last_used_at`: when it was
+/// never written, or is at least `interval` seconds old.
+pub(crate) fn touch_due(r: &KeyRecord, now: u64, interval: u64) -> bool {
+    r.last_used_at
+        .is_none_or(|t| now >= t.saturating_add(interval))
+}
+
+/// How long the store keeps a record: a century for a live key without
+/// an expiry; `retention` past its expiry or its revocation otherwise, so
+/// that its holder is told why it fails.
+pub(crate) fn record_ttl(r: &KeyRecord, now: u64, retention: u64) -> Duration {
+    let end = r.revoked_at.or(r.expires_at);
+    match end {
+        None => MAX_TTL,
+        Some(end) => {
+            let secs = end.saturating_add(retention).saturating_sub(now).max(1);
+            Duration::from_secs(secs).min(MAX_TTL)
+        }
+    }
+}
+
+/// What a create finds in the owner's index.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// Room for one more: the index to write.
+    Yes(OwnerIndex),
+    /// By the index alone the owner is at the cap; some of the keys may
+    /// have been revoked since, which only their records tell.
+    AskRecords(Vec<String>),
+}
+
+/// The create rule over the index alone: adds `new` if the keys the index
+/// counts as live are fewer than `max`. Entries expired longer ago than
+/// `retention` are dropped (their records are gone).
+pub(crate) fn decide_create(
+    index: Option<OwnerIndex>,
+    new: IndexEntry,
+    max: u32,
+    retention: u64,
+    now: u64,
+) -> Room {
+    let mut index = index.unwrap_or_default();
+    index
+        .keys
+        .retain(|e| !ended(e.expires_at.map(|x| x.saturating_add(retention)), now));
+    if live(&index, now) >= max {
+        return Room::AskRecords(index.keys.iter().map(|e| e.id.clone()).collect());
+    }
+    Room::Yes(with_entry(index, new, now))
+}
+
+/// The create rule with the listed keys' records loaded (in the index's
+/// order): entries whose record is revoked or gone are dropped first, so
+/// the cap counts exactly the live keys.
+///
+/// # Errors
+/// [`ApiKeyError::TooManyKeys`] when the owner holds `max` live keys.
+pub(crate) fn decide_create_exact(
+    index: Option<OwnerIndex>,
+    records: &[Option<KeyRecord>],
+    new: IndexEntry,
+    max: u32,
+    now: u64,
+) -> Result<OwnerIndex, ApiKeyError> {
+    let mut index = index.unwrap_or_default();
+    let mut kept = Vec::with_capacity(index.keys.len());
+    for (entry, record) in index.keys.drain(..).zip(records) {
+        if record.as_ref().is_some_and(|r| r.revoked_at.is_none()) {
+            kept.push(entry);
+        }
+    }
+    index.keys = kept;
+    if live(&index, now) >= max {
+        return Err(ApiKeyError::TooManyKeys { max });
+    }
+    Ok(with_entry(index, new, now))
+}
+
+/// Keys of the index that are not expired.
+fn live(index: &OwnerIndex, now: u64) -> u32 {
+    let n = index
+        .keys
+        .iter()
+        .filter(|e| !ended(e.expires_at, now))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Adds an entry, first dropping expired ones (soonest-expired first) while
+/// the index is full. Live entries are never dropped: the cap keeps them
+/// below the limit.
+fn with_entry(mut index: OwnerIndex, new: IndexEntry, now: u64) -> OwnerIndex {
+    let limit = usize::try_from(MAX_INDEX_LEN).unwrap_or(usize::MAX);
+    while index.keys.len() >= limit {
+        let oldest = index
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| ended(e.expires_at, now))
+            .min_by_key(|(_, e)| e.expires_at)
+            .map(|(i, _)| i);
+        match oldest {
+            Some(i) => {
+                index.keys.remove(i);
+            }
+            None => break,
+        }
+    }
+    index.keys.push(new);
+    index
+}
+
+/// The roll rule: `digest` becomes the current secret; the old one stays
+/// valid until `min(now + overlap, expires_at)` and any older one ends.
+/// Returns the new record and the old secret's end.
+///
+/// # Errors
+/// `Unknown` (no record), `Revoked`, `Expired`.
+pub(crate) fn decide_roll(
+    record: Option<KeyRecord>,
+    digest: TokenDigest,
+    overlap_secs: u64,
+    now: u64,
+) -> Result<(KeyRecord, u64), ApiKeyError> {
+    let mut r = record.ok_or(ApiKeyError::Unknown)?;
+    if r.revoked_at.is_some() {
+        return Err(ApiKeyError::Revoked);
+    }
+    if ended(r.expires_at, now) {
+        return Err(ApiKeyError::Expired);
+    }
+    let mut until = now.saturating_add(overlap_secs);
+    if let Some(end) = r.expires_at {
+        until = until.min(end);
+    }
+    r.previous = Some(Previous {
+        digest: r.digest,
+        until,
+    });
+    r.digest = digest;
+    Ok((r, until))
+}
+
+/// The revoke rule. `None` when the key is already revoked (nothing to
+/// write: revoking is idempotent).
+///
+/// # Errors
+/// `Unknown` when there is no record.
+pub(crate) fn decide_revoke(
+    record: Option<KeyRecord>,
+    now: u64,
+) -> Result<Option<KeyRecord>, ApiKeyError> {
+    let mut r = record.ok_or(ApiKeyError::Unknown)?;
+    if r.revoked_at.is_some() {
+        return Ok(None);
+    }
+    r.revoked_at = Some(now);
+    Ok(Some(r))
+}
+
+/// The disable and enable rule. `None` when the flag already has that
+/// value.
+///
+/// # Errors
+/// `Unknown` when there is no record, `Revoked` for a revoked key.
+pub(crate) fn decide_enabled(
+    record: Option<KeyRecord>,
+    enabled: bool,
+) -> Result<Option<KeyRecord>, ApiKeyError> {
+    let mut r = record.ok_or(ApiKeyError::Unknown)?;
+    if r.revoked_at.is_some() {
+        return Err(ApiKeyError::Revoked);
+    }
+    if r.enabled == enabled {
+        return Ok(None);
+    }
+    r.enabled = enabled;
+    Ok(Some(r))
+}

@@ -1,0 +1,434 @@
+//! The service: each operation is one transaction on the store.
+
+use super::*;
+
+/// The API-key service. Reached through
+/// [`Keyward::api_keys`](crate::Keyward::api_keys). Cheap to clone.
+#[derive(Clone)]
+pub struct ApiKeys {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    tokens: Tokens,
+    tag_key: SecretBytes,
+    policy: ApiKeyPolicy,
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("store", &self.inner.store)
+            .field("keyed_digests", &self.inner.tokens.is_keyed())
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store key of a key's record.
+pub(crate) fn key_key(id: &str) -> String {
+    format!("kw:ak:{id}")
+}
+
+/// The store key of an owner's index.
+fn owner_key(tag: &[u8; 16]) -> String {
+    format!("kw:ako:{}", hex(tag))
+}
+
+impl ApiKeys {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tokens: Tokens,
+        tag_key: SecretBytes,
+        policy: ApiKeyPolicy,
+    ) -> Result<Self, Error> {
+        policy.validate()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                tokens,
+                tag_key,
+                policy,
+            }),
+        })
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &ApiKeyPolicy {
+        &self.inner.policy
+    }
+
+    /// Creates a key for `owner`. The answer holds the key, to show once:
+    /// keyward keeps only its digest. The key's record and the owner's
+    /// index are written in one commit.
+    ///
+    /// # Errors
+    /// [`ApiKeyError::BadSpec`] for an invalid owner or spec (the message
+    /// names the field), [`ApiKeyError::TooManyKeys`] when the owner holds
+    /// [`max_keys_per_owner`](ApiKeyPolicy::max_keys_per_owner) live keys,
+    /// [`Error::Token`] for a bad prefix, [`Error::Store`] (nothing is
+    /// created), [`Error::Busy`], [`Error::Rng`].
+    pub async fn create(&self, owner: &str, spec: KeySpec) -> Result<CreatedKey, Error> {
+        spec.validate(owner)?;
+        let new = self.inner.tokens.generate(&spec.prefix)?;
+        let id = new.id().to_owned();
+        let index_key = owner_key(&self.owner_tag(owner));
+        let record_key = key_key(&id);
+        let policy = &self.inner.policy;
+        let (max, retention) = (policy.max_keys_per_owner, policy.retention_secs);
+        let expires_in = spec.expires_in.map(|d| d.as_secs());
+        let record = |now: u64| -> Result<KeyRecord, Error> {
+            let expires_at = match expires_in {
+                None => None,
+                Some(secs) => {
+                    let at = now.saturating_add(secs);
+                    let kept = Duration::from_secs(secs.saturating_add(retention));
+                    if kept > MAX_TTL {
+                        return Err(ApiKeyError::BadSpec("expires_in is too far ahead").into());
+                    }
+                    Some(at)
+                }
+            };
+            Ok(KeyRecord {
+                owner: owner.to_owned(),
+                name: spec.name.clone(),
+                prefix: spec.prefix.clone(),
+                scopes: spec.scopes.clone(),
+                metadata: spec.metadata.clone(),
+                created_at: now,
+                expires_at,
+                enabled: true,
+                revoked_at: None,
+                digest: new.digest(),
+                previous: None,
+                last_used_at: None,
+            })
+        };
+        let collision = || Error::from(StoreError::Corrupt("api key id collision"));
+        // First by the index alone: one load, one commit. Only an owner at
+        // the cap by the index costs a second look, at the listed records.
+        let mut created = None;
+        let mut listed: Option<Vec<String>> = None;
+        for _ in 0..policy.max_retries {
+            let outcome = match listed.take() {
+                None => {
+                    self.transact_many(
+                        &[&index_key, &record_key],
+                        |(index, existing, _): Records, now| {
+                            if existing.is_some() {
+                                return Err(collision());
+                            }
+                            let r = record(now)?;
+                            let entry = IndexEntry {
+                                id: id.clone(),
+                                expires_at: r.expires_at,
+                            };
+                            match decide_create(index, entry, max, retention, now) {
+                                Room::AskRecords(ids) => Ok(Decision::only(Err(ids))),
+                                Room::Yes(index) => {
+                                    let ttl = record_ttl(&r, now, retention);
+                                    Ok(Decision::only(Ok(r.clone()))
+                                        .write(0, &index, MAX_TTL)?
+                                        .write(1, &r, ttl)?)
+                                }
+                            }
+                        },
+                    )
+                    .await?
+                }
+                Some(ids) => {
+                    let mut keys = vec![index_key.clone(), record_key.clone()];
+                    keys.extend(ids.iter().map(|id| key_key(id)));
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    self.transact_many(&keys, |(index, existing, records): Records, now| {
+                        if existing.is_some() {
+                            return Err(collision());
+                        }
+                        let same = index.as_ref().is_some_and(|i| {
+                            i.keys.len() == ids.len()
+                                && i.keys.iter().zip(&ids).all(|(e, id)| e.id == *id)
+                        });
+                        if !same {
+                            // The index changed since it was read: read again.
+                            return Ok(Decision::only(Err(Vec::new())));
+                        }
+                        let r = record(now)?;
+                        let entry = IndexEntry {
+                            id: id.clone(),
+                            expires_at: r.expires_at,
+                        };
+                        let index = decide_create_exact(index, &records, entry, max, now)?;
+                        let ttl = record_ttl(&r, now, retention);
+                        Ok(Decision::only(Ok(r.clone()))
+                            .write(0, &index, MAX_TTL)?
+                            .write(1, &r, ttl)?)
+                    })
+                    .await?
+                }
+            };
+            match outcome {
+                Ok(r) => {
+                    created = Some(r);
+                    break;
+                }
+                Err(ids) if ids.is_empty() => listed = None,
+                Err(ids) => listed = Some(ids),
+            }
+        }
+        let record = created.ok_or(Error::Busy)?;
+        tracing::info!(key_id = %id, "api key created");
+        Ok(CreatedKey {
+            view: ApiKeyView::of(&id, &record),
+            key: new.into_token(),
+        })
+    }
+
+    /// Verifies a presented key: shape and checksum offline (a malformed
+    /// key costs no store access), then one store round trip. Writes
+    /// `last_used_at` when it is due; a failed write does not fail the
+    /// verify.
+    ///
+    /// # Errors
+    /// [`Error::Token`] for a malformed key or a bad checksum;
+    /// [`Error::ApiKey`] with `Unknown`, `Revoked`, `Expired` or
+    /// `Disabled`; [`Error::Store`] when the store fails (fail closed).
+    pub async fn verify(&self, presented: &str) -> Result<ApiKeyVerified, Error> {
+        let parsed = self.inner.tokens.parse(presented)?;
+        let id = parsed.id();
+        let digest = parsed.digest();
+        let record_key = key_key(id);
+        let (interval, retention) = (
+            self.inner.policy.touch_interval_secs,
+            self.inner.policy.retention_secs,
+        );
+        let result = read_then_try(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&record_key],
+            |(record,): (Option<KeyRecord>,), now| {
+                let matched = check(record.as_ref(), &digest, now)?;
+                let Some(mut r) = record else {
+                    return Err(ApiKeyError::Unknown.into());
+                };
+                let proof = ApiKeyVerified::of(id, &r, matched);
+                if !touch_due(&r, now, interval) {
+                    return Ok(Decision::only(proof));
+                }
+                r.last_used_at = Some(now);
+                let ttl = record_ttl(&r, now, retention);
+                Ok(Decision::only(proof).write(0, &r, ttl)?)
+            },
+        )
+        .await;
+        match result {
+            Ok((proof, attempt)) => {
+                if let Attempt::Failed(e) = attempt {
+                    tracing::warn!(key_id = %id, error = %e, "api key last_used_at not written");
+                }
+                Ok(proof)
+            }
+            Err(Error::ApiKey(e)) => {
+                tracing::info!(key_id = %id, reason = e.reason(), "api key refused");
+                Err(e.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Rolls a key: a new secret under the same id, in one commit. The old
+    /// secret stays valid until `min(now + overlap, expires_at)`; an
+    /// overlap of zero ends it at once, and a roll during an overlap ends
+    /// the older secret at once.
+    ///
+    /// # Errors
+    /// [`ApiKeyError::BadSpec`] for an id that is not a key id; [`Error::ApiKey`]
+    /// with `Unknown`, `Revoked` or `Expired`; [`Error::Store`],
+    /// [`Error::Busy`], [`Error::Rng`].
+    pub async fn roll(&self, id: &str, overlap: Duration) -> Result<RolledKey, Error> {
+        check_id(id)?;
+        let record_key = key_key(id);
+        let retention = self.inner.policy.retention_secs;
+        let tokens = &self.inner.tokens;
+        let (key, until) = self
+            .transact_one(&record_key, |record: Option<KeyRecord>, now| {
+                let prefix = record.as_ref().map(|r| r.prefix.clone());
+                let new = match prefix {
+                    Some(prefix) => tokens.generate_for_id(&prefix, id)?,
+                    None => return Err(ApiKeyError::Unknown.into()),
+                };
+                let (r, until) = decide_roll(record, new.digest(), overlap.as_secs(), now)?;
+                let ttl = record_ttl(&r, now, retention);
+                Ok(Decision::only((new.into_token(), until)).write(0, &r, ttl)?)
+            })
+            .await?;
+        tracing::info!(key_id = %id, previous_valid_until = until, "api key rolled");
+        Ok(RolledKey {
+            key,
+            id: id.to_owned(),
+            previous_valid_until: until,
+        })
+    }
+
+    /// Revokes a key, for good. Once this returns, no verify on any replica
+    /// accepts it, whichever secret is presented. Revoking a revoked key
+    /// succeeds and changes nothing.
+    ///
+    /// # Errors
+    /// [`ApiKeyError::BadSpec`] for an id that is not a key id; [`Error::ApiKey`]
+    /// with `Unknown`; [`Error::Store`], [`Error::Busy`].
+    pub async fn revoke(&self, id: &str) -> Result<(), Error> {
+        check_id(id)?;
+        let record_key = key_key(id);
+        let retention = self.inner.policy.retention_secs;
+        self.transact_one(&record_key, |record: Option<KeyRecord>, now| {
+            Ok(match decide_revoke(record, now)? {
+                None => Decision::only(()),
+                Some(r) => Decision::only(()).write(0, &r, record_ttl(&r, now, retention))?,
+            })
+        })
+        .await?;
+        tracing::info!(key_id = %id, "api key revoked");
+        Ok(())
+    }
+
+    /// Disables a key: verifies answer `Disabled` until it is enabled.
+    ///
+    /// # Errors
+    /// As [`set_enabled`](Self::set_enabled).
+    pub async fn disable(&self, id: &str) -> Result<(), Error> {
+        self.set_enabled(id, false).await
+    }
+
+    /// Enables a disabled key.
+    ///
+    /// # Errors
+    /// As [`set_enabled`](Self::set_enabled).
+    pub async fn enable(&self, id: &str) -> Result<(), Error> {
+        self.set_enabled(id, true).await
+    }
+
+    /// Sets the `enabled` flag; setting it to its value changes nothing.
+    ///
+    /// # Errors
+    /// [`ApiKeyError::BadSpec`] for an id that is not a key id; [`Error::ApiKey`]
+    /// with `Unknown` or `Revoked`; [`Error::Store`], [`Error::Busy`].
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<(), Error> {
+        check_id(id)?;
+        let record_key = key_key(id);
+        let retention = self.inner.policy.retention_secs;
+        self.transact_one(&record_key, |record: Option<KeyRecord>, now| {
+            Ok(match decide_enabled(record, enabled)? {
+                None => Decision::only(()),
+                Some(r) => Decision::only(()).write(0, &r, record_ttl(&r, now, retention))?,
+            })
+        })
+        .await?;
+        tracing::info!(key_id = %id, enabled, "api key enabled flag set");
+        Ok(())
+    }
+
+    /// One key's public view, revoked keys excepted: for a handler that
+    /// checks a key belongs to its caller before rolling or revoking it.
+    ///
+    /// # Errors
+    /// [`ApiKeyError::BadSpec`] for an id that is not a key id; [`Error::ApiKey`]
+    /// with `Unknown` or `Revoked`; [`Error::Store`].
+    pub async fn get(&self, id: &str) -> Result<ApiKeyView, Error> {
+        check_id(id)?;
+        let record_key = key_key(id);
+        self.transact_one(&record_key, |record: Option<KeyRecord>, _| match record {
+            None => Err(ApiKeyError::Unknown.into()),
+            Some(r) if r.revoked_at.is_some() => Err(ApiKeyError::Revoked.into()),
+            Some(r) => Ok(Decision::only(ApiKeyView::of(id, &r))),
+        })
+        .await
+    }
+
+    /// The owner's keys that are not revoked (expired ones included, until
+    /// they are forgotten), newest first. Never a key, never a digest.
+    ///
+    /// # Errors
+    /// [`ApiKeyError::BadSpec`] for an invalid owner; [`Error::Store`].
+    pub async fn list(&self, owner: &str) -> Result<Vec<ApiKeyView>, Error> {
+        KeySpec::default().validate(owner)?;
+        let index_key = owner_key(&self.owner_tag(owner));
+        let index = self
+            .transact_one(&index_key, |index: Option<OwnerIndex>, _| {
+                Ok(Decision::only(index.unwrap_or_default()))
+            })
+            .await?;
+        if index.keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = index.keys.iter().map(|e| key_key(&e.id)).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let snapshot = self.inner.store.load_many(&keys).await?;
+        let mut views = Vec::with_capacity(index.keys.len());
+        for (entry, raw) in index.keys.iter().zip(&snapshot.records) {
+            let Some(raw) = raw else { continue };
+            let r: KeyRecord = crate::store::decode(&raw.value)?;
+            if r.revoked_at.is_none() && r.owner == owner {
+                views.push(ApiKeyView::of(&entry.id, &r));
+            }
+        }
+        views.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(views)
+    }
+
+    fn owner_tag(&self, owner: &str) -> [u8; 16] {
+        crate::mac::tag128(
+            self.inner.tag_key.unprotected_as_bytes(),
+            &[OWNER_DOMAIN, owner.as_bytes()],
+        )
+    }
+
+    async fn transact_one<R, T, F>(&self, key: &str, mut decide: F) -> Result<T, Error>
+    where
+        R: serde::de::DeserializeOwned,
+        F: FnMut(Option<R>, u64) -> Result<Decision<T>, Error>,
+    {
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[key],
+            self.inner.policy.max_retries,
+            |(record,): (Option<R>,), now| decide(record, now),
+        )
+        .await
+    }
+
+    async fn transact_many<T, F>(&self, keys: &[&str], decide: F) -> Result<T, Error>
+    where
+        F: FnMut(Records, u64) -> Result<Decision<T>, Error>,
+    {
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            keys,
+            self.inner.policy.max_retries,
+            decide,
+        )
+        .await
+    }
+}
+
+/// What a create loads: the owner's index, the new key's record (absent),
+/// and the records the index lists, when it asks for them.
+type Records = (
+    Option<OwnerIndex>,
+    Option<KeyRecord>,
+    Vec<Option<KeyRecord>>,
+);
+
+fn check_id(id: &str) -> Result<(), Error> {
+    if crate::token::is_token_id(id) {
+        Ok(())
+    } else {
+        Err(ApiKeyError::BadSpec("a key id is 12 characters of a-z, A-Z and 0-9").into())
+    }
+}
