@@ -329,8 +329,8 @@ impl KeywardBuilder {
             (Some(store), Some(keys)) => Some(ApiKeys::new(
                 Arc::clone(store),
                 Arc::clone(&clock),
-                token_mode(self.keyed_token_digests, keys),
-                keys.derive(keyring::API_KEY_LABEL),
+                keys,
+                self.keyed_token_digests,
                 self.api_key_policy,
             )?),
             _ => None,
@@ -350,11 +350,3 @@ impl KeywardBuilder {
     }
 }
 
-/// The token service for the digest mode the builder chose.
-fn token_mode(keyed: bool, keys: &KeyRing) -> Tokens {
-    if keyed {
-        Tokens::keyed(keys)
-    } else {
-        Tokens::plain()
-    }
-}

@@ -19,6 +19,10 @@ pub(crate) struct KeyRecord {
     pub(crate) enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) revoked_at: Option<u64>,
+    /// Whether the digests are keyed (HMAC-SHA256 under the key ring's
+    /// token key) rather than plain SHA-256.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) keyed: bool,
     pub(crate) digest: TokenDigest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) previous: Option<Previous>,

@@ -73,6 +73,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
 use crate::hex::encode as hex;
+use crate::keyring::KeyRing;
 use crate::secret::{SecretBytes, Token};
 use crate::store::{Attempt, Decision, MAX_TTL, Store, read_then_try, transact};
 use crate::token::{TokenDigest, Tokens};

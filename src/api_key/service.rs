@@ -12,7 +12,13 @@ pub struct ApiKeys {
 struct Inner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    tokens: Tokens,
+    /// Plain SHA-256 digests.
+    plain: Tokens,
+    /// HMAC-SHA256 digests under the key ring's token key.
+    keyed: Tokens,
+    /// Whether new keys get keyed digests. A record says which its digest
+    /// is, so a verify matches keys made in either mode.
+    keyed_default: bool,
     tag_key: SecretBytes,
     policy: ApiKeyPolicy,
 }
@@ -21,7 +27,7 @@ impl fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeys")
             .field("store", &self.inner.store)
-            .field("keyed_digests", &self.inner.tokens.is_keyed())
+            .field("keyed_digests", &self.inner.keyed_default)
             .field("policy", &self.inner.policy)
             .finish_non_exhaustive()
     }
@@ -41,8 +47,8 @@ impl ApiKeys {
     pub(crate) fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        tokens: Tokens,
-        tag_key: SecretBytes,
+        keys: &KeyRing,
+        keyed_default: bool,
         policy: ApiKeyPolicy,
     ) -> Result<Self, Error> {
         policy.validate()?;
@@ -50,11 +56,21 @@ impl ApiKeys {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                tokens,
-                tag_key,
+                plain: Tokens::plain(),
+                keyed: Tokens::keyed(keys),
+                keyed_default,
+                tag_key: keys.derive(crate::keyring::API_KEY_LABEL),
                 policy,
             }),
         })
+    }
+
+    fn tokens(&self, keyed: bool) -> &Tokens {
+        if keyed {
+            &self.inner.keyed
+        } else {
+            &self.inner.plain
+        }
     }
 
     /// The policy in force.
@@ -75,7 +91,8 @@ impl ApiKeys {
     /// created), [`Error::Busy`], [`Error::Rng`].
     pub async fn create(&self, owner: &str, spec: KeySpec) -> Result<CreatedKey, Error> {
         spec.validate(owner)?;
-        let new = self.inner.tokens.generate(&spec.prefix)?;
+        let keyed = self.inner.keyed_default;
+        let new = self.tokens(keyed).generate(&spec.prefix)?;
         let id = new.id().to_owned();
         let index_key = owner_key(&self.owner_tag(owner));
         let record_key = key_key(&id);
@@ -104,6 +121,7 @@ impl ApiKeys {
                 expires_at,
                 enabled: true,
                 revoked_at: None,
+                keyed,
                 digest: new.digest(),
                 previous: None,
                 last_used_at: None,
@@ -198,9 +216,18 @@ impl ApiKeys {
     /// [`Error::ApiKey`] with `Unknown`, `Revoked`, `Expired` or
     /// `Disabled`; [`Error::Store`] when the store fails (fail closed).
     pub async fn verify(&self, presented: &str) -> Result<ApiKeyVerified, Error> {
-        let parsed = self.inner.tokens.parse(presented)?;
+        let keyed_default = self.inner.keyed_default;
+        let parsed = self.tokens(keyed_default).parse(presented)?;
         let id = parsed.id();
-        let digest = parsed.digest();
+        // The digest in the record's mode: the one parsed, unless the key
+        // was made in the other mode.
+        let digest_for = |keyed: bool| -> Result<TokenDigest, Error> {
+            if keyed == keyed_default {
+                Ok(parsed.digest())
+            } else {
+                Ok(self.tokens(keyed).parse(presented)?.digest())
+            }
+        };
         let record_key = key_key(id);
         let (interval, retention) = (
             self.inner.policy.touch_interval_secs,
@@ -211,6 +238,7 @@ impl ApiKeys {
             &*self.inner.clock,
             &[&record_key],
             |(record,): (Option<KeyRecord>,), now| {
+                let digest = digest_for(record.as_ref().is_some_and(|r| r.keyed))?;
                 let matched = check(record.as_ref(), &digest, now)?;
                 let Some(mut r) = record else {
                     return Err(ApiKeyError::Unknown.into());
@@ -253,12 +281,11 @@ impl ApiKeys {
         check_id(id)?;
         let record_key = key_key(id);
         let retention = self.inner.policy.retention_secs;
-        let tokens = &self.inner.tokens;
         let (key, until) = self
             .transact_one(&record_key, |record: Option<KeyRecord>, now| {
-                let prefix = record.as_ref().map(|r| r.prefix.clone());
-                let new = match prefix {
-                    Some(prefix) => tokens.generate_for_id(&prefix, id)?,
+                // The new secret's digest is in the record's mode.
+                let new = match &record {
+                    Some(r) => self.tokens(r.keyed).generate_for_id(&r.prefix, id)?,
                     None => return Err(ApiKeyError::Unknown.into()),
                 };
                 let (r, until) = decide_roll(record, new.digest(), overlap.as_secs(), now)?;

@@ -30,6 +30,7 @@ fn record(expires_at: Option<u64>) -> KeyRecord {
         expires_at,
         enabled: true,
         revoked_at: None,
+        keyed: false,
         digest: digest(1),
         previous: None,
         last_used_at: None,
@@ -693,17 +694,24 @@ async fn lists_are_newest_first_and_hold_no_secret() {
 async fn keyed_digests_verify_only_under_their_key_ring() {
     let clock = ManualClock::new(T0);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let ring = KeyRing::generate(JwtAlg::HS256).unwrap();
-    let keyed = |ring: KeyRing| {
-        Keyward::builder()
+    // One key ring, loaded twice.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyward.keys");
+    KeyRing::generate(JwtAlg::HS256)
+        .unwrap()
+        .save_new(&path)
+        .unwrap();
+    let build = |ring: KeyRing, keyed: bool| {
+        let b = Keyward::builder()
             .keys(ring)
             .shared_store(Arc::clone(&store))
-            .clock(Arc::new(clock.clone()))
-            .keyed_token_digests()
+            .clock(Arc::new(clock.clone()));
+        if keyed { b.keyed_token_digests() } else { b }
             .build()
             .unwrap()
     };
-    let kw = keyed(ring);
+    let keyed = |ring: KeyRing| build(ring, true);
+    let kw = keyed(KeyRing::load(&path).unwrap());
     let made = kw
         .api_keys()
         .unwrap()
@@ -725,6 +733,21 @@ async fn keyed_digests_verify_only_under_their_key_ring() {
         refusal(other.api_keys().unwrap().verify(presented).await),
         ApiKeyError::Unknown
     );
+    // The record says its mode: a service with the same key ring whose new
+    // keys are plain still verifies it, and rolls it in its own mode.
+    let plain = build(KeyRing::load(&path).unwrap(), false);
+    let plain_keys = plain.api_keys().unwrap();
+    let _ = plain_keys.verify(presented).await.unwrap();
+    let rolled = plain_keys.roll(made.id(), Duration::ZERO).await.unwrap();
+    let _ = kw
+        .api_keys()
+        .unwrap()
+        .verify(rolled.key().unprotected_as_str())
+        .await
+        .unwrap();
+    let raw = store.load(&key_key(made.id())).await.unwrap().unwrap();
+    let stored: KeyRecord = crate::store::decode(&raw.value).unwrap();
+    assert!(stored.keyed, "a roll keeps the record's mode");
 }
 
 #[tokio::test]
