@@ -7,21 +7,26 @@
 //! table and the mailer. `main.rs` runs it; the end-to-end tests serve it
 //! on an ephemeral port.
 //!
-//! keyward owns only its own records (sessions, codes); the user table
-//! (`app_users`, in SQLite or PostgreSQL) belongs to the application.
+//! keyward owns only its own records (sessions, codes, API keys); the user
+//! table (`app_users`, in SQLite or PostgreSQL) belongs to the application.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use keyward::api_key::ApiKeyView;
 use keyward::otp::{OtpError, Purpose};
-use keyward::{Error, Keyward, Password, TokenPair};
+use keyward::{
+    AccessClaims, ApiKeyError, ApiKeyVerified, ApiKeys, Error, KeySpec, Keyward, Password,
+    TokenPair,
+};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::sqlite::SqlitePool;
@@ -590,6 +595,10 @@ pub fn router(app: App) -> Router {
         .route("/otp/send", post(otp_send))
         .route("/otp/verify", post(otp_verify))
         .route("/me", get(me))
+        .route("/api/reports", get(reports))
+        .route("/api-keys", post(create_key).get(list_keys))
+        .route("/api-keys/{id}", delete(revoke_key))
+        .route("/api-keys/{id}/roll", post(roll_key))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(app)
 }
@@ -1035,11 +1044,20 @@ async fn logout_all(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
+/// `GET /me`: who the bearer is, by an access token or an API key.
 async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
-    let claims = bearer(&headers).map(|t| app.kw.jwt().and_then(|j| j.verify(t)));
-    match claims {
-        Some(Ok(c)) => Json(json!({"sub": c.sub, "sid": c.sid, "exp": c.exp})).into_response(),
-        _ => error(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"})),
+    match caller(&app, &headers).await {
+        Ok(Caller::User(c)) => {
+            Json(json!({"sub": c.sub, "sid": c.sid, "exp": c.exp})).into_response()
+        }
+        Ok(Caller::Key(k)) => Json(json!({
+            "sub": k.owner(),
+            "key_id": k.id(),
+            "scopes": k.scopes(),
+            "rolled_until": k.rolled_until(),
+        }))
+        .into_response(),
+        Err(refused) => refused,
     }
 }
 
@@ -1051,5 +1069,318 @@ async fn jwks(State(app): State<App>) -> Response {
         )
             .into_response(),
         Err(e) => unavailable("jwks", &e),
+    }
+}
+
+// ---- API keys ----
+//
+// A logged-in user manages their own keys with their access token:
+//
+// - `POST /api-keys` `{"name", "scopes"?, "expires_in"?}`: 201 with the key,
+//   shown this once (`Cache-Control: no-store`).
+// - `GET /api-keys`: 200 `{"keys": [...]}`, the public views, newest first.
+// - `POST /api-keys/{id}/roll` `{"overlap_secs"?}` (or no body: 0): 200 with
+//   the new key; the old one works `overlap_secs` more.
+// - `DELETE /api-keys/{id}`: 204.
+//
+// The management routes take an access token only, checked against its
+// session (`authenticate_strict`): an API key cannot mint keys wider than
+// itself or outlive its own revocation by making another, and a logged-out
+// session's access token manages nothing. `/me` and `/api/reports` take
+// either an access token or `Authorization: Bearer <api key>`.
+//
+// Answers: 400 `bad_request` for a body that is not the JSON asked for, 400
+// `bad_spec` (with the library's `detail`, which names the field, never
+// its value) for a spec the library refuses; 401 `invalid_token` for a
+// missing or malformed bearer, 401 with the key's reason (`unknown`,
+// `revoked`, `expired`, `disabled`) for a refused key; 403
+// `missing_scope`; 404 `not_found` alike for an unknown, malformed or
+// revoked id and for another user's key, so that ids tell nothing; 409
+// `too_many_keys` (with `max`) when the owner holds the policy's limit of
+// live keys (the request is well formed; the owner's state refuses it,
+// and revoking a key makes room), and 409 `expired` for rolling an expired
+// key; 429 for `Busy`, 503 when the store fails.
+
+/// The scope `GET /api/reports` asks of an API key.
+pub const REPORTS_SCOPE: &str = "reports:read";
+
+/// The longest overlap a roll grants: a week. A longer one would keep the
+/// old key alive for as long as a key that was never rolled.
+pub const MAX_ROLL_OVERLAP_SECS: u64 = 7 * 86_400;
+
+/// The bearer of a request to a route that takes either credential.
+enum Caller {
+    /// A logged-in user, by an access token: the user's full authority.
+    User(AccessClaims),
+    /// A client, by an API key: its owner's authority, narrowed to the
+    /// key's scopes.
+    Key(ApiKeyVerified),
+}
+
+/// `POST /api-keys`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Seconds; absent or `null` for a key that lives until revoked.
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// `POST /api-keys/{id}/roll`; an empty body is an overlap of 0.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Roll {
+    #[serde(default)]
+    overlap_secs: u64,
+}
+
+fn invalid_token() -> Response {
+    error(StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"}))
+}
+
+fn bad_request() -> Response {
+    error(StatusCode::BAD_REQUEST, json!({"error": "bad_request"}))
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, json!({"error": "not_found"}))
+}
+
+/// An answer that holds a key: never cached on the way.
+fn with_key(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut r = error(status, body);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A key refused as a credential: 401 with its reason, 403 for a missing
+/// scope, 401 `invalid_token` for a malformed key.
+fn key_refused(what: &str, e: Error) -> Response {
+    match e {
+        Error::ApiKey(e @ ApiKeyError::MissingScope(_)) => {
+            error(StatusCode::FORBIDDEN, json!({"error": e.reason()}))
+        }
+        Error::ApiKey(e) => error(StatusCode::UNAUTHORIZED, json!({"error": e.reason()})),
+        Error::Token(_) => invalid_token(),
+        Error::Busy => too_many(1),
+        e => unavailable(what, &e),
+    }
+}
+
+/// A key-management call the library refused.
+fn key_admin_refused(what: &str, e: Error) -> Response {
+    match e {
+        Error::ApiKey(ApiKeyError::BadSpec(detail)) => error(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "bad_spec", "detail": detail}),
+        ),
+        // A bad prefix; this server names none, but keep the answer a 400.
+        Error::Token(_) => error(StatusCode::BAD_REQUEST, json!({"error": "bad_spec"})),
+        Error::ApiKey(e @ ApiKeyError::TooManyKeys { max }) => error(
+            StatusCode::CONFLICT,
+            json!({"error": e.reason(), "max": max}),
+        ),
+        Error::ApiKey(e @ ApiKeyError::Expired) => {
+            error(StatusCode::CONFLICT, json!({"error": e.reason()}))
+        }
+        // Revoked or forgotten between the ownership check and the call.
+        Error::ApiKey(ApiKeyError::Unknown | ApiKeyError::Revoked) => not_found(),
+        Error::Busy => too_many(1),
+        e => unavailable(what, &e),
+    }
+}
+
+/// Who presents the request's bearer: an access token (a JWT: three
+/// dot-separated parts) or an API key (which never holds a dot).
+async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, Response> {
+    let Some(token) = bearer(headers) else {
+        return Err(invalid_token());
+    };
+    if token.contains('.') {
+        return match app.kw.jwt().and_then(|j| j.verify(token)) {
+            Ok(c) => Ok(Caller::User(c)),
+            Err(_) => Err(invalid_token()),
+        };
+    }
+    let keys = app.kw.api_keys().map_err(|e| unavailable("api keys", &e))?;
+    keys.verify(token)
+        .await
+        .map(Caller::Key)
+        .map_err(|e| key_refused("api key verify", e))
+}
+
+/// The user of a key-management route: an access token whose session is
+/// still alive. API keys are refused here (see the routes' comment).
+async fn session_user(app: &App, headers: &HeaderMap) -> Result<String, Response> {
+    let sessions = app.kw.sessions().map_err(|e| unavailable("sessions", &e))?;
+    let Some(token) = bearer(headers) else {
+        return Err(invalid_token());
+    };
+    match sessions.authenticate_strict(token).await {
+        Ok(c) => Ok(c.sub),
+        Err(Error::Jwt(_) | Error::Session(_)) => Err(invalid_token()),
+        Err(Error::Busy) => Err(too_many(1)),
+        Err(e) => Err(unavailable("authenticate", &e)),
+    }
+}
+
+/// Checks that key `id` belongs to `owner`. An unknown, malformed or
+/// revoked id and another owner's key all get the same 404.
+async fn owned_key(keys: &ApiKeys, owner: &str, id: &str) -> Result<ApiKeyView, Response> {
+    match keys.get(id).await {
+        Ok(view) if view.owner == owner => Ok(view),
+        Ok(view) => {
+            // `view.id` is a well-formed id, safe to log; the owner is not
+            // logged.
+            tracing::warn!(key_id = %view.id, "request for another user's api key refused");
+            Err(not_found())
+        }
+        Err(Error::ApiKey(
+            ApiKeyError::Unknown | ApiKeyError::Revoked | ApiKeyError::BadSpec(_),
+        )) => Err(not_found()),
+        Err(Error::Busy) => Err(too_many(1)),
+        Err(e) => Err(unavailable("api key lookup", &e)),
+    }
+}
+
+/// `GET /api/reports`: the caller's reports. An API key needs the
+/// `reports:read` scope; an access token carries its user's full
+/// authority.
+async fn reports(State(app): State<App>, headers: HeaderMap) -> Response {
+    let owner = match caller(&app, &headers).await {
+        Ok(Caller::User(c)) => c.sub,
+        Ok(Caller::Key(k)) => match k.require_scope(REPORTS_SCOPE) {
+            Ok(()) => k.owner().to_owned(),
+            Err(e) => return key_refused("reports", e),
+        },
+        Err(refused) => return refused,
+    };
+    Json(json!({"owner": owner, "reports": []})).into_response()
+}
+
+/// `POST /api-keys`.
+async fn create_key(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let owner = match session_user(&app, &headers).await {
+        Ok(o) => o,
+        Err(refused) => return refused,
+    };
+    let Ok(req) = serde_json::from_slice::<NewKey>(&body) else {
+        return bad_request();
+    };
+    let mut spec = KeySpec::named(req.name);
+    for scope in req.scopes {
+        spec = spec.scope(scope);
+    }
+    if let Some(secs) = req.expires_in {
+        spec = spec.expires_in(Duration::from_secs(secs));
+    }
+    let keys = match app.kw.api_keys() {
+        Ok(k) => k,
+        Err(e) => return unavailable("api keys", &e),
+    };
+    match keys.create(&owner, spec).await {
+        Ok(made) => {
+            let v = made.view();
+            with_key(
+                StatusCode::CREATED,
+                json!({
+                    "key": made.key().unprotected_as_str(),
+                    "id": v.id,
+                    "name": v.name,
+                    "scopes": v.scopes,
+                    "created_at": v.created_at,
+                    "expires_at": v.expires_at,
+                }),
+            )
+        }
+        Err(e) => key_admin_refused("api key create", e),
+    }
+}
+
+/// `GET /api-keys`.
+async fn list_keys(State(app): State<App>, headers: HeaderMap) -> Response {
+    let owner = match session_user(&app, &headers).await {
+        Ok(o) => o,
+        Err(refused) => return refused,
+    };
+    let listed = match app.kw.api_keys() {
+        Ok(k) => k.list(&owner).await,
+        Err(e) => return unavailable("api keys", &e),
+    };
+    match listed {
+        Ok(views) => Json(json!({"keys": views})).into_response(),
+        Err(e) => key_admin_refused("api key list", e),
+    }
+}
+
+/// `POST /api-keys/{id}/roll`.
+async fn roll_key(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let owner = match session_user(&app, &headers).await {
+        Ok(o) => o,
+        Err(refused) => return refused,
+    };
+    let req = if body.is_empty() {
+        Roll::default()
+    } else {
+        match serde_json::from_slice::<Roll>(&body) {
+            Ok(r) => r,
+            Err(_) => return bad_request(),
+        }
+    };
+    if req.overlap_secs > MAX_ROLL_OVERLAP_SECS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "bad_request", "max_overlap_secs": MAX_ROLL_OVERLAP_SECS}),
+        );
+    }
+    let keys = match app.kw.api_keys() {
+        Ok(k) => k,
+        Err(e) => return unavailable("api keys", &e),
+    };
+    if let Err(refused) = owned_key(keys, &owner, &id).await {
+        return refused;
+    }
+    match keys.roll(&id, Duration::from_secs(req.overlap_secs)).await {
+        Ok(rolled) => with_key(
+            StatusCode::OK,
+            json!({
+                "key": rolled.key().unprotected_as_str(),
+                "id": rolled.id(),
+                "previous_valid_until": rolled.previous_valid_until(),
+            }),
+        ),
+        Err(e) => key_admin_refused("api key roll", e),
+    }
+}
+
+/// `DELETE /api-keys/{id}`.
+async fn revoke_key(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let owner = match session_user(&app, &headers).await {
+        Ok(o) => o,
+        Err(refused) => return refused,
+    };
+    let keys = match app.kw.api_keys() {
+        Ok(k) => k,
+        Err(e) => return unavailable("api keys", &e),
+    };
+    if let Err(refused) = owned_key(keys, &owner, &id).await {
+        return refused;
+    }
+    match keys.revoke(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => key_admin_refused("api key revoke", e),
     }
 }

@@ -1,6 +1,9 @@
 //! A small, real auth backend on axum: register, log in (with rehash on
 //! login), refresh with reuse detection, log out, one-time codes, `/me`,
-//! and the JWKS.
+//! the JWKS, and API keys: a logged-in user creates, lists, rolls and
+//! revokes their keys under `/api-keys`, and `/me` and `/api/reports` (which
+//! asks a key for the `reports:read` scope) take `Authorization: Bearer`
+//! with either an access token or an API key (see `app.rs`).
 //!
 //! ```text
 //! cargo run --release --example server [--features postgres,redis] -- \

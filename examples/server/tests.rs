@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use keyward::clock::{Clock, ManualClock, SystemClock};
-use keyward::{JwtAlg, KeyRing, Keyward, SqliteStore};
+use keyward::{ApiKeyPolicy, JwtAlg, KeyRing, Keyward, SqliteStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -84,6 +84,11 @@ async fn start(kw: Keyward, users: app::Users, clock: ManualClock, dir: Arc<Temp
 
 /// One server on a SQLite file of its own (store and user table).
 async fn serve() -> Server {
+    serve_with(ApiKeyPolicy::default()).await
+}
+
+/// [`serve`], with `api_keys` as the API-key policy.
+async fn serve_with(api_keys: ApiKeyPolicy) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let clock = ManualClock::new(SystemClock.now());
@@ -94,6 +99,7 @@ async fn serve() -> Server {
         .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
         .store(SqliteStore::open(&db).await.unwrap())
         .clock(Arc::new(clock.clone()))
+        .api_key_policy(api_keys)
         .build()
         .unwrap();
     let users = app::Users::open(&db).await.unwrap();
@@ -1335,6 +1341,534 @@ fn forwarded_for_parser() {
     assert_eq!(key("192.0.2.3"), ip("192.0.2.3"));
     assert_eq!(key("::ffff:192.0.2.3"), ip("192.0.2.3"));
     assert_ne!(key("::ffff:192.0.2.3"), key("::ffff:192.0.2.4"));
+}
+
+// ---- API keys ----
+
+/// A request body for the API-key routes.
+enum Body {
+    Empty,
+    Json(Value),
+    Raw(&'static str),
+}
+
+/// An answer: status, `Cache-Control`, and the JSON body (`Null` when
+/// empty).
+struct Reply {
+    status: StatusCode,
+    cache_control: Option<String>,
+    body: Value,
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req = match body {
+            Body::Empty => req,
+            Body::Json(v) => req.json(&v),
+            Body::Raw(text) => req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(text),
+        };
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let cache_control = r
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        Reply {
+            status,
+            cache_control,
+            body,
+        }
+    }
+
+    /// Registers `user` and logs in: the access token.
+    async fn access_token(&self, user: &str) -> String {
+        let pw = "correct horse battery";
+        let (st, _) = self
+            .post("/register", json!({"username": user, "password": pw}))
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let (st, pair) = self.login(user, pw).await;
+        assert_eq!(st, StatusCode::OK);
+        pair["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /api-keys` with `spec`, as the holder of `token`.
+    async fn create_key(&self, token: &str, spec: Value) -> Reply {
+        self.call(
+            reqwest::Method::POST,
+            "/api-keys",
+            Some(token),
+            Body::Json(spec),
+        )
+        .await
+    }
+
+    /// `GET /api-keys`.
+    async fn list_keys(&self, token: &str) -> Reply {
+        self.call(reqwest::Method::GET, "/api-keys", Some(token), Body::Empty)
+            .await
+    }
+
+    /// `POST /api-keys/{id}/roll` with `body`.
+    async fn roll_key(&self, token: &str, id: &str, body: Body) -> Reply {
+        let path = format!("/api-keys/{id}/roll");
+        self.call(reqwest::Method::POST, &path, Some(token), body)
+            .await
+    }
+
+    /// `DELETE /api-keys/{id}`.
+    async fn revoke_key(&self, token: &str, id: &str) -> Reply {
+        let path = format!("/api-keys/{id}");
+        self.call(reqwest::Method::DELETE, &path, Some(token), Body::Empty)
+            .await
+    }
+
+    /// `GET path` with `bearer`: status and body.
+    async fn get_as(&self, path: &str, bearer: &str) -> (StatusCode, Value) {
+        self.with_bearer(reqwest::Method::GET, path, Some(bearer))
+            .await
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_created_listed_used_rolled_and_revoked() {
+    let s = serve().await;
+    let alice = s.access_token("alice").await;
+
+    let made = s
+        .create_key(
+            &alice,
+            json!({"name": "ci", "scopes": ["reports:read", "deploy"], "expires_in": 86_400}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    assert_eq!(made.cache_control.as_deref(), Some("no-store"));
+    let b = &made.body;
+    let (key, id) = (text(&b["key"]).to_owned(), text(&b["id"]).to_owned());
+    assert_eq!(id.len(), 12);
+    assert!(
+        key.starts_with(&format!("kw_{id}_")),
+        "the key names its id"
+    );
+    assert_eq!(b["name"], "ci");
+    assert_eq!(b["scopes"], json!(["reports:read", "deploy"]));
+    let created_at = b["created_at"].as_u64().unwrap();
+    assert_eq!(created_at, s.clock.now());
+    assert_eq!(b["expires_at"].as_u64(), Some(created_at + 86_400));
+    let mut fields: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["created_at", "expires_at", "id", "key", "name", "scopes"]
+    );
+
+    // The list shows the key's public view, and nothing secret.
+    let listed = s.list_keys(&alice).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let keys = listed.body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let view = keys[0].as_object().unwrap();
+    let mut fields: Vec<&str> = view.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "created_at",
+            "enabled",
+            "expires_at",
+            "id",
+            "last_used_at",
+            "metadata",
+            "name",
+            "owner",
+            "prefix",
+            "scopes"
+        ]
+    );
+    assert_eq!(
+        (&view["id"], &view["owner"], &view["name"], &view["enabled"]),
+        (&json!(id), &json!("alice"), &json!("ci"), &json!(true))
+    );
+    let secret = &key[key.len() - 49..];
+    let raw = listed.body.to_string();
+    assert!(!raw.contains(secret) && !raw.contains(&key));
+
+    // The key authenticates the bearer routes.
+    let (st, me) = s.get_as("/me", &key).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"sub": "alice", "key_id": id, "scopes": ["reports:read", "deploy"], "rolled_until": null})
+    );
+    let (st, reports) = s.get_as("/api/reports", &key).await;
+    assert_eq!(
+        (st, reports),
+        (StatusCode::OK, json!({"owner": "alice", "reports": []}))
+    );
+    // The access token still works on /me as before.
+    let (st, me) = s.get_as("/me", &alice).await;
+    assert_eq!((st, &me["sub"]), (StatusCode::OK, &json!("alice")));
+
+    // A roll with an overlap: the old key and the new one both work, the
+    // old one saying until when.
+    let rolled = s
+        .roll_key(&alice, &id, Body::Json(json!({"overlap_secs": 60})))
+        .await;
+    assert_eq!(rolled.status, StatusCode::OK);
+    assert_eq!(rolled.cache_control.as_deref(), Some("no-store"));
+    let second = text(&rolled.body["key"]).to_owned();
+    assert_ne!(second, key);
+    assert_eq!(rolled.body["id"], json!(id));
+    let until = s.clock.now() + 60;
+    assert_eq!(rolled.body["previous_valid_until"].as_u64(), Some(until));
+    let (st, me) = s.get_as("/me", &key).await;
+    assert_eq!(
+        (st, &me["key_id"], &me["rolled_until"]),
+        (StatusCode::OK, &json!(id), &json!(until))
+    );
+    let (st, me) = s.get_as("/me", &second).await;
+    assert_eq!((st, &me["rolled_until"]), (StatusCode::OK, &Value::Null));
+    // Once the overlap is over, only the new key works.
+    s.clock.advance(60);
+    let (st, body) = s.get_as("/me", &key).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "expired"}))
+    );
+    let (st, _) = s.get_as("/api/reports", &second).await;
+    assert_eq!(st, StatusCode::OK);
+
+    // A roll without a body has no overlap: the key it replaces fails at
+    // once, and the first key is two rolls old.
+    let rolled = s.roll_key(&alice, &id, Body::Empty).await;
+    assert_eq!(rolled.status, StatusCode::OK);
+    assert_eq!(
+        rolled.body["previous_valid_until"].as_u64(),
+        Some(s.clock.now())
+    );
+    let third = text(&rolled.body["key"]).to_owned();
+    let (st, body) = s.get_as("/me", &second).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "expired"}))
+    );
+    let (st, body) = s.get_as("/me", &key).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "unknown"}))
+    );
+    let (st, _) = s.get_as("/me", &third).await;
+    assert_eq!(st, StatusCode::OK);
+    let listed = s.list_keys(&alice).await;
+    let keys = listed.body["keys"].as_array().unwrap();
+    assert_eq!((keys.len(), &keys[0]["id"]), (1, &json!(id)));
+    assert!(!listed.body.to_string().contains(&third[third.len() - 49..]));
+
+    // Revoked: refused as revoked, gone from the list, and gone for the
+    // management routes.
+    let revoked = s.revoke_key(&alice, &id).await;
+    assert_eq!(
+        (revoked.status, revoked.body),
+        (StatusCode::NO_CONTENT, Value::Null)
+    );
+    for path in ["/me", "/api/reports"] {
+        let (st, body) = s.get_as(path, &third).await;
+        assert_eq!(
+            (st, body),
+            (StatusCode::UNAUTHORIZED, json!({"error": "revoked"})),
+            "{path}"
+        );
+    }
+    assert_eq!(s.list_keys(&alice).await.body, json!({"keys": []}));
+    let again = s.revoke_key(&alice, &id).await;
+    assert_eq!(
+        (again.status, again.body),
+        (StatusCode::NOT_FOUND, json!({"error": "not_found"}))
+    );
+    let roll = s.roll_key(&alice, &id, Body::Empty).await;
+    assert_eq!(roll.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_api_key_is_not_found_like_an_unknown_one() {
+    let s = serve().await;
+    let alice = s.access_token("alice").await;
+    let bob = s.access_token("bob").await;
+    let made = s
+        .create_key(&alice, json!({"name": "alice's", "scopes": []}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let (key, id) = (text(&made.body["key"]), text(&made.body["id"]));
+
+    assert_eq!(s.list_keys(&bob).await.body, json!({"keys": []}));
+    let not_found = json!({"error": "not_found"});
+    // Alice's key, a well-formed id nobody holds, and a malformed one: one
+    // answer for all three.
+    for target in [id, "AAAAAAAAAAAA", "not-an-id"] {
+        let r = s
+            .roll_key(&bob, target, Body::Json(json!({"overlap_secs": 0})))
+            .await;
+        assert_eq!(
+            (r.status, &r.body),
+            (StatusCode::NOT_FOUND, &not_found),
+            "{target}"
+        );
+        let r = s.revoke_key(&bob, target).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (StatusCode::NOT_FOUND, &not_found),
+            "{target}"
+        );
+    }
+    // Bob changed nothing: the key is neither rolled nor revoked.
+    let (st, me) = s.get_as("/me", key).await;
+    assert_eq!(
+        (st, &me["sub"], &me["rolled_until"]),
+        (StatusCode::OK, &json!("alice"), &Value::Null)
+    );
+    // Bob's own key is his to roll and revoke.
+    let his = s.create_key(&bob, json!({"name": "bob's"})).await;
+    let his_id = text(&his.body["id"]);
+    assert_eq!(
+        s.roll_key(&bob, his_id, Body::Empty).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.revoke_key(&bob, his_id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    // And Alice's is hers.
+    assert_eq!(
+        s.revoke_key(&alice, id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let (st, body) = s.get_as("/me", key).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "revoked"}))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_scopes_and_bad_bearers() {
+    let s = serve().await;
+    let alice = s.access_token("alice").await;
+    let reader = s
+        .create_key(&alice, json!({"name": "r", "scopes": ["reports:read"]}))
+        .await;
+    let other = s
+        .create_key(&alice, json!({"name": "o", "scopes": ["reports:write"]}))
+        .await;
+    let (reader, other) = (text(&reader.body["key"]), text(&other.body["key"]));
+
+    // The scope decides /api/reports; /me asks for none.
+    let (st, _) = s.get_as("/api/reports", reader).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, body) = s.get_as("/api/reports", other).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::FORBIDDEN, json!({"error": "missing_scope"}))
+    );
+    let (st, _) = s.get_as("/me", other).await;
+    assert_eq!(st, StatusCode::OK);
+    // An access token carries its user's full authority.
+    let (st, body) = s.get_as("/api/reports", &alice).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::OK, json!({"owner": "alice", "reports": []}))
+    );
+
+    // Malformed keys, a key with a broken checksum, and no bearer at all.
+    let mut flipped = reader.to_owned().into_bytes();
+    let at = flipped.len() - 10;
+    flipped[at] = if flipped[at] == b'a' { b'b' } else { b'a' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let invalid = json!({"error": "invalid_token"});
+    for path in ["/me", "/api/reports"] {
+        for bad in ["kw_nope", "not a key", flipped.as_str(), "a.b.c"] {
+            let (st, body) = s.get_as(path, bad).await;
+            assert_eq!(
+                (st, &body),
+                (StatusCode::UNAUTHORIZED, &invalid),
+                "{path} {bad:?}"
+            );
+        }
+        let (st, body) = s.with_bearer(reqwest::Method::GET, path, None).await;
+        assert_eq!((st, &body), (StatusCode::UNAUTHORIZED, &invalid), "{path}");
+    }
+    // A well-formed key this server never issued.
+    let elsewhere = serve().await;
+    let token = elsewhere.access_token("alice").await;
+    let foreign = elsewhere.create_key(&token, json!({"name": "x"})).await;
+    let (st, body) = s.get_as("/me", text(&foreign.body["key"])).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "unknown"}))
+    );
+
+    // An API key cannot manage keys, nor can a logged-out session.
+    let made = s.create_key(reader, json!({"name": "minted"})).await;
+    assert_eq!(
+        (made.status, &made.body),
+        (StatusCode::UNAUTHORIZED, &invalid)
+    );
+    let listed = s.list_keys(reader).await;
+    assert_eq!(
+        (listed.status, &listed.body),
+        (StatusCode::UNAUTHORIZED, &invalid)
+    );
+    let r = s
+        .call(reqwest::Method::GET, "/api-keys", None, Body::Empty)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let (st, _) = s
+        .with_bearer(reqwest::Method::POST, "/logout-all", Some(&alice))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let made = s.create_key(&alice, json!({"name": "after logout"})).await;
+    assert_eq!(
+        (made.status, &made.body),
+        (StatusCode::UNAUTHORIZED, &invalid)
+    );
+    // The keys outlive the sessions.
+    let (st, _) = s.get_as("/api/reports", reader).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_api_key_requests_are_400_and_the_key_limit_409() {
+    let mut policy = ApiKeyPolicy::default();
+    policy.max_keys_per_owner = 2;
+    let s = serve_with(policy).await;
+    let alice = s.access_token("alice").await;
+    let post = |body: Body| s.call(reqwest::Method::POST, "/api-keys", Some(&alice), body);
+
+    for raw in [
+        "{",
+        "[]",
+        r#"{"scopes": []}"#,
+        r#"{"name": "x", "scopes": "reports:read"}"#,
+        r#"{"name": "x", "expires_in": -1}"#,
+        r#"{"name": "x", "scope": ["reports:read"]}"#,
+    ] {
+        let r = post(Body::Raw(raw)).await;
+        assert_eq!(
+            (r.status, r.body),
+            (StatusCode::BAD_REQUEST, json!({"error": "bad_request"})),
+            "{raw}"
+        );
+    }
+    let r = post(Body::Empty).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    for spec in [
+        json!({"name": "x", "scopes": ["has space"]}),
+        json!({"name": "x", "scopes": [""]}),
+        json!({"name": "x", "expires_in": 0}),
+        json!({"name": "line\nbreak"}),
+        json!({"name": "x".repeat(129)}),
+    ] {
+        let r = post(Body::Json(spec.clone())).await;
+        assert_eq!(
+            (r.status, &r.body["error"]),
+            (StatusCode::BAD_REQUEST, &json!("bad_spec")),
+            "{spec}"
+        );
+        assert!(r.body["detail"].is_string(), "{spec}");
+    }
+    // Nothing was created by the refused requests.
+    assert_eq!(s.list_keys(&alice).await.body, json!({"keys": []}));
+
+    // The limit: two live keys; revoking one makes room.
+    let first = post(Body::Json(json!({"name": "1"}))).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = post(Body::Json(json!({"name": "2", "expires_in": null}))).await;
+    assert_eq!(second.status, StatusCode::CREATED);
+    let third = post(Body::Json(json!({"name": "3"}))).await;
+    assert_eq!(
+        (third.status, third.body),
+        (
+            StatusCode::CONFLICT,
+            json!({"error": "too_many_keys", "max": 2})
+        )
+    );
+    let id = text(&first.body["id"]);
+    assert_eq!(
+        s.revoke_key(&alice, id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let third = post(Body::Json(json!({"name": "3"}))).await;
+    assert_eq!(third.status, StatusCode::CREATED);
+
+    // Roll bodies: bad JSON and too long an overlap are refused, and the key
+    // keeps working as it was.
+    let id = text(&third.body["id"]);
+    let key = text(&third.body["key"]);
+    for body in [
+        Body::Raw("{"),
+        Body::Raw(r#"{"overlap": 5}"#),
+        Body::Json(json!({"overlap_secs": "5"})),
+        Body::Json(json!({"overlap_secs": app::MAX_ROLL_OVERLAP_SECS + 1})),
+    ] {
+        let r = s.roll_key(&alice, id, body).await;
+        assert_eq!(
+            (r.status, &r.body["error"]),
+            (StatusCode::BAD_REQUEST, &json!("bad_request"))
+        );
+    }
+    let (st, me) = s.get_as("/me", key).await;
+    assert_eq!((st, &me["rolled_until"]), (StatusCode::OK, &Value::Null));
+    let r = s
+        .roll_key(
+            &alice,
+            id,
+            Body::Json(json!({"overlap_secs": app::MAX_ROLL_OVERLAP_SECS})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // An expired key cannot be rolled, and is refused as expired.
+    let id = text(&second.body["id"]);
+    assert_eq!(
+        s.revoke_key(&alice, id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let short = post(Body::Json(json!({"name": "short", "expires_in": 30}))).await;
+    assert_eq!(short.status, StatusCode::CREATED);
+    s.clock.advance(30);
+    let (st, body) = s.get_as("/me", text(&short.body["key"])).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "expired"}))
+    );
+    let r = s
+        .roll_key(&alice, text(&short.body["id"]), Body::Empty)
+        .await;
+    assert_eq!(
+        (r.status, r.body),
+        (StatusCode::CONFLICT, json!({"error": "expired"}))
+    );
 }
 
 /// The PostgreSQL and Redis servers of the replica tests, and fresh key
