@@ -5,27 +5,36 @@
 //! [`pbkdf2_sha1`]. Keeping one entry point per digest means one place to
 //! verify against the published vectors, and one place to make fast.
 //!
-//! [`pbkdf2_sha256`], the cost of every new hash and every login, runs on
-//! sha2's block-level API: PBKDF2-HMAC-SHA256 with a 32-byte output is one
-//! serial chain of two SHA-256 compressions per iteration. This core adds
-//! to that chain only what the block API makes necessary: each digest is
-//! read back from the state, byte-swapped and written into the next block
-//! (`benches/pbkdf2.rs` measures it against the bare chain). SHA-1 and
-//! SHA-512, which only imported hashes use, go through the generic `pbkdf2`
-//! crate.
+//! All three run the same core on their digest's block API (`sha2`'s
+//! `compress256` and `compress512`, `sha1`'s `compress`). PBKDF2 with an
+//! output of at most one digest is one serial chain of two compressions per
+//! iteration, each depending on the last. The core adds to that chain only
+//! what the block API makes necessary:
+//!
+//! - HMAC's two key states are computed once per derivation, not twice per
+//!   iteration;
+//! - every message of the chain is one digest long after a key block, so it
+//!   fits one pre-padded block, and only the digest in it changes: no
+//!   finalisation, no allocation;
+//! - between two compressions, the digest is read from the state, swapped
+//!   to big-endian and written into the block, 16 bytes per store, so that
+//!   each of the compression's 16-byte loads of the block takes its data
+//!   from a single store still in flight (a load that needs several
+//!   smaller stores waits until they reach the cache);
+//! - `T` is kept as the XOR of the state words, never read back from the
+//!   block.
+//!
+//! `benches/pbkdf2.rs` measures each core against the bare chain of its
+//! compressions, the `pbkdf2` crate and ring; `tests/kdf.rs` checks each
+//! against the `pbkdf2` crate.
+
+mod hmac_sha1;
+mod hmac_sha256;
+mod hmac_sha512;
 
 use std::num::NonZeroU32;
 
-use sha2::Digest as _;
-use sha2::Sha256;
-use sha2::block_api::{Sha256VarCore, compress256};
-use sha2::digest::block_api::{CtOutWrapper, UpdateCore};
-use sha2::digest::common::hazmat::SerializableState;
-use sha2::digest::consts::U32;
 use zeroize::Zeroize;
-
-/// SHA-256's block-level core, as inside `sha2::Sha256`.
-type Sha256Core = CtOutWrapper<Sha256VarCore, U32>;
 
 /// The HMAC digest a PBKDF2 derivation runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +53,9 @@ impl Digest {
     /// output length of every legacy format (RFC 8018 §5.2 `hLen`).
     pub(crate) fn output_len(self) -> usize {
         match self {
-            Self::Sha1 => 20,
-            Self::Sha256 => 32,
-            Self::Sha512 => 64,
+            Self::Sha1 => hmac_sha1::Keys::LEN,
+            Self::Sha256 => hmac_sha256::Keys::LEN,
+            Self::Sha512 => hmac_sha512::Keys::LEN,
         }
     }
 
@@ -81,8 +90,8 @@ impl Digest {
 /// HMAC key blocks are compressed once, and each iteration is exactly two
 /// compressions of pre-padded blocks through sha2's block API, with no
 /// finalisation and no allocation.
-/// `tests/password.rs` checks it against the `pbkdf2` crate, RFC 7914 and
-/// Wycheproof.
+/// `tests/kdf.rs` checks it against the `pbkdf2` crate, and
+/// `tests/password.rs` against RFC 7914 and Wycheproof.
 ///
 /// # Panics
 ///
@@ -99,170 +108,7 @@ impl Digest {
 /// assert_eq!(out[..4], [0x12, 0x0f, 0xb6, 0xcf]);
 /// ```
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: &mut [u8]) {
-    assert!(
-        u32::try_from(out.len().div_ceil(SHA256_LEN)).is_ok(),
-        "PBKDF2 derived key too long (RFC 8018 §5.2 step 1)"
-    );
-    let keys = HmacSha256States::new(password);
-    // RFC 8018 §5.2 step 3: T_i for i = 1, 2, …, INT(i) a 4-byte big-endian
-    // counter; the assert above keeps every i within u32.
-    for (chunk, i) in out.chunks_mut(SHA256_LEN).zip(1..=u32::MAX) {
-        let mut t = keys.block(password, salt, i, iterations);
-        chunk.copy_from_slice(&t[..chunk.len()]);
-        t.zeroize();
-    }
-}
-
-/// SHA-256's output and HMAC-SHA256's `hLen`, in bytes.
-const SHA256_LEN: usize = 32;
-
-/// SHA-256's block size, HMAC's `B` (RFC 2104 §2), in bytes.
-const SHA256_BLOCK: usize = 64;
-
-/// A SHA-256 message block, aligned to a cache line so that no load or
-/// store of it is split across two lines.
-#[repr(C, align(64))]
-struct Block([u8; SHA256_BLOCK]);
-
-impl Block {
-    /// The one block SHA-256 compresses for an HMAC-SHA256 message of
-    /// exactly 32 bytes (a U value, or the inner digest in the outer hash),
-    /// after the 64-byte key block: the message (zeros here, until it is
-    /// written), the 0x80 terminator, zeros, and the 64-bit big-endian bit
-    /// length (FIPS 180-4 §5.1.1) of key block plus message,
-    /// (64 + 32) × 8 = 768 = 0x0300.
-    fn padded() -> Self {
-        let mut block = [0u8; SHA256_BLOCK];
-        block[SHA256_LEN] = 0x80;
-        block[SHA256_BLOCK - 2] = 0x03;
-        Self(block)
-    }
-}
-
-/// A SHA-256 chaining state, aligned like [`Block`].
-#[repr(C, align(32))]
-#[derive(Clone, Copy)]
-struct State([u32; 8]);
-
-/// HMAC-SHA256's two chaining states for one key (RFC 2104 §2): SHA-256
-/// after the block `K ⊕ ipad`, and after `K ⊕ opad`. Computing them once
-/// takes two compressions off every one of PBKDF2's HMAC calls.
-struct HmacSha256States {
-    inner: State,
-    outer: State,
-}
-
-impl HmacSha256States {
-    fn new(key: &[u8]) -> Self {
-        // RFC 2104 §2: a key longer than the block is hashed first; every key
-        // is then zero-padded to the block size.
-        let mut block = [0u8; SHA256_BLOCK];
-        if key.len() > SHA256_BLOCK {
-            let mut digest: [u8; SHA256_LEN] = Sha256::digest(key).into();
-            block[..SHA256_LEN].copy_from_slice(&digest);
-            digest.zeroize();
-        } else {
-            block[..key.len()].copy_from_slice(key);
-        }
-        for b in &mut block {
-            *b ^= 0x36;
-        }
-        let inner = state_after(&block);
-        // (K ⊕ ipad) ⊕ (0x36 ⊕ 0x5c) = K ⊕ opad.
-        for b in &mut block {
-            *b ^= 0x36 ^ 0x5c;
-        }
-        let outer = state_after(&block);
-        block.zeroize();
-        Self { inner, outer }
-    }
-
-    /// T_i = U_1 ⊕ U_2 ⊕ … ⊕ U_c (RFC 8018 §5.2 step 3).
-    fn block(&self, password: &[u8], salt: &[u8], i: u32, c: NonZeroU32) -> [u8; SHA256_LEN] {
-        // U_1 = PRF(P, S || INT(i)): the message is of any length, so it goes
-        // through the streaming HMAC.
-        let mut u = crate::mac::hmac_sha256(password, &[salt, &i.to_be_bytes()]);
-        let mut block = Block::padded();
-        block.0[..SHA256_LEN].copy_from_slice(&u);
-        // T is kept as the XOR of the U values' bytes, eight at a time.
-        let mut t = [0u64; 4];
-        for (word, bytes) in t.iter_mut().zip(u.as_chunks::<8>().0) {
-            *word = u64::from_ne_bytes(*bytes);
-        }
-        u.zeroize();
-
-        let mut state = State([0; 8]);
-        self.chain(c, &mut state, &mut block, &mut t);
-
-        let mut out = [0u8; SHA256_LEN];
-        for (bytes, word) in out.as_chunks_mut::<8>().0.iter_mut().zip(&t) {
-            *bytes = word.to_ne_bytes();
-        }
-        state.0.zeroize();
-        block.0.zeroize();
-        t.zeroize();
-        out
-    }
-
-    /// U_j = PRF(P, U_{j-1}) for j = 2..=c, each XORed into `t`: the inner
-    /// hash, then the outer hash of its digest. Both messages are 32 bytes
-    /// after a key block, so one pre-padded block serves both, and only its
-    /// first 32 bytes change. No finalisation, no allocation: two
-    /// compressions per iteration, and between them a byte swap.
-    ///
-    /// Every buffer is borrowed and the function is kept out of line, so
-    /// the arrays stay whole in memory. The callers zeroize them element by
-    /// element; once this loop was inlined beside that, the optimiser split
-    /// the arrays into scalars and copied the state word by word, and each
-    /// compression's 128-bit loads then waited on four 32-bit stores
-    /// (about 25% slower at 600,000 iterations).
-    #[inline(never)]
-    fn chain(&self, c: NonZeroU32, state: &mut State, block: &mut Block, t: &mut [u64; 4]) {
-        for _ in 1..c.get() {
-            *state = self.inner;
-            compress256(&mut state.0, core::slice::from_ref(&block.0));
-            put_be(state, block);
-            *state = self.outer;
-            compress256(&mut state.0, core::slice::from_ref(&block.0));
-            put_be(state, block);
-            for (t, u) in t.iter_mut().zip(block.0.as_chunks::<8>().0) {
-                *t ^= u64::from_ne_bytes(*u);
-            }
-        }
-    }
-}
-
-impl Drop for HmacSha256States {
-    fn drop(&mut self) {
-        // The states are as good as the password to anyone testing guesses.
-        self.inner.0.zeroize();
-        self.outer.0.zeroize();
-    }
-}
-
-/// The SHA-256 chaining state after compressing one block from the initial
-/// hash value. The initial value comes from sha2 itself: a fresh block-level
-/// core, fed the block, then read back through its serialized state (the
-/// eight state words, little-endian, then the block count).
-fn state_after(block: &[u8; SHA256_BLOCK]) -> State {
-    let mut core = Sha256Core::default();
-    core.update_blocks(core::slice::from_ref(&(*block).into()));
-    let mut serialized = core.serialize();
-    let mut state = State([0; 8]);
-    for (word, bytes) in state.0.iter_mut().zip(serialized.as_chunks::<4>().0) {
-        *word = u32::from_le_bytes(*bytes);
-    }
-    serialized.as_mut_slice().zeroize();
-    state
-}
-
-/// Writes the state words big-endian into the first 32 bytes of `block`:
-/// the digest SHA-256 would output (FIPS 180-4 §6.2.2 step 4), in place.
-#[inline(always)]
-fn put_be(state: &State, block: &mut Block) {
-    for (bytes, word) in block.0.as_chunks_mut::<4>().0.iter_mut().zip(&state.0) {
-        *bytes = word.to_be_bytes();
-    }
+    derive::<hmac_sha256::Keys>(password, salt, iterations, out);
 }
 
 /// PBKDF2-HMAC-SHA512 (RFC 8018 §5.2), filling all of `out`.
@@ -272,6 +118,13 @@ fn put_be(state: &State, block: &mut Block) {
 /// Identity v3) all derive here. Exposed, like [`pbkdf2_sha256`], for
 /// known-answer tests; it never compares anything.
 ///
+/// The same core as [`pbkdf2_sha256`], on sha2's `compress512`: two
+/// compressions per iteration, no finalisation, no allocation.
+///
+/// # Panics
+///
+/// If `out` is longer than (2³² − 1) × 64 bytes (RFC 8018 §5.2 step 1).
+///
 /// ```
 /// use std::num::NonZeroU32;
 /// let mut out = [0u8; 64];
@@ -280,7 +133,7 @@ fn put_be(state: &State, block: &mut Block) {
 /// assert_eq!(out[..4], [0x86, 0x7f, 0x70, 0xcf]);
 /// ```
 pub fn pbkdf2_sha512(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: &mut [u8]) {
-    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, iterations.get(), out);
+    derive::<hmac_sha512::Keys>(password, salt, iterations, out);
 }
 
 /// PBKDF2-HMAC-SHA1 (RFC 8018 §5.2), filling all of `out`.
@@ -291,6 +144,13 @@ pub fn pbkdf2_sha512(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: 
 /// hash. Exposed, like [`pbkdf2_sha256`], for known-answer tests; it never
 /// compares anything.
 ///
+/// The same core as [`pbkdf2_sha256`], on `sha1`'s block-level `compress`:
+/// two compressions per iteration, no finalisation, no allocation.
+///
+/// # Panics
+///
+/// If `out` is longer than (2³² − 1) × 20 bytes (RFC 8018 §5.2 step 1).
+///
 /// ```
 /// use std::num::NonZeroU32;
 /// let mut out = [0u8; 20];
@@ -300,5 +160,84 @@ pub fn pbkdf2_sha512(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: 
 /// assert_eq!(out[..4], [0x0c, 0x60, 0xc8, 0x0f]);
 /// ```
 pub fn pbkdf2_sha1(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: &mut [u8]) {
-    pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations.get(), out);
+    derive::<hmac_sha1::Keys>(password, salt, iterations, out);
+}
+
+/// HMAC's two chaining states for one key (RFC 2104 §2), and PBKDF2's
+/// chain on them, for one digest.
+trait HmacKeys: Sized {
+    /// The digest's output size, PBKDF2's `hLen`, in bytes.
+    const LEN: usize;
+
+    /// The states after the blocks `K ⊕ ipad` and `K ⊕ opad`.
+    fn new(key: &[u8]) -> Self;
+
+    /// The first `out.len()` bytes (at most [`Self::LEN`]) of
+    /// `T_i = U_1 ⊕ U_2 ⊕ … ⊕ U_c` (RFC 8018 §5.2 step 3), with `self` the
+    /// states of `password`.
+    fn t(&self, password: &[u8], salt: &[u8], i: u32, c: NonZeroU32, out: &mut [u8]);
+}
+
+/// PBKDF2 (RFC 8018 §5.2) on `K`'s digest, filling all of `out`.
+fn derive<K: HmacKeys>(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: &mut [u8]) {
+    assert!(
+        u32::try_from(out.len().div_ceil(K::LEN)).is_ok(),
+        "PBKDF2 derived key too long (RFC 8018 §5.2 step 1)"
+    );
+    let keys = K::new(password);
+    // RFC 8018 §5.2 step 3: T_i for i = 1, 2, …, INT(i) a 4-byte big-endian
+    // counter; the assert above keeps every i within u32.
+    for (chunk, i) in out.chunks_mut(K::LEN).zip(1..=u32::MAX) {
+        keys.t(password, salt, i, iterations, chunk);
+    }
+}
+
+/// HMAC's key block `K ⊕ ipad` (RFC 2104 §2): a key longer than the block
+/// is hashed first, and every key is zero-padded to the block size.
+fn ipad_block<D: sha2::Digest, const B: usize>(key: &[u8]) -> [u8; B] {
+    let mut block = [0u8; B];
+    if key.len() > B {
+        let mut digest = D::digest(key);
+        block
+            .iter_mut()
+            .zip(digest.iter())
+            .for_each(|(b, d)| *b = *d);
+        digest.as_mut_slice().zeroize();
+    } else {
+        block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
+    }
+    for b in &mut block {
+        *b ^= 0x36;
+    }
+    block
+}
+
+/// Turns `K ⊕ ipad` into `K ⊕ opad`: (K ⊕ ipad) ⊕ (0x36 ⊕ 0x5c).
+fn ipad_to_opad(block: &mut [u8]) {
+    for b in block {
+        *b ^= 0x36 ^ 0x5c;
+    }
+}
+
+/// Four 32-bit state words as the 16 bytes of a message block they make:
+/// each word big-endian (FIPS 180-4 §3.1, §6.1.2 and §6.2.2 step 4).
+///
+/// The swap goes through 16-bit lanes (swap the bytes of each lane, then
+/// the two lanes of each word), which the compiler writes for a baseline
+/// `x86_64` in five SSE2 instructions and a single 16-byte store; its own
+/// four-lane byte swap without SSSE3 takes eight, three more on the chain.
+/// With SSSE3 it becomes one `pshufb`.
+#[inline(always)]
+fn be_words32(words: &[u32; 4]) -> [u8; 16] {
+    let mut lanes = [0u16; 8];
+    for (pair, word) in lanes.as_chunks_mut::<2>().0.iter_mut().zip(words) {
+        let [b0, b1, b2, b3] = word.to_le_bytes();
+        *pair = [u16::from_le_bytes([b0, b1]), u16::from_le_bytes([b2, b3])];
+    }
+    let swapped: [u16; 8] = core::array::from_fn(|k| lanes[k ^ 1].rotate_left(8));
+    let mut bytes = [0u8; 16];
+    for (out, lane) in bytes.as_chunks_mut::<2>().0.iter_mut().zip(&swapped) {
+        *out = lane.to_le_bytes();
+    }
+    bytes
 }
