@@ -1,8 +1,16 @@
-//! PBKDF2-HMAC-SHA256 at the production cost, 600,000 iterations, 32-byte
-//! output: keyward's core, the `pbkdf2` crate and ring, beside the bare
-//! chain of the 1,200,000 SHA-256 compressions the derivation cannot avoid
-//! (two per iteration, each depending on the last). All four run in one
-//! group, so their ratios come from one run on one machine.
+//! PBKDF2 at each digest's cost, with a one-digest output, in one group per
+//! digest: keyward's core, the `pbkdf2` crate and ring, beside the bare
+//! chain of the compressions the derivation cannot avoid (two per
+//! iteration, each depending on the last). The rows of a group run one
+//! after the other in one run, so their ratios come from one machine at
+//! one time.
+//!
+//! - `pbkdf2_sha256_600k`: PBKDF2-HMAC-SHA256 at 600,000 iterations, keyward's
+//!   default (OWASP), 32-byte output.
+//! - `pbkdf2_sha512_210k`: PBKDF2-HMAC-SHA512 at 210,000 iterations (OWASP for
+//!   HMAC-SHA512), 64-byte output.
+//! - `pbkdf2_sha1_1m`: PBKDF2-HMAC-SHA1 at 1,000,000 iterations (Django's
+//!   and Werkzeug's default), 20-byte output.
 //!
 //! `cargo bench --bench pbkdf2` measures wall time, criterion's default.
 //! On a shared machine, where other processes take the core mid-sample,
@@ -19,98 +27,157 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use criterion::measurement::Measurement;
-use sha2::block_api::compress256;
+use sha2::block_api::{compress256, compress512};
 
-/// OWASP's PBKDF2-HMAC-SHA256 recommendation, keyward's default.
-const ITERATIONS: u32 = 600_000;
+/// One of keyward's PBKDF2 cores.
+type Core = fn(&[u8], &[u8], NonZeroU32, &mut [u8]);
+/// The `pbkdf2` crate on the same digest.
+type Reference = fn(&[u8], &[u8], u32, &mut [u8]);
 
-/// PBKDF2-HMAC-SHA256 with a 32-byte output: one block of output, two
-/// compressions per iteration.
-const COMPRESSIONS: u32 = 2 * ITERATIONS;
-
-/// The serial chain: each compression starts from the state the previous one
-/// left, one block per call through sha2's block API, as PBKDF2 must.
-fn bare_chain(state: &mut [u32; 8], block: &[u8; 64]) {
-    for _ in 0..COMPRESSIONS {
-        compress256(state, core::slice::from_ref(block));
-    }
+/// One group: a digest at one cost.
+struct Digest {
+    group: &'static str,
+    iterations: u32,
+    /// The output length: one digest.
+    len: usize,
+    /// The bare chain's row name.
+    chain_row: &'static str,
+    /// `2 × iterations` compressions in a serial chain.
+    chain: fn(u32),
+    keyward: Core,
+    reference: Reference,
+    ring: ring::pbkdf2::Algorithm,
 }
 
-fn pbkdf2_600k<M: Measurement>(c: &mut Criterion<M>) {
-    let iterations = NonZeroU32::new(ITERATIONS).expect("non-zero");
+/// The serial chains: each compression starts from the state the previous
+/// one left, one block per call through the block API, as PBKDF2 must.
+fn sha256_chain(compressions: u32) {
+    let mut state: [u32; 8] = black_box(core::array::from_fn(|i| u32::try_from(i).expect("small")));
+    let block = black_box([0x5a; 64]);
+    for _ in 0..compressions {
+        compress256(&mut state, core::slice::from_ref(&block));
+    }
+    black_box(state);
+}
+
+fn sha512_chain(compressions: u32) {
+    let mut state: [u64; 8] = black_box(core::array::from_fn(|i| u64::try_from(i).expect("small")));
+    let block = black_box([0x5a; 128]);
+    for _ in 0..compressions {
+        compress512(&mut state, core::slice::from_ref(&block));
+    }
+    black_box(state);
+}
+
+fn sha1_chain(compressions: u32) {
+    let mut state: [u32; 5] = black_box(core::array::from_fn(|i| u32::try_from(i).expect("small")));
+    let block = black_box([0x5a; 64]);
+    for _ in 0..compressions {
+        sha1::block_api::compress(&mut state, core::slice::from_ref(&block));
+    }
+    black_box(state);
+}
+
+const DIGESTS: [Digest; 3] = [
+    Digest {
+        group: "pbkdf2_sha256_600k",
+        iterations: 600_000,
+        len: 32,
+        chain_row: "sha256 chain, 1.2M compressions (bare)",
+        chain: sha256_chain,
+        keyward: keyward::password::pbkdf2_sha256,
+        reference: pbkdf2::pbkdf2_hmac::<sha2::Sha256>,
+        ring: ring::pbkdf2::PBKDF2_HMAC_SHA256,
+    },
+    Digest {
+        group: "pbkdf2_sha512_210k",
+        iterations: 210_000,
+        len: 64,
+        chain_row: "sha512 chain, 420k compressions (bare)",
+        chain: sha512_chain,
+        keyward: keyward::password::pbkdf2_sha512,
+        reference: pbkdf2::pbkdf2_hmac::<sha2::Sha512>,
+        ring: ring::pbkdf2::PBKDF2_HMAC_SHA512,
+    },
+    Digest {
+        group: "pbkdf2_sha1_1m",
+        iterations: 1_000_000,
+        len: 20,
+        chain_row: "sha1 chain, 2M compressions (bare)",
+        chain: sha1_chain,
+        keyward: keyward::password::pbkdf2_sha1,
+        reference: pbkdf2::pbkdf2_hmac::<sha1::Sha1>,
+        ring: ring::pbkdf2::PBKDF2_HMAC_SHA1,
+    },
+];
+
+fn pbkdf2<M: Measurement>(c: &mut Criterion<M>) {
     let password = b"correct horse battery staple";
     let salt: [u8; 16] = core::array::from_fn(|i| u8::try_from(i).expect("small"));
 
-    // The three implementations agree before any of them is timed.
-    let mut keyward_out = [0u8; 32];
-    let mut crate_out = [0u8; 32];
-    let mut ring_out = [0u8; 32];
-    keyward::password::pbkdf2_sha256(password, &salt, iterations, &mut keyward_out);
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, &salt, ITERATIONS, &mut crate_out);
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        iterations,
-        &salt,
-        password,
-        &mut ring_out,
-    );
-    assert_eq!(
-        keyward_out, crate_out,
-        "keyward and the pbkdf2 crate differ"
-    );
-    assert_eq!(keyward_out, ring_out, "keyward and ring differ");
+    for digest in &DIGESTS {
+        let iterations = NonZeroU32::new(digest.iterations).expect("non-zero");
+        let compressions = digest.iterations.checked_mul(2).expect("small");
 
-    let mut group = c.benchmark_group("pbkdf2_600k");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
+        // The three implementations agree before any of them is timed.
+        let mut keyward_out = vec![0u8; digest.len];
+        let mut crate_out = vec![0u8; digest.len];
+        let mut ring_out = vec![0u8; digest.len];
+        (digest.keyward)(password, &salt, iterations, &mut keyward_out);
+        (digest.reference)(password, &salt, digest.iterations, &mut crate_out);
+        ring::pbkdf2::derive(digest.ring, iterations, &salt, password, &mut ring_out);
+        assert_eq!(
+            keyward_out, crate_out,
+            "{}: keyward and the pbkdf2 crate differ",
+            digest.group
+        );
+        assert_eq!(
+            keyward_out, ring_out,
+            "{}: keyward and ring differ",
+            digest.group
+        );
 
-    group.bench_function("sha256 chain, 1.2M compressions (bare)", |b| {
-        let block = [0x5a; 64];
-        b.iter(|| {
-            let mut state: [u32; 8] =
-                black_box(core::array::from_fn(|i| u32::try_from(i).expect("small")));
-            bare_chain(&mut state, black_box(&block));
-            state
+        let mut group = c.benchmark_group(digest.group);
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(10));
+
+        group.bench_function(digest.chain_row, |b| {
+            b.iter(|| (digest.chain)(black_box(compressions)));
         });
-    });
-    group.bench_function("keyward", |b| {
-        let mut out = [0u8; 32];
-        b.iter(|| {
-            keyward::password::pbkdf2_sha256(
-                black_box(password),
-                black_box(&salt),
-                iterations,
-                &mut out,
-            );
-            out
+        group.bench_function("keyward", |b| {
+            let mut out = vec![0u8; digest.len];
+            b.iter(|| {
+                (digest.keyward)(black_box(password), black_box(&salt), iterations, &mut out);
+                black_box(&out);
+            });
         });
-    });
-    group.bench_function("pbkdf2 crate", |b| {
-        let mut out = [0u8; 32];
-        b.iter(|| {
-            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-                black_box(password),
-                black_box(&salt),
-                ITERATIONS,
-                &mut out,
-            );
-            out
+        group.bench_function("pbkdf2 crate", |b| {
+            let mut out = vec![0u8; digest.len];
+            b.iter(|| {
+                (digest.reference)(
+                    black_box(password),
+                    black_box(&salt),
+                    digest.iterations,
+                    &mut out,
+                );
+                black_box(&out);
+            });
         });
-    });
-    group.bench_function("ring", |b| {
-        let mut out = [0u8; 32];
-        b.iter(|| {
-            ring::pbkdf2::derive(
-                ring::pbkdf2::PBKDF2_HMAC_SHA256,
-                iterations,
-                black_box(&salt),
-                black_box(password),
-                &mut out,
-            );
-            out
+        group.bench_function("ring", |b| {
+            let mut out = vec![0u8; digest.len];
+            b.iter(|| {
+                ring::pbkdf2::derive(
+                    digest.ring,
+                    iterations,
+                    black_box(&salt),
+                    black_box(password),
+                    &mut out,
+                );
+                black_box(&out);
+            });
         });
-    });
-    group.finish();
+        group.finish();
+    }
 }
 
-clock_main!(pbkdf2_600k);
+clock_main!(pbkdf2);
