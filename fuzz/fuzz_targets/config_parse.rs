@@ -3,9 +3,10 @@
 //!
 //! - parsing is deterministic, and a refusal is one non-empty line that
 //!   points inside the text;
-//! - an accepted file's values read back, unchanged, from the four policy
-//!   methods, and each refusal of a policy method has its documented
-//!   cause (an unknown scheme name; a leeway or lifetime out of range);
+//! - an accepted file's values read back, unchanged, from the policy
+//!   methods (`[throttle]` and `[api_keys]` are the policies themselves),
+//!   and each refusal of a policy method has its documented cause (an
+//!   unknown scheme name; a leeway or lifetime out of range);
 //! - the `Keyward` built from it (with the fixed key ring, a memory store,
 //!   an issuer and an audience) holds exactly those policies, and it
 //!   builds if and only if every number is within the documented bounds.
@@ -16,7 +17,8 @@ use std::sync::Arc;
 use keyward::clock::ManualClock;
 use keyward::config::{Config, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 use keyward::{
-    Error, JwtPolicy, MemoryStore, OtpPolicy, PasswordPolicy, Scheme, SessionPolicy, ThrottlePolicy,
+    ApiKeyPolicy, Error, JwtPolicy, MemoryStore, OtpPolicy, PasswordPolicy, Scheme, SessionPolicy,
+    ThrottlePolicy,
 };
 use keyward_fuzz::{AUDIENCE, ISSUER, NOW};
 use libfuzzer_sys::fuzz_target;
@@ -116,6 +118,13 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(otp.max_retries, c.max_retries.unwrap_or(d.max_retries));
 
+    let throttle = config.throttle_policy();
+    assert_eq!(throttle, config.throttle);
+
+    // `[api_keys]` is the policy itself: an absent key keeps its default.
+    let api_keys = config.api_key_policy();
+    assert_eq!(api_keys, config.api_keys);
+
     let (leeway, ttl) = (config.jwt.leeway_secs, config.session.access_ttl_secs);
     let jwt = match config.jwt_policy() {
         Ok(j) => {
@@ -162,7 +171,8 @@ fuzz_target!(|data: &[u8]| {
         .filter(|_| config.sets_jwt())
         .unwrap_or_else(|| JwtPolicy::new(ISSUER, AUDIENCE));
     let in_bounds = password_in_bounds(&password)
-        && throttle_in_bounds(&config.throttle)
+        && throttle_in_bounds(&throttle)
+        && api_keys_in_bounds(&api_keys)
         && session_in_bounds(&session)
         && otp_in_bounds(&otp)
         && !jwt.issuer().is_empty()
@@ -171,12 +181,13 @@ fuzz_target!(|data: &[u8]| {
         Ok(kw) => {
             assert!(
                 in_bounds,
-                "built out of bounds: {password:?} {session:?} {otp:?} {jwt:?}"
+                "built out of bounds: {password:?} {session:?} {otp:?} {jwt:?} {api_keys:?}"
             );
             assert_eq!(*kw.passwords().policy(), password);
             assert_eq!(*kw.jwt().expect("jwt").policy(), jwt);
             assert_eq!(*kw.sessions().expect("sessions").policy(), session);
             assert_eq!(*kw.otp().expect("otp").policy(), otp);
+            assert_eq!(*kw.api_keys().expect("api keys").policy(), api_keys);
         }
         Err(Error::Config(msg)) => {
             assert!(!in_bounds, "refused in bounds: {msg}");
@@ -226,4 +237,13 @@ fn otp_in_bounds(o: &OtpPolicy) -> bool {
         && (1..=7 * 86_400).contains(&o.lockout_secs)
         && (o.max_attempts..=100).contains(&o.max_consecutive_failures)
         && o.max_retries >= 1
+}
+
+/// The bounds documented on [`ApiKeyPolicy`]'s fields, which
+/// `KeywardBuilder::build` holds it to.
+fn api_keys_in_bounds(a: &ApiKeyPolicy) -> bool {
+    (1..=1_000).contains(&a.max_keys_per_owner)
+        && (1..=86_400).contains(&a.touch_interval_secs)
+        && (1..=400 * 86_400).contains(&a.retention_secs)
+        && a.max_retries >= 1
 }
