@@ -17,10 +17,14 @@
 //!   fits one pre-padded block, and only the digest in it changes: no
 //!   finalisation, no allocation;
 //! - between two compressions, the digest is read from the state, swapped
-//!   to big-endian and written into the block, 16 bytes per store, so that
-//!   each of the compression's 16-byte loads of the block takes its data
-//!   from a single store still in flight (a load that needs several
-//!   smaller stores waits until they reach the cache);
+//!   to big-endian and written into the block so that each of the
+//!   compression's loads takes its data from a single store still in
+//!   flight (a load that needs several smaller stores waits until they
+//!   reach the cache). SHA-256 and SHA-1 write it 16 bytes per store, for
+//!   their compressions' 16-byte loads. SHA-512 writes it 8 bytes per
+//!   store: sha2 writes the SHA-512 state one 8-byte word at a time, so
+//!   16-byte reads of it would wait in the same way, and they measured
+//!   slower;
 //! - `T` is kept as the XOR of the state words, never read back from the
 //!   block.
 //!

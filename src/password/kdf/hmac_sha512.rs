@@ -38,7 +38,12 @@ impl Block {
         Self(block)
     }
 
-    /// Writes the digest in `state` into the message, each word big-endian.
+    /// Writes the digest in `state` into the message, each word big-endian
+    /// in one 8-byte store. `compress512` writes the state word by word, so
+    /// each word is read back with the load that matches its store; pairing
+    /// two words into one 16-byte store would need a 16-byte read across
+    /// two of those stores, which waits for them to reach the cache, and it
+    /// measured about 4% slower.
     #[inline(always)]
     fn put(&mut self, state: &State) {
         for (bytes, word) in self.0.as_chunks_mut::<8>().0.iter_mut().zip(&state.0) {
