@@ -43,10 +43,9 @@ pub use sqlite::SqliteStore;
 
 pub use crate::error::StoreError;
 pub use transact::DEFAULT_MAX_RETRIES;
-pub(crate) use transact::decode;
-#[cfg(test)]
-pub(crate) use transact::encode;
-pub(crate) use transact::{Attempt, Decision, read_then_try, transact};
+pub(crate) use transact::{
+    Attempt, Decision, Stored, decode, encode, json_stored, read_then_try, transact,
+};
 
 /// Longest key: keys are namespaced ids, not data.
 pub const MAX_KEY_LEN: usize = 200;

@@ -305,8 +305,21 @@ impl TokenDigest {
 
 impl PartialEq for TokenDigest {
     fn eq(&self, other: &Self) -> bool {
-        self.0[..].ct_eq(&other.0[..]).into()
+        // subtle's constant-time equality over four 64-bit words: the same
+        // comparison as over 32 bytes, with an eighth of the barriers.
+        words(&self.0)[..].ct_eq(&words(&other.0)[..]).into()
     }
+}
+
+/// A digest as four little-endian 64-bit words.
+fn words(d: &[u8; 32]) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    for (w, chunk) in out.iter_mut().zip(d.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
+    out
 }
 
 impl Eq for TokenDigest {}

@@ -1053,7 +1053,7 @@ async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
         Ok(Caller::Key(k)) => Json(json!({
             "sub": k.owner(),
             "key_id": k.id(),
-            "scopes": k.scopes(),
+            "scopes": k.scopes().collect::<Vec<_>>(),
             "rolled_until": k.rolled_until(),
         }))
         .into_response(),

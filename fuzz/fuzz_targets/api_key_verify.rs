@@ -70,7 +70,7 @@ impl Proof {
         Self {
             id: v.id().to_owned(),
             owner: v.owner().to_owned(),
-            scopes: v.scopes().to_vec(),
+            scopes: v.scopes().map(str::to_owned).collect(),
             expires_at: v.expires_at(),
             rolled_until: v.rolled_until(),
         }

@@ -68,23 +68,57 @@ fn ended(end: Option<u64>, now: u64) -> bool {
     end.is_some_and(|end| now >= end)
 }
 
-/// The verify rule: which secret `digest` is, or why it is refused.
-///
-/// A key is named `Revoked`, `Expired` or `Disabled` only when the digest
-/// matches one of its secrets; anything else is `Unknown`. Both digests are
-/// compared in constant time, and both comparisons always run.
+/// What the verify rule reads of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub(crate) digest: TokenDigest,
+    pub(crate) previous: Option<Previous>,
+    pub(crate) revoked: bool,
+    pub(crate) expires_at: Option<u64>,
+    pub(crate) enabled: bool,
+}
+
+#[cfg(test)]
+impl KeyRecord {
+    pub(crate) fn status(&self) -> Status {
+        Status {
+            digest: self.digest,
+            previous: self.previous,
+            revoked: self.revoked_at.is_some(),
+            expires_at: self.expires_at,
+            enabled: self.enabled,
+        }
+    }
+}
+
+/// The verify rule over a record: which secret `digest` is, or why it is
+/// refused. See [`check_status`].
+#[cfg(test)]
 pub(crate) fn check(
     record: Option<&KeyRecord>,
     digest: &TokenDigest,
     now: u64,
 ) -> Result<Matched, ApiKeyError> {
-    let r = record.ok_or(ApiKeyError::Unknown)?;
+    check_status(record.map(KeyRecord::status), digest, now)
+}
+
+/// The verify rule: which secret `digest` is, or why it is refused.
+///
+/// A key is named `Revoked`, `Expired` or `Disabled` only when the digest
+/// matches one of its secrets; anything else is `Unknown`. Both digests are
+/// compared in constant time, and both comparisons always run.
+pub(crate) fn check_status(
+    status: Option<Status>,
+    digest: &TokenDigest,
+    now: u64,
+) -> Result<Matched, ApiKeyError> {
+    let r = status.ok_or(ApiKeyError::Unknown)?;
     let current = r.digest == *digest;
     let previous = r.previous.filter(|p| p.digest == *digest);
     if !current && previous.is_none() {
         return Err(ApiKeyError::Unknown);
     }
-    if r.revoked_at.is_some() {
+    if r.revoked {
         return Err(ApiKeyError::Revoked);
     }
     if ended(r.expires_at, now) {
@@ -107,9 +141,8 @@ pub(crate) fn check(
 
 /// Whether a verify at `now` should write `last_used_at`: when it was
 /// never written, or is at least `interval` seconds old.
-pub(crate) fn touch_due(r: &KeyRecord, now: u64, interval: u64) -> bool {
-    r.last_used_at
-        .is_none_or(|t| now >= t.saturating_add(interval))
+pub(crate) fn touch_due(last_used_at: Option<u64>, now: u64, interval: u64) -> bool {
+    last_used_at.is_none_or(|t| now >= t.saturating_add(interval))
 }
 
 /// How long the store keeps a record: a century for a live key without

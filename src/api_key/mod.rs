@@ -57,6 +57,7 @@
 //! # Ok(()) }
 //! ```
 
+mod codec;
 mod machine;
 mod policy;
 mod service;
@@ -75,7 +76,7 @@ use crate::error::{Error, StoreError};
 use crate::hex::encode as hex;
 use crate::keyring::KeyRing;
 use crate::secret::{SecretBytes, Token};
-use crate::store::{Attempt, Decision, MAX_TTL, Store, read_then_try, transact};
+use crate::store::{Attempt, Decision, MAX_TTL, Store, Stored, read_then_try, transact};
 use crate::token::{TokenDigest, Tokens};
 
 pub use crate::error::ApiKeyError;
@@ -84,7 +85,7 @@ pub use policy::ApiKeyPolicy;
 pub use service::ApiKeys;
 
 #[allow(unused_imports, reason = "the submodules see each other's items")]
-use {machine::*, service::*};
+use {codec::*, machine::*, service::*};
 
 /// Live keys one owner may hold by default.
 pub const DEFAULT_MAX_KEYS_PER_OWNER: u32 = 100;
@@ -334,40 +335,64 @@ impl RolledKey {
 
 /// Proof that a presented API key is live: what a request handler needs to
 /// authorise it. Only [`ApiKeys::verify`] makes one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its strings share one buffer, so a verify allocates once for its
+/// answer.
+#[derive(Clone, PartialEq, Eq)]
 #[must_use]
 pub struct ApiKeyVerified {
-    id: String,
-    owner: String,
-    name: String,
-    scopes: Vec<String>,
+    /// The id, the owner, the name, then the scopes joined by spaces
+    /// (scopes hold no space).
+    text: String,
+    owner_end: usize,
+    name_end: usize,
     expires_at: Option<u64>,
     rolled_until: Option<u64>,
+}
+
+impl fmt::Debug for ApiKeyVerified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyVerified")
+            .field("id", &self.id())
+            .field("owner", &self.owner())
+            .field("name", &self.name())
+            .field("scopes", &self.scopes().collect::<Vec<_>>())
+            .field("expires_at", &self.expires_at)
+            .field("rolled_until", &self.rolled_until)
+            .finish()
+    }
 }
 
 impl ApiKeyVerified {
     /// The key's public id, for logs.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.id
+        self.text.get(..crate::token::ID_LEN).unwrap_or_default()
     }
 
     /// The owner (a subject).
     #[must_use]
     pub fn owner(&self) -> &str {
-        &self.owner
+        self.text
+            .get(crate::token::ID_LEN..self.owner_end)
+            .unwrap_or_default()
     }
 
     /// The display name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        self.text
+            .get(self.owner_end..self.name_end)
+            .unwrap_or_default()
     }
 
-    /// The scopes.
-    #[must_use]
-    pub fn scopes(&self) -> &[String] {
-        &self.scopes
+    /// The scopes, in the order they were given.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.text
+            .get(self.name_end..)
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
     }
 
     /// Expiry, in seconds since the Unix epoch, if any.
@@ -386,7 +411,7 @@ impl ApiKeyVerified {
     /// Whether the key has `scope`, exactly.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes().any(|s| s == scope)
     }
 
     /// Requires `scope`.
@@ -401,17 +426,44 @@ impl ApiKeyVerified {
         }
     }
 
-    fn of(id: &str, r: &KeyRecord, matched: Matched) -> Self {
-        Self {
-            id: id.to_owned(),
-            owner: r.owner.clone(),
-            name: r.name.clone(),
-            scopes: r.scopes.clone(),
-            expires_at: r.expires_at,
-            rolled_until: match matched {
-                Matched::Current => None,
-                Matched::Previous(until) => Some(until),
-            },
+    /// The proof for a record's view: its strings copied into one
+    /// buffer, whose UTF-8 is checked once.
+    fn of_view(id: &str, view: &KeyView<'_>, matched: Matched) -> Result<Self, StoreError> {
+        let mut text = Vec::with_capacity(
+            id.len()
+                .saturating_add(view.owner.len())
+                .saturating_add(view.name.len())
+                .saturating_add(view.scopes.len()),
+        );
+        text.extend_from_slice(id.as_bytes());
+        text.extend_from_slice(view.owner);
+        let owner_end = text.len();
+        text.extend_from_slice(view.name);
+        let name_end = text.len();
+        for scope in view.scopes() {
+            text.extend_from_slice(scope);
+            text.push(b' ');
         }
+        let text = String::from_utf8(text)
+            .map_err(|_| StoreError::Corrupt("api key record is not UTF-8"))?;
+        // Every split falls on a character boundary: the id is ASCII, and
+        // owner and name were each written as whole strings.
+        if !(text.is_char_boundary(owner_end) && text.is_char_boundary(name_end)) {
+            return Err(StoreError::Corrupt("api key record is not UTF-8"));
+        }
+        Ok(Self {
+            text,
+            owner_end,
+            name_end,
+            expires_at: view.status.expires_at,
+            rolled_until: rolled_until(matched),
+        })
+    }
+}
+
+fn rolled_until(matched: Matched) -> Option<u64> {
+    match matched {
+        Matched::Current => None,
+        Matched::Previous(until) => Some(until),
     }
 }

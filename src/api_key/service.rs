@@ -35,8 +35,11 @@ impl fmt::Debug for ApiKeys {
 
 /// The store key of a key's record.
 pub(crate) fn key_key(id: &str) -> String {
-    format!("kw:ak:{id}")
+    format!("{KEY_KEY_PREFIX}{id}")
 }
+
+/// What a key's record key starts with.
+const KEY_KEY_PREFIX: &str = "kw:ak:";
 
 /// The store key of an owner's index.
 fn owner_key(tag: &[u8; 16]) -> String {
@@ -219,6 +222,16 @@ impl ApiKeys {
         let keyed_default = self.inner.keyed_default;
         let parsed = self.tokens(keyed_default).parse(presented)?;
         let id = parsed.id();
+        // The record's key, on the stack: a verify allocates only for the
+        // load and its answer.
+        let mut name = [0u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN];
+        let (head, tail) = name.split_at_mut(KEY_KEY_PREFIX.len());
+        head.copy_from_slice(KEY_KEY_PREFIX.as_bytes());
+        if tail.len() != id.len() {
+            return Err(ApiKeyError::Unknown.into());
+        }
+        tail.copy_from_slice(id.as_bytes());
+        let record_key = std::str::from_utf8(&name).map_err(|_| ApiKeyError::Unknown)?;
         // The digest in the record's mode: the one parsed, unless the key
         // was made in the other mode.
         let digest_for = |keyed: bool| -> Result<TokenDigest, Error> {
@@ -228,7 +241,6 @@ impl ApiKeys {
                 Ok(self.tokens(keyed).parse(presented)?.digest())
             }
         };
-        let record_key = key_key(id);
         let (interval, retention) = (
             self.inner.policy.touch_interval_secs,
             self.inner.policy.retention_secs,
@@ -236,17 +248,31 @@ impl ApiKeys {
         let result = read_then_try(
             &*self.inner.store,
             &*self.inner.clock,
-            &[&record_key],
-            |(record,): (Option<KeyRecord>,), now| {
-                let digest = digest_for(record.as_ref().is_some_and(|r| r.keyed))?;
-                let matched = check(record.as_ref(), &digest, now)?;
-                let Some(mut r) = record else {
+            &[record_key],
+            |raw, now| {
+                let bytes = raw.first().and_then(Option::as_ref).map(|r| &r.value[..]);
+                // A record in the JSON form is read in full and viewed in
+                // the binary one.
+                let rewritten;
+                let bytes = match bytes {
+                    Some(b) if KeyView::of(b).is_none() => {
+                        rewritten = KeyRecord::from_bytes(b)?.to_bytes()?;
+                        Some(&rewritten[..])
+                    }
+                    other => other,
+                };
+                let view = bytes.and_then(KeyView::of);
+                let keyed = bytes.is_some_and(|b| view.is_some() && is_keyed(b));
+                let digest = digest_for(keyed)?;
+                let matched = check_status(view.as_ref().map(|v| v.status), &digest, now)?;
+                let Some(view) = view else {
                     return Err(ApiKeyError::Unknown.into());
                 };
-                let proof = ApiKeyVerified::of(id, &r, matched);
-                if !touch_due(&r, now, interval) {
+                let proof = ApiKeyVerified::of_view(id, &view, matched)?;
+                if !touch_due(view.last_used_at, now, interval) {
                     return Ok(Decision::only(proof));
                 }
+                let mut r = KeyRecord::from_bytes(bytes.unwrap_or_default())?;
                 r.last_used_at = Some(now);
                 let ttl = record_ttl(&r, now, retention);
                 Ok(Decision::only(proof).write(0, &r, ttl)?)
@@ -398,7 +424,7 @@ impl ApiKeys {
         let mut views = Vec::with_capacity(index.keys.len());
         for (entry, raw) in index.keys.iter().zip(&snapshot.records) {
             let Some(raw) = raw else { continue };
-            let r: KeyRecord = crate::store::decode(&raw.value)?;
+            let r = KeyRecord::from_bytes(&raw.value)?;
             if r.revoked_at.is_none() && r.owner == owner {
                 views.push(ApiKeyView::of(&entry.id, &r));
             }
@@ -416,7 +442,7 @@ impl ApiKeys {
 
     async fn transact_one<R, T, F>(&self, key: &str, mut decide: F) -> Result<T, Error>
     where
-        R: serde::de::DeserializeOwned,
+        R: Stored,
         F: FnMut(Option<R>, u64) -> Result<Decision<T>, Error>,
     {
         transact(

@@ -253,13 +253,12 @@ fn a_full_index_sheds_expired_entries_first() {
 
 #[test]
 fn touches_are_due_once_per_interval() {
-    let mut r = record(None);
-    assert!(touch_due(&r, T0, 60));
-    r.last_used_at = Some(T0);
-    assert!(!touch_due(&r, T0 + 59, 60));
-    assert!(touch_due(&r, T0 + 60, 60));
+    assert!(touch_due(None, T0, 60));
+    let last = Some(T0);
+    assert!(!touch_due(last, T0 + 59, 60));
+    assert!(touch_due(last, T0 + 60, 60));
     // A replica whose clock is behind does not write.
-    assert!(!touch_due(&r, T0 - 5, 60));
+    assert!(!touch_due(last, T0 - 5, 60));
 }
 
 #[test]
@@ -722,7 +721,7 @@ async fn keyed_digests_verify_only_under_their_key_ring() {
     let _ = kw.api_keys().unwrap().verify(presented).await.unwrap();
     // The stored digest is not the plain SHA-256 of the key.
     let raw = store.load(&key_key(made.id())).await.unwrap().unwrap();
-    let stored: KeyRecord = crate::store::decode(&raw.value).unwrap();
+    let stored = KeyRecord::from_bytes(&raw.value).unwrap();
     assert_ne!(
         stored.digest,
         Tokens::plain().parse(presented).unwrap().digest()
@@ -746,7 +745,7 @@ async fn keyed_digests_verify_only_under_their_key_ring() {
         .await
         .unwrap();
     let raw = store.load(&key_key(made.id())).await.unwrap().unwrap();
-    let stored: KeyRecord = crate::store::decode(&raw.value).unwrap();
+    let stored = KeyRecord::from_bytes(&raw.value).unwrap();
     assert!(stored.keyed, "a roll keeps the record's mode");
 }
 
@@ -770,4 +769,110 @@ async fn the_scope_helper_names_what_is_missing() {
         ApiKeyError::MissingScope("repo:write".into())
     );
     assert!(!proof.has_scope("repo"));
+}
+
+// ---- The record's binary form. ----
+
+fn any_record() -> impl Strategy<Value = KeyRecord> {
+    let text = "[^\u{0}-\u{1f}]{0,40}";
+    (
+        (
+            text,
+            text,
+            "[a-z_]{1,20}",
+            prop::collection::vec("[!-~]{1,20}", 0..5),
+        ),
+        prop::collection::btree_map("[a-z]{1,10}", text, 0..4),
+        (
+            any::<u64>(),
+            prop::option::of(any::<u64>()),
+            prop::option::of(any::<u64>()),
+        ),
+        (any::<bool>(), any::<bool>(), any::<[u8; 32]>()),
+        prop::option::of((any::<[u8; 32]>(), any::<u64>())),
+        prop::option::of(any::<u64>()),
+    )
+        .prop_map(
+            |(
+                (owner, name, prefix, scopes),
+                metadata,
+                (created_at, expires_at, revoked_at),
+                (enabled, keyed, d),
+                previous,
+                last_used_at,
+            )| KeyRecord {
+                owner,
+                name,
+                prefix,
+                scopes,
+                metadata,
+                created_at,
+                expires_at,
+                enabled,
+                revoked_at,
+                keyed,
+                digest: TokenDigest::from_bytes(d),
+                previous: previous.map(|(p, until)| Previous {
+                    digest: TokenDigest::from_bytes(p),
+                    until,
+                }),
+                last_used_at,
+            },
+        )
+}
+
+proptest! {
+    /// Every record round-trips, its view agrees with it, and every
+    /// truncation or extension of its bytes is refused.
+    #[test]
+    fn the_binary_form_round_trips(r in any_record()) {
+        let bytes = r.to_bytes().unwrap();
+        prop_assert_eq!(bytes.first(), Some(&2u8));
+        prop_assert_eq!(&KeyRecord::from_bytes(&bytes).unwrap(), &r);
+        let view = KeyView::of(&bytes).unwrap();
+        prop_assert_eq!(view.status, r.status());
+        prop_assert_eq!(view.last_used_at, r.last_used_at);
+        prop_assert_eq!((view.owner, view.name), (r.owner.as_bytes(), r.name.as_bytes()));
+        prop_assert_eq!(view.scopes().collect::<Vec<_>>(), r.scopes.iter().map(String::as_bytes).collect::<Vec<_>>());
+        let proof = ApiKeyVerified::of_view("AAAAAAAAAAAA", &view, Matched::Current).unwrap();
+        prop_assert_eq!((proof.id(), proof.owner(), proof.name()), ("AAAAAAAAAAAA", r.owner.as_str(), r.name.as_str()));
+        prop_assert_eq!(proof.scopes().collect::<Vec<_>>(), r.scopes.iter().map(String::as_str).collect::<Vec<_>>());
+        prop_assert_eq!(proof.expires_at(), r.expires_at);
+        prop_assert_eq!(is_keyed(&bytes), r.keyed);
+        for end in 1..bytes.len() {
+            prop_assert!(KeyRecord::from_bytes(&bytes[..end]).is_err(), "cut at {}", end);
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        prop_assert!(KeyRecord::from_bytes(&longer).is_err());
+        // The JSON form reads too, and has no view.
+        let json = crate::store::encode(&r).unwrap();
+        prop_assert_eq!(&KeyRecord::from_bytes(&json).unwrap(), &r);
+        prop_assert!(KeyView::of(&json).is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_record_in_the_json_form_still_verifies() {
+    let clock = ManualClock::new(T0);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let kw = service(&clock, Arc::clone(&store), ApiKeyPolicy::default());
+    let keys = kw.api_keys().unwrap();
+    let made = keys
+        .create("alice", KeySpec::named("ci").scope("a"))
+        .await
+        .unwrap();
+    let rk = key_key(made.id());
+    let raw = store.load(&rk).await.unwrap().unwrap();
+    let json = crate::store::encode(&KeyRecord::from_bytes(&raw.value).unwrap()).unwrap();
+    let _ = store
+        .swap(&rk, Some(raw.version), &json, MAX_TTL)
+        .await
+        .unwrap();
+    let proof = keys.verify(made.key().unprotected_as_str()).await.unwrap();
+    assert_eq!((proof.owner(), proof.name()), ("alice", "ci"));
+    assert_eq!(proof.scopes().collect::<Vec<_>>(), ["a"]);
+    // The touch rewrote it in the binary form.
+    let raw = store.load(&rk).await.unwrap().unwrap();
+    assert_eq!(raw.value.first(), Some(&2));
 }

@@ -649,7 +649,7 @@ fn run_key(
                         "id": ok.id(),
                         "owner": ok.owner(),
                         "name": ok.name(),
-                        "scopes": ok.scopes(),
+                        "scopes": ok.scopes().collect::<Vec<_>>(),
                         "expires_at": ok.expires_at(),
                     })
                 })

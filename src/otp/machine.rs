@@ -2,6 +2,8 @@
 
 use super::*;
 
+crate::store::json_stored!(SubjectState);
+
 /// A pending code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PendingCode {

@@ -2,6 +2,8 @@
 
 use super::*;
 
+crate::store::json_stored!(Family, SubjectRecord);
+
 /// The stored state of one family. No token material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Family {

@@ -1,0 +1,270 @@
+//! The binary form of a key's record: a verify decodes one per request, so
+//! it is a flat layout read in one pass rather than JSON. (The owner index
+//! is JSON, through the crate's versioned codec.)
+//!
+//! After the format byte `0x02`, little-endian:
+//!
+//! ```text
+//! flags u8            bit 0 enabled, 1 keyed, 2 expires_at, 3 revoked_at,
+//!                     4 previous, 5 last_used_at
+//! created_at u64
+//! expires_at u64      if bit 2
+//! revoked_at u64      if bit 3
+//! last_used_at u64    if bit 5
+//! digest [32]
+//! previous [32] u64   if bit 4: its digest and end
+//! owner               u16 length, UTF-8
+//! name                u8 length, UTF-8
+//! prefix              u8 length, UTF-8
+//! scopes              u8 count, then each u8 length, UTF-8
+//! metadata            u8 count, then each key (u8 length) and value (u16)
+//! ```
+//!
+//! A record in the JSON form (format byte `0x01`) reads too.
+
+use super::*;
+
+/// The binary form's format byte.
+const FORMAT_BINARY_V1: u8 = 2;
+
+const ENABLED: u8 = 1;
+const KEYED: u8 = 1 << 1;
+const EXPIRES: u8 = 1 << 2;
+const REVOKED: u8 = 1 << 3;
+const PREVIOUS: u8 = 1 << 4;
+const LAST_USED: u8 = 1 << 5;
+
+crate::store::json_stored!(OwnerIndex);
+
+impl crate::store::Stored for KeyRecord {
+    fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        let too_long = || StoreError::Corrupt("api key record field too long");
+        let mut out = Vec::with_capacity(128);
+        out.push(FORMAT_BINARY_V1);
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        out.push(
+            flag(self.enabled, ENABLED)
+                | flag(self.keyed, KEYED)
+                | flag(self.expires_at.is_some(), EXPIRES)
+                | flag(self.revoked_at.is_some(), REVOKED)
+                | flag(self.previous.is_some(), PREVIOUS)
+                | flag(self.last_used_at.is_some(), LAST_USED),
+        );
+        out.extend_from_slice(&self.created_at.to_le_bytes());
+        for t in [self.expires_at, self.revoked_at, self.last_used_at]
+            .into_iter()
+            .flatten()
+        {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out.extend_from_slice(self.digest.as_bytes());
+        if let Some(p) = &self.previous {
+            out.extend_from_slice(p.digest.as_bytes());
+            out.extend_from_slice(&p.until.to_le_bytes());
+        }
+        put16(&mut out, &self.owner).ok_or_else(too_long)?;
+        put8(&mut out, &self.name).ok_or_else(too_long)?;
+        put8(&mut out, &self.prefix).ok_or_else(too_long)?;
+        out.push(u8::try_from(self.scopes.len()).map_err(|_| too_long())?);
+        for scope in &self.scopes {
+            put8(&mut out, scope).ok_or_else(too_long)?;
+        }
+        out.push(u8::try_from(self.metadata.len()).map_err(|_| too_long())?);
+        for (k, v) in &self.metadata {
+            put8(&mut out, k).ok_or_else(too_long)?;
+            put16(&mut out, v).ok_or_else(too_long)?;
+        }
+        Ok(out)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        match bytes.split_first() {
+            Some((&FORMAT_BINARY_V1, rest)) => {
+                read(rest).ok_or(StoreError::Corrupt("api key record does not decode"))
+            }
+            _ => crate::store::decode(bytes),
+        }
+    }
+}
+
+/// Whether a record in the binary form has keyed digests.
+pub(crate) fn is_keyed(bytes: &[u8]) -> bool {
+    bytes.get(1).is_some_and(|flags| flags & KEYED != 0)
+}
+
+fn put8(out: &mut Vec<u8>, s: &str) -> Option<()> {
+    out.push(u8::try_from(s.len()).ok()?);
+    out.extend_from_slice(s.as_bytes());
+    Some(())
+}
+
+fn put16(out: &mut Vec<u8>, s: &str) -> Option<()> {
+    out.extend_from_slice(&u16::try_from(s.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+    Some(())
+}
+
+/// Reads the bytes after the format byte; `None` for anything short,
+/// long or not UTF-8.
+fn read(bytes: &[u8]) -> Option<KeyRecord> {
+    let mut r = Reader(bytes);
+    let flags = r.u8()?;
+    let on = |bit: u8| flags & bit != 0;
+    let created_at = r.u64()?;
+    let expires_at = if on(EXPIRES) { Some(r.u64()?) } else { None };
+    let revoked_at = if on(REVOKED) { Some(r.u64()?) } else { None };
+    let last_used_at = if on(LAST_USED) { Some(r.u64()?) } else { None };
+    let digest = r.digest()?;
+    let previous = if on(PREVIOUS) {
+        Some(Previous {
+            digest: r.digest()?,
+            until: r.u64()?,
+        })
+    } else {
+        None
+    };
+    let owner = r.str16()?;
+    let name = r.str8()?;
+    let prefix = r.str8()?;
+    let scopes = (0..r.u8()?).map(|_| r.str8()).collect::<Option<_>>()?;
+    let metadata = (0..r.u8()?)
+        .map(|_| Some((r.str8()?, r.str16()?)))
+        .collect::<Option<_>>()?;
+    if !r.0.is_empty() || flags >> 6 != 0 {
+        return None;
+    }
+    Some(KeyRecord {
+        owner,
+        name,
+        prefix,
+        scopes,
+        metadata,
+        created_at,
+        expires_at,
+        enabled: on(ENABLED),
+        revoked_at,
+        keyed: on(KEYED),
+        digest,
+        previous,
+        last_used_at,
+    })
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|[b]| b)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take::<8>().map(u64::from_le_bytes)
+    }
+
+    fn digest(&mut self) -> Option<TokenDigest> {
+        self.take::<32>().map(TokenDigest::from_bytes)
+    }
+
+    fn str(&mut self, len: usize) -> Option<String> {
+        let (s, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        std::str::from_utf8(s).ok().map(str::to_owned)
+    }
+
+    fn str8(&mut self) -> Option<String> {
+        let len = self.u8()?;
+        self.str(usize::from(len))
+    }
+
+    fn str16(&mut self) -> Option<String> {
+        let len = self.take::<2>().map(u16::from_le_bytes)?;
+        self.str(usize::from(len))
+    }
+}
+
+/// What a verify reads of a record in the binary form, borrowed from its
+/// bytes: the status, `last_used_at`, and the bytes of the proof's
+/// strings, with no allocation and no UTF-8 check (the proof checks its
+/// text once).
+pub(crate) struct KeyView<'a> {
+    pub(crate) status: Status,
+    pub(crate) last_used_at: Option<u64>,
+    pub(crate) owner: &'a [u8],
+    pub(crate) name: &'a [u8],
+    /// The scopes' bytes: each with its length byte before it.
+    pub(crate) scopes: &'a [u8],
+}
+
+impl<'a> KeyView<'a> {
+    /// The view of `bytes`, or `None` if they are not a record in the
+    /// binary form (a record in the JSON form has no view).
+    pub(crate) fn of(bytes: &'a [u8]) -> Option<Self> {
+        let (&FORMAT_BINARY_V1, rest) = bytes.split_first()? else {
+            return None;
+        };
+        let mut r = Reader(rest);
+        let flags = r.u8()?;
+        let on = |bit: u8| flags & bit != 0;
+        let _created_at = r.u64()?;
+        let expires_at = if on(EXPIRES) { Some(r.u64()?) } else { None };
+        let revoked = if on(REVOKED) { Some(r.u64()?) } else { None };
+        let last_used_at = if on(LAST_USED) { Some(r.u64()?) } else { None };
+        let digest = r.digest()?;
+        let previous = if on(PREVIOUS) {
+            Some(Previous {
+                digest: r.digest()?,
+                until: r.u64()?,
+            })
+        } else {
+            None
+        };
+        let len16 = r.take::<2>().map(u16::from_le_bytes)?;
+        let owner = r.bytes(usize::from(len16))?;
+        let name = r.bytes8()?;
+        let _prefix = r.bytes8()?;
+        let count = r.u8()?;
+        let start = r.0;
+        for _ in 0..count {
+            r.bytes8()?;
+        }
+        let scopes = start.get(..start.len().checked_sub(r.0.len())?)?;
+        Some(Self {
+            status: Status {
+                digest,
+                previous,
+                revoked: revoked.is_some(),
+                expires_at,
+                enabled: on(ENABLED),
+            },
+            last_used_at,
+            owner,
+            name,
+            scopes,
+        })
+    }
+
+    /// Each scope's bytes, in order.
+    pub(crate) fn scopes(&self) -> impl Iterator<Item = &'a [u8]> {
+        let mut r = Reader(self.scopes);
+        std::iter::from_fn(move || r.bytes8())
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, len: usize) -> Option<&'a [u8]> {
+        let (s, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        Some(s)
+    }
+
+    fn bytes8(&mut self) -> Option<&'a [u8]> {
+        let len = self.u8()?;
+        self.bytes(usize::from(len))
+    }
+}
