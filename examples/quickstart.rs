@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use keyward::clock::{Clock, ManualClock, SystemClock};
 use keyward::otp::{OtpError, Purpose};
-use keyward::{Error, JwtAlg, KeyRing, Keyward, Password, SessionError, SqliteStore};
+use keyward::{
+    ApiKeyError, Error, JwtAlg, KeyRing, KeySpec, Keyward, Password, SessionError, SqliteStore,
+};
 
 /// A password hash as Django 5.2 stores it (1,000 iterations), for
 /// "correct horse battery staple": an account imported from an old stack.
@@ -149,22 +151,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("expected locked, got {other:?}").into()),
     }
 
-    // 8. An API key: shown once; only its id and digest are stored.
-    let key = kw.tokens().generate("kw_live")?;
+    // 8. An API key: shown once; the store keeps its digest, never the key.
+    let api_keys = kw.api_keys()?;
+    let made = api_keys
+        .create("alice", KeySpec::named("ci").scope("reports:read"))
+        .await?;
+    let key = made.key().unprotected_as_str().to_owned();
     println!(
-        "8. API key for alice: {}… (shown once)",
-        &key.token().unprotected_as_str()[..20]
+        "8. API key {} for alice: {}… (shown once)",
+        made.id(),
+        &key[..20]
     );
+    let ok = api_keys.verify(&key).await?;
+    ok.require_scope("reports:read")?;
     println!(
-        "   stored: id {} and SHA-256 digest {}",
-        key.id(),
-        key.digest()
+        "   verified: owner {}, scopes {:?}",
+        ok.owner(),
+        ok.scopes().collect::<Vec<_>>()
     );
-    let presented = kw.tokens().parse(key.token().unprotected_as_str())?;
-    println!(
-        "   a presented key matches the stored digest: {}",
-        presented.digest() == key.digest()
-    );
+    // Roll: a new secret under the same id; the old one works one hour more.
+    let rolled = api_keys
+        .roll(made.id(), std::time::Duration::from_secs(3_600))
+        .await?;
+    let new_key = rolled.key().unprotected_as_str().to_owned();
+    let old = api_keys.verify(&key).await?;
+    assert_eq!(old.rolled_until(), Some(rolled.previous_valid_until()));
+    let _new = api_keys.verify(&new_key).await?;
+    println!("   rolled: old and new key both work for the next hour");
+    clock.advance(3_600);
+    match api_keys.verify(&key).await {
+        Err(Error::ApiKey(ApiKeyError::Expired)) => {
+            println!("   an hour later the old key is refused: expired")
+        }
+        other => return Err(format!("the old key should have expired: {other:?}").into()),
+    }
+    // Revoke: final, on every replica, once it returns.
+    api_keys.revoke(made.id()).await?;
+    match api_keys.verify(&new_key).await {
+        Err(Error::ApiKey(ApiKeyError::Revoked)) => println!("   revoked: the key is refused"),
+        other => return Err(format!("the key should be revoked: {other:?}").into()),
+    }
     println!(
         "done: everything above lived in {}",
         db.file_name()

@@ -876,3 +876,76 @@ async fn a_record_in_the_json_form_still_verifies() {
     let raw = store.load(&rk).await.unwrap().unwrap();
     assert_eq!(raw.value.first(), Some(&2));
 }
+
+/// A `tracing` writer that keeps what it is given.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn events_name_the_key_id_and_nothing_secret() {
+    use crate::store::testing::FaultyStore;
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let clock = ManualClock::new(T0);
+    let faulty = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+    let kw = service(
+        &clock,
+        Arc::clone(&faulty) as Arc<dyn Store>,
+        ApiKeyPolicy::default(),
+    );
+    let keys = kw.api_keys().unwrap();
+    let made = keys
+        .create("owner@example.com", KeySpec::named("ci"))
+        .await
+        .unwrap();
+    let key = made.key().unprotected_as_str().to_owned();
+    faulty.fail_commits(true);
+    let _ = keys.verify(&key).await.unwrap(); // its touch fails, and is logged
+    faulty.fail_commits(false);
+    let rolled = keys.roll(made.id(), Duration::ZERO).await.unwrap();
+    let _ = keys.verify(&key).await.unwrap_err();
+    keys.revoke(made.id()).await.unwrap();
+    let _ = keys
+        .verify(rolled.key().unprotected_as_str())
+        .await
+        .unwrap_err();
+
+    let logged = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    for event in [
+        "created",
+        "last_used_at not written",
+        "rolled",
+        "refused",
+        "revoked",
+    ] {
+        assert!(logged.contains(event), "no {event:?} event in {logged}");
+    }
+    assert!(logged.contains(made.id()));
+    for secret in [key.as_str(), rolled.key().unprotected_as_str()] {
+        let s = &secret[secret.len() - 49..];
+        assert!(!logged.contains(&s[..20]), "a secret in the logs: {logged}");
+    }
+    let digest = Tokens::plain().parse(&key).unwrap().digest().to_string();
+    assert!(!logged.contains(&digest[..16]), "a digest in the logs");
+    assert!(
+        !logged.contains("owner@example.com"),
+        "the owner in the logs"
+    );
+}
