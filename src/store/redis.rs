@@ -448,6 +448,23 @@ impl RedisStore {
         Ok(format!("{}{key}", self.prefix))
     }
 
+    /// Runs a read on the connection; runs it once more if the connection
+    /// was refused or dropped (a stale connection after a server restart,
+    /// which the connection manager replaces). A read writes nothing, so
+    /// repeating it is safe whatever happened to the first attempt.
+    async fn read_with_retry<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match op(self.conn.clone()).await {
+            Err(e) if e.is_connection_refusal() || e.is_connection_dropped() => {
+                op(self.conn.clone()).await.map_err(|e| unavailable(&e))
+            }
+            other => other.map_err(|e| unavailable(&e)),
+        }
+    }
+
     /// Runs `op` on the connection; runs it once more if it was refused
     /// before it reached the server (a stale connection after a restart),
     /// which cannot have written anything.
@@ -473,13 +490,13 @@ impl RedisStore {
             .collect::<Result<_, _>>()?;
         let (time, values): ((u64, u64), Vec<Option<Vec<u8>>>) = if full.is_empty() {
             let time = self
-                .with_retry(
-                    |mut conn| async move { redis::cmd("TIME").query_async(&mut conn).await },
-                )
+                .read_with_retry(|mut conn| async move {
+                    redis::cmd("TIME").query_async(&mut conn).await
+                })
                 .await?;
             (time, Vec::new())
         } else {
-            self.with_retry(|mut conn| {
+            self.read_with_retry(|mut conn| {
                 let mut pipe = redis::pipe();
                 pipe.cmd("TIME").cmd("MGET").arg(&full);
                 async move { pipe.query_async(&mut conn).await }
@@ -561,7 +578,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             let full = self.full_key(key)?;
             let value: Option<Vec<u8>> = self
-                .with_retry(|mut conn| {
+                .read_with_retry(|mut conn| {
                     let full = &full;
                     async move { redis::cmd("GET").arg(full).query_async(&mut conn).await }
                 })
