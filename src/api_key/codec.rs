@@ -108,21 +108,16 @@ fn put16(out: &mut Vec<u8>, s: &str) -> Option<()> {
 /// long or not UTF-8.
 fn read(bytes: &[u8]) -> Option<KeyRecord> {
     let mut r = Reader(bytes);
-    let flags = r.u8()?;
+    let Fixed {
+        flags,
+        created_at,
+        expires_at,
+        revoked_at,
+        last_used_at,
+        digest,
+        previous,
+    } = Fixed::read(&mut r)?;
     let on = |bit: u8| flags & bit != 0;
-    let created_at = r.u64()?;
-    let expires_at = if on(EXPIRES) { Some(r.u64()?) } else { None };
-    let revoked_at = if on(REVOKED) { Some(r.u64()?) } else { None };
-    let last_used_at = if on(LAST_USED) { Some(r.u64()?) } else { None };
-    let digest = r.digest()?;
-    let previous = if on(PREVIOUS) {
-        Some(Previous {
-            digest: r.digest()?,
-            until: r.u64()?,
-        })
-    } else {
-        None
-    };
     let owner = r.str16()?;
     let name = r.str8()?;
     let prefix = r.str8()?;
@@ -130,7 +125,7 @@ fn read(bytes: &[u8]) -> Option<KeyRecord> {
     let metadata = (0..r.u8()?)
         .map(|_| Some((r.str8()?, r.str16()?)))
         .collect::<Option<_>>()?;
-    if !r.0.is_empty() || flags >> 6 != 0 {
+    if !r.0.is_empty() {
         return None;
     }
     Some(KeyRecord {
@@ -148,6 +143,52 @@ fn read(bytes: &[u8]) -> Option<KeyRecord> {
         previous,
         last_used_at,
     })
+}
+
+/// The fixed part of a record in the binary form: the flags, the times
+/// and the digests, before the strings.
+struct Fixed {
+    flags: u8,
+    created_at: u64,
+    expires_at: Option<u64>,
+    revoked_at: Option<u64>,
+    last_used_at: Option<u64>,
+    digest: TokenDigest,
+    previous: Option<Previous>,
+}
+
+impl Fixed {
+    /// Reads it; `None` if short, or if a flag keyward does not know is
+    /// set.
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        let flags = r.u8()?;
+        if flags >> 6 != 0 {
+            return None;
+        }
+        let on = |bit: u8| flags & bit != 0;
+        let created_at = r.u64()?;
+        let expires_at = if on(EXPIRES) { Some(r.u64()?) } else { None };
+        let revoked_at = if on(REVOKED) { Some(r.u64()?) } else { None };
+        let last_used_at = if on(LAST_USED) { Some(r.u64()?) } else { None };
+        let digest = r.digest()?;
+        let previous = if on(PREVIOUS) {
+            Some(Previous {
+                digest: r.digest()?,
+                until: r.u64()?,
+            })
+        } else {
+            None
+        };
+        Some(Self {
+            flags,
+            created_at,
+            expires_at,
+            revoked_at,
+            last_used_at,
+            digest,
+            previous,
+        })
+    }
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -209,21 +250,7 @@ impl<'a> KeyView<'a> {
             return None;
         };
         let mut r = Reader(rest);
-        let flags = r.u8()?;
-        let on = |bit: u8| flags & bit != 0;
-        let _created_at = r.u64()?;
-        let expires_at = if on(EXPIRES) { Some(r.u64()?) } else { None };
-        let revoked = if on(REVOKED) { Some(r.u64()?) } else { None };
-        let last_used_at = if on(LAST_USED) { Some(r.u64()?) } else { None };
-        let digest = r.digest()?;
-        let previous = if on(PREVIOUS) {
-            Some(Previous {
-                digest: r.digest()?,
-                until: r.u64()?,
-            })
-        } else {
-            None
-        };
+        let fixed = Fixed::read(&mut r)?;
         let len16 = r.take::<2>().map(u16::from_le_bytes)?;
         let owner = r.bytes(usize::from(len16))?;
         let name = r.bytes8()?;
@@ -236,13 +263,13 @@ impl<'a> KeyView<'a> {
         let scopes = start.get(..start.len().checked_sub(r.0.len())?)?;
         Some(Self {
             status: Status {
-                digest,
-                previous,
-                revoked: revoked.is_some(),
-                expires_at,
-                enabled: on(ENABLED),
+                digest: fixed.digest,
+                previous: fixed.previous,
+                revoked: fixed.revoked_at.is_some(),
+                expires_at: fixed.expires_at,
+                enabled: fixed.flags & ENABLED != 0,
             },
-            last_used_at,
+            last_used_at: fixed.last_used_at,
             owner,
             name,
             scopes,
