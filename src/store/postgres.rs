@@ -40,8 +40,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection as _, Row};
 
 use super::{
     Action, BackgroundPurge, Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture,
@@ -208,6 +208,9 @@ impl PgOptions {
 pub struct PgStore {
     pool: PgPool,
     purge: BackgroundPurge,
+    /// How long a ping of an idle connection may take after a lost
+    /// connection (the pool's acquire timeout).
+    ping_timeout: Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -219,6 +222,19 @@ impl std::fmt::Debug for PgStore {
 
 fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(format!("postgres: {e}"))
+}
+
+/// Whether `e` says the connection itself is gone (closed or reset, or the
+/// server shutting down: SQLSTATE classes 08 and 57P), rather than that
+/// the statement failed.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 fn to_i64(v: u64) -> Result<i64, StoreError> {
@@ -296,6 +312,7 @@ impl PgStore {
         let store = Self {
             pool,
             purge: BackgroundPurge::new(PURGE_EVERY),
+            ping_timeout: options.acquire_timeout,
         };
         if options.migrate {
             store.migrate().await?;
@@ -363,6 +380,48 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// Closes every idle pooled connection that does not answer a ping.
+    /// Called after an operation found its connection gone: when the
+    /// server restarted, every connection that was idle through the
+    /// restart would otherwise fail its next operation, one request each.
+    async fn close_dead_idle(&self, timeout: Duration) {
+        let mut idle = Vec::new();
+        while let Some(conn) = self.pool.try_acquire() {
+            idle.push(conn);
+        }
+        let mut closed = 0usize;
+        for conn in &mut idle {
+            if !matches!(tokio::time::timeout(timeout, conn.ping()).await, Ok(Ok(()))) {
+                conn.close_on_drop();
+                closed = closed.saturating_add(1);
+            }
+        }
+        drop(idle);
+        tracing::debug!(
+            closed,
+            "keyward: postgres connection lost; idle connections checked"
+        );
+    }
+
+    /// Runs a read; when its connection was gone, closes the other dead
+    /// idle connections and runs it once more. A read writes nothing, so
+    /// repeating it is safe whatever happened to the first attempt. A
+    /// commit is not repeated (it may have been made before its connection
+    /// went), but its failure clears the dead connections too.
+    async fn read_with_retry<T, F, Fut>(&self, read: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        match read().await {
+            Err(e) if connection_lost(&e) => {
+                self.close_dead_idle(self.ping_timeout).await;
+                read().await.map_err(unavailable)
+            }
+            other => other.map_err(unavailable),
+        }
+    }
+
     /// The commit: one call of `keyward_commit` (see the module docs).
     async fn commit_inner(&self, ops: &[Op<'_>]) -> Result<Commit, StoreError> {
         check_ops(ops)?;
@@ -425,7 +484,12 @@ impl PgStore {
                     .map_err(|_| StoreError::Corrupt("unexpected reply from keyward_commit"))?;
                 Some(index)
             }
-            Err(e) => return Err(unavailable(e)),
+            Err(e) => {
+                if connection_lost(&e) {
+                    self.close_dead_idle(self.ping_timeout).await;
+                }
+                return Err(unavailable(e));
+            }
         };
         if let Some(index) = conflict {
             return usize::try_from(index)
@@ -451,16 +515,18 @@ impl PgStore {
         for key in keys {
             check_key(key)?;
         }
-        let rows = sqlx::query(
-            "SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms,
-                    r.key, r.version, r.value
-             FROM (SELECT) AS clock
-             LEFT JOIN keyward_records AS r ON r.key = ANY($1) AND r.expires_at > now()",
-        )
-        .bind(keys)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows = self
+            .read_with_retry(|| {
+                sqlx::query(
+                    "SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS now_ms,
+                            r.key, r.version, r.value
+                     FROM (SELECT) AS clock
+                     LEFT JOIN keyward_records AS r ON r.key = ANY($1) AND r.expires_at > now()",
+                )
+                .bind(keys)
+                .fetch_all(&self.pool)
+            })
+            .await?;
         let mut now_ms = None;
         let mut found = Vec::with_capacity(rows.len());
         for row in rows {
@@ -488,13 +554,16 @@ impl Store for PgStore {
     fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
         Box::pin(async move {
             check_key(key)?;
-            let row = sqlx::query(
-                "SELECT version, value FROM keyward_records WHERE key = $1 AND expires_at > now()",
-            )
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+            let row = self
+                .read_with_retry(|| {
+                    sqlx::query(
+                        "SELECT version, value FROM keyward_records \
+                         WHERE key = $1 AND expires_at > now()",
+                    )
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                })
+                .await?;
             row.map(|r| {
                 sql_record(
                     r.try_get("version").map_err(unavailable)?,
