@@ -10,6 +10,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Seconds since 1970-01-01T00:00:00Z.
     fn now(&self) -> u64;
+
+    /// Milliseconds since 1970-01-01T00:00:00Z. By default the whole
+    /// seconds of [`now`](Clock::now), times 1,000.
+    fn now_ms(&self) -> u64 {
+        self.now().saturating_mul(1_000)
+    }
+
+    /// Milliseconds from an arbitrary origin, never going backwards: for
+    /// measuring how much time passed between two readings of this clock.
+    /// By default [`now_ms`](Clock::now_ms), which suits a clock that only
+    /// moves forward (a test clock); a wall clock that can be set back
+    /// overrides it with a monotonic source.
+    fn monotonic_ms(&self) -> u64 {
+        self.now_ms()
+    }
 }
 
 /// The operating system's clock.
@@ -24,10 +39,22 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     }
+
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn monotonic_ms(&self) -> u64 {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let origin = ORIGIN.get_or_init(std::time::Instant::now);
+        u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 /// A clock that moves only when told to: for tests and simulations.
-/// Clones share the same time.
+/// Clones share the same time, kept in milliseconds.
 ///
 /// ```
 /// use keyward::clock::{Clock, ManualClock};
@@ -42,26 +69,40 @@ impl ManualClock {
     /// A clock stopped at `now`.
     #[must_use]
     pub fn new(now: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(now)))
+        Self(Arc::new(AtomicU64::new(now.saturating_mul(1_000))))
     }
 
-    /// Sets the time.
+    /// Sets the time, in seconds.
     pub fn set(&self, now: u64) {
-        self.0.store(now, Ordering::SeqCst);
+        self.set_ms(now.saturating_mul(1_000));
     }
 
-    /// Moves the time forward, saturating at `u64::MAX`.
+    /// Sets the time, in milliseconds.
+    pub fn set_ms(&self, now_ms: u64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by whole seconds, saturating.
     pub fn advance(&self, secs: u64) {
+        self.advance_ms(secs.saturating_mul(1_000));
+    }
+
+    /// Moves the time forward by milliseconds, saturating.
+    pub fn advance_ms(&self, ms: u64) {
         let _ = self
             .0
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
-                Some(t.saturating_add(secs))
+                Some(t.saturating_add(ms))
             });
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
+        self.now_ms().checked_div(1_000).unwrap_or(0)
+    }
+
+    fn now_ms(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
     }
 }

@@ -71,6 +71,16 @@ pub enum Error {
         /// (rounded up, at least one).
         retry_after: Duration,
     },
+    /// A rate limit kept in the store ([`Limits`](crate::limit::Limits))
+    /// refused the request: exact across every process sharing the store.
+    /// Nothing was counted; try again after `retry_after`.
+    RateLimited {
+        /// How long until a request of the same cost would be allowed,
+        /// rounded up to the millisecond.
+        retry_after: Duration,
+    },
+    /// A rate limit or a check of it is invalid.
+    Limit(LimitError),
 }
 
 impl fmt::Display for Error {
@@ -107,6 +117,12 @@ impl fmt::Display for Error {
                 "too many requests; retry after {} s",
                 retry_after.as_secs()
             ),
+            Self::RateLimited { retry_after } => write!(
+                f,
+                "rate limited; retry after {} ms",
+                retry_after.as_millis()
+            ),
+            Self::Limit(e) => write!(f, "{e}"),
         }
     }
 }
@@ -122,6 +138,7 @@ impl std::error::Error for Error {
             Self::Token(e) => Some(e),
             Self::Otp(e) => Some(e),
             Self::ApiKey(e) => Some(e),
+            Self::Limit(e) => Some(e),
             _ => None,
         }
     }
@@ -148,6 +165,12 @@ impl From<OtpError> for Error {
 impl From<ApiKeyError> for Error {
     fn from(e: ApiKeyError) -> Self {
         Self::ApiKey(e)
+    }
+}
+
+impl From<LimitError> for Error {
+    fn from(e: LimitError) -> Self {
+        Self::Limit(e)
     }
 }
 
@@ -594,3 +617,34 @@ impl fmt::Display for ApiKeyError {
 }
 
 impl std::error::Error for ApiKeyError {}
+
+// ---- LimitError: re-exported by `limit`. ----
+
+/// Why a rate-limit check could not be made. A refusal by the limit itself
+/// is [`Error::RateLimited`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// The limit's definition is invalid; the message says what.
+    BadLimit(&'static str),
+    /// The cost is 0, or above the limit's burst (it could never be
+    /// allowed).
+    BadCost {
+        /// The limit's burst.
+        burst: u32,
+    },
+    /// The key is empty or longer than 1,024 bytes.
+    BadKey,
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadLimit(what) => write!(f, "invalid rate limit: {what}"),
+            Self::BadCost { burst } => write!(f, "the cost must be 1 to the burst, {burst}"),
+            Self::BadKey => f.write_str("a rate-limit key must be 1 to 1024 bytes"),
+        }
+    }
+}
+
+impl std::error::Error for LimitError {}

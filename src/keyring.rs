@@ -57,6 +57,8 @@ pub(crate) const SESSION_KEY_LABEL: &str = "session";
 pub(crate) const OTP_KEY_LABEL: &str = "otp";
 /// The label of the API-key owner-tag key (see [`KeyRing::derive`]).
 pub(crate) const API_KEY_LABEL: &str = "api_key";
+/// The label of the rate-limit key-tag key (see [`KeyRing::derive`]).
+pub(crate) const LIMIT_KEY_LABEL: &str = "limit";
 /// The whole input of the keyed token-digest key, which predates
 /// [`KeyRing::derive`] and is kept as it was, so that stored digests still
 /// match: `HMAC-SHA256(mac_key, "keyward token digest v1")`. HMAC-SHA256 as
@@ -720,6 +722,10 @@ mod tests {
             (
                 API_KEY_LABEL,
                 "11a232aefa2573d5aa34b34d6d120cea26a3a56a68552b0a0983a393f1668115",
+            ),
+            (
+                LIMIT_KEY_LABEL,
+                "ea512cb0689de3bef03633dd326d955f5c8aa6ab851c4658b30ec05e7d5d304f",
             ),
         ] {
             assert_eq!(hex_of(&ring.derive(label)), want, "{label}");

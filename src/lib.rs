@@ -10,6 +10,7 @@ mod error;
 mod hex;
 pub mod jwt;
 pub mod keyring;
+pub mod limit;
 mod mac;
 pub mod otp;
 pub mod password;
@@ -30,6 +31,7 @@ pub use config::{Config, ConfigError};
 pub use error::{Error, HashError, KeyringError, TokenError};
 pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};
+pub use limit::{Allowance, Limit, LimitError, Limits};
 pub use otp::{IssuedCode, Otp, OtpCode, OtpError, OtpPolicy, OtpVerified, Purpose};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::{Password, Token};
@@ -71,6 +73,7 @@ struct Inner {
     sessions: Option<Sessions>,
     otp: Option<Otp>,
     api_keys: Option<ApiKeys>,
+    limits: Option<Limits>,
     throttles: Arc<Throttles>,
 }
 
@@ -147,9 +150,22 @@ impl Keyward {
             .ok_or_else(|| Error::Config("API keys need a store and a key ring".into()))
     }
 
-    /// The in-process throttles: password verifications per key, and
-    /// code sends (which [`Otp::issue`] takes from). Per process only; see
-    /// [`throttle`].
+    /// Rate limits kept in the store, exact across every process that
+    /// shares it: [`limit`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the builder was given no store or no key
+    /// ring.
+    pub fn limits(&self) -> Result<&Limits, Error> {
+        self.inner
+            .limits
+            .as_ref()
+            .ok_or_else(|| Error::Config("rate limits need a store and a key ring".into()))
+    }
+
+    /// The in-process throttles: password verifications per key, per
+    /// process only (see [`throttle`]); the exact, shared tier is
+    /// [`limits`](Self::limits).
     #[must_use]
     pub fn throttle(&self) -> &Throttles {
         &self.inner.throttles
@@ -305,13 +321,24 @@ impl KeywardBuilder {
         };
         self.otp_policy.validate()?;
         let throttles = Arc::new(Throttles::new(&self.throttle_policy, &clock)?);
-        let otp = match (&self.store, &self.keys) {
-            (Some(store), Some(keys)) => Some(Otp::new(
+        let limits = match (&self.store, &self.keys) {
+            (Some(store), Some(keys)) => Some(Limits::new(
+                Arc::clone(store),
+                Arc::clone(&clock),
+                keys.derive(keyring::LIMIT_KEY_LABEL),
+                store::DEFAULT_MAX_RETRIES,
+            )),
+            _ => None,
+        };
+        let code_send = self.throttle_policy.code_send_limit()?;
+        let otp = match (&self.store, &self.keys, &limits) {
+            (Some(store), Some(keys), Some(limits)) => Some(Otp::new(
                 Arc::clone(store),
                 keys.derive(keyring::OTP_KEY_LABEL),
                 self.otp_policy,
                 Arc::clone(&clock),
-                Arc::clone(&throttles),
+                limits.clone(),
+                code_send,
             )?),
             _ => None,
         };
@@ -344,6 +371,7 @@ impl KeywardBuilder {
                 sessions,
                 otp,
                 api_keys,
+                limits,
                 throttles,
             }),
         })

@@ -1,5 +1,5 @@
-//! In-process rate limits in front of the paths an attacker can drive:
-//! sending one-time codes, and verifying passwords.
+//! In-process rate limits: the cheap first tier in front of the paths an
+//! attacker can drive, such as verifying passwords.
 //!
 //! Each [`Throttle`] is a keyed [`governor`] limiter (GCRA): a burst of
 //! `burst` calls per key, then one more every `period_secs`. A refused call
@@ -8,11 +8,11 @@
 //! **These limits are per process.** Ten replicas behind a load balancer
 //! allow ten times the rate, and a restart forgets every key; a one-shot
 //! process (the `keyward` CLI) never throttles at all. They shed load and
-//! slow down a single source cheaply; they are not the security boundary.
-//! The one-time-code lockout ([`crate::otp`]) is: it lives in the
-//! [`Store`](crate::Store), counts every attempt exactly with
-//! compare-and-swap, and is authoritative across threads, processes and
-//! replicas.
+//! slow down a single source cheaply, with no store access. The exact tier
+//! is [`crate::limit`]: limits kept in the [`Store`](crate::Store), counted
+//! with compare-and-swap, and the same for every replica. Code sends use
+//! it (the `code_send_*` numbers of [`ThrottlePolicy`]), as does the
+//! one-time-code lockout ([`crate::otp`]).
 //!
 //! Memory stays bounded (governor#171). Keys are hashed to 16 bytes, so a
 //! long key costs no more than a short one, and no raw IP address or account
@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::limit::Limit;
 
 /// One code send per subject per 60 s, with no burst: a second request
 /// within the minute is refused (OWASP Forgot Password and MFA cheat
@@ -79,9 +80,10 @@ const MAX_UPTIME_SECS: u64 = 1_000_000_000;
 )]
 #[non_exhaustive]
 pub struct ThrottlePolicy {
-    /// Seconds to earn back one code send, per subject.
+    /// Seconds to earn back one code send, per subject. Kept in the store,
+    /// so exact across processes ([`crate::limit`]).
     pub code_send_period_secs: u64,
-    /// Code sends allowed at once, per subject.
+    /// Code sends allowed at once, per subject (in the store too).
     pub code_send_burst: u32,
     /// Seconds to earn back one password verification, per key.
     pub login_period_secs: u64,
@@ -100,6 +102,50 @@ impl Default for ThrottlePolicy {
             login_burst: DEFAULT_LOGIN_BURST,
             purge_every: DEFAULT_PURGE_EVERY,
         }
+    }
+}
+
+/// Checks a throttle's burst and period.
+fn check_numbers(name: &str, burst: u32, period_secs: u64) -> Result<NonZeroU32, Error> {
+    let burst = NonZeroU32::new(burst)
+        .filter(|b| b.get() <= MAX_BURST)
+        .ok_or_else(|| Error::Config(format!("throttle {name}: burst must be 1 to 1000000")))?;
+    if period_secs == 0 || period_secs > MAX_PERIOD_SECS {
+        return Err(Error::Config(format!(
+            "throttle {name}: period must be 1 to 86400 seconds"
+        )));
+    }
+    // governor counts in u64 nanoseconds: keep a full bucket's time
+    // (period × burst) within a year.
+    if period_secs
+        .checked_mul(u64::from(burst.get()))
+        .is_none_or(|s| s > MAX_BUCKET_SECS)
+    {
+        return Err(Error::Config(format!(
+            "throttle {name}: period times burst must be at most a year"
+        )));
+    }
+    Ok(burst)
+}
+
+impl ThrottlePolicy {
+    /// The code-send limit these numbers define: `code_send_burst` sends
+    /// at once per subject, then one every `code_send_period_secs`. It is
+    /// kept in the store ([`crate::limit`]), so it holds across processes.
+    pub(crate) fn code_send_limit(&self) -> Result<Limit, Error> {
+        let burst = check_numbers(
+            "code_send",
+            self.code_send_burst,
+            self.code_send_period_secs,
+        )?;
+        let limit = Limit::new(
+            "code_send",
+            1,
+            Duration::from_secs(self.code_send_period_secs),
+        )
+        .burst(burst.get());
+        limit.validate()?;
+        Ok(limit)
     }
 }
 
@@ -191,24 +237,7 @@ impl Throttle {
         purge_every: u64,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, Error> {
-        let burst = NonZeroU32::new(burst)
-            .filter(|b| b.get() <= MAX_BURST)
-            .ok_or_else(|| Error::Config(format!("throttle {name}: burst must be 1 to 1000000")))?;
-        if period_secs == 0 || period_secs > MAX_PERIOD_SECS {
-            return Err(Error::Config(format!(
-                "throttle {name}: period must be 1 to 86400 seconds"
-            )));
-        }
-        // governor counts in u64 nanoseconds: keep a full bucket's time
-        // (period × burst) within a year.
-        if period_secs
-            .checked_mul(u64::from(burst.get()))
-            .is_none_or(|s| s > MAX_BUCKET_SECS)
-        {
-            return Err(Error::Config(format!(
-                "throttle {name}: period times burst must be at most a year"
-            )));
-        }
+        let burst = check_numbers(name, burst, period_secs)?;
         if purge_every == 0 {
             return Err(Error::Config(format!(
                 "throttle {name}: purge_every must be at least 1"
@@ -322,20 +351,12 @@ impl Throttle {
 /// ```
 #[derive(Debug)]
 pub struct Throttles {
-    code_send: Throttle,
     login: Throttle,
 }
 
 impl Throttles {
     pub(crate) fn new(policy: &ThrottlePolicy, clock: &Arc<dyn Clock>) -> Result<Self, Error> {
         Ok(Self {
-            code_send: Throttle::new(
-                "code_send",
-                policy.code_send_burst,
-                policy.code_send_period_secs,
-                policy.purge_every,
-                Arc::clone(clock),
-            )?,
             login: Throttle::new(
                 "login",
                 policy.login_burst,
@@ -362,13 +383,6 @@ impl Throttles {
     #[must_use]
     pub fn login(&self) -> &Throttle {
         &self.login
-    }
-
-    /// The code-send throttle, keyed by subject, which
-    /// [`Otp::issue`](crate::otp::Otp::issue) takes from.
-    #[must_use]
-    pub fn code_send(&self) -> &Throttle {
-        &self.code_send
     }
 }
 

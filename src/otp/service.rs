@@ -21,7 +21,8 @@ pub(crate) struct Inner {
     pub(crate) mac_key: SecretBytes,
     pub(crate) policy: OtpPolicy,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) throttles: Arc<Throttles>,
+    pub(crate) limits: Limits,
+    pub(crate) code_send: Limit,
 }
 
 impl fmt::Debug for Otp {
@@ -39,16 +40,19 @@ impl Otp {
         mac_key: SecretBytes,
         policy: OtpPolicy,
         clock: Arc<dyn Clock>,
-        throttles: Arc<Throttles>,
+        limits: Limits,
+        code_send: Limit,
     ) -> Result<Self, Error> {
         policy.validate()?;
+        code_send.validate()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 mac_key,
                 policy,
                 clock,
-                throttles,
+                limits,
+                code_send,
             }),
         })
     }
@@ -64,8 +68,10 @@ impl Otp {
     /// the failure count as it is. Send [`IssuedCode::code`] to the user.
     ///
     /// # Errors
-    /// [`Error::Throttled`] when a code was sent to the subject too
-    /// recently (per process: [`crate::throttle`]);
+    /// [`Error::RateLimited`] when a code was sent to the subject too
+    /// recently (the `code_send_*` numbers of
+    /// [`ThrottlePolicy`](crate::ThrottlePolicy), kept in the store, so
+    /// exact across processes: [`crate::limit`]);
     /// [`Error::Otp`] with [`OtpError::Locked`] or
     /// [`OtpError::LockedUntilUnlock`] while the subject is locked;
     /// [`Error::Store`] when the store fails (no code is issued);
@@ -89,7 +95,10 @@ impl Otp {
     ) -> Result<IssuedCode, Error> {
         check_subject(subject)?;
         let tag = self.subject_tag(subject);
-        self.inner.throttles.code_send().check(&tag)?;
+        self.inner
+            .limits
+            .check(&self.inner.code_send, &hex(&tag))
+            .await?;
         let code = generate_code(rng, self.inner.policy.digits)?;
         let mac = self.code_mac(subject, &purpose, code.unprotected_as_str().as_bytes());
         let key = record_key(&tag);

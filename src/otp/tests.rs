@@ -875,23 +875,36 @@ async fn issue_verify_lock_unlock_through_the_facade() {
 }
 
 #[tokio::test]
-async fn sends_are_throttled_per_subject() {
+async fn sends_are_limited_per_subject_across_instances() {
     let clock = ManualClock::new(T0);
-    let kw = service(&clock, Arc::new(MemoryStore::new()));
+    let store: Arc<dyn crate::Store> = Arc::new(MemoryStore::new());
+    let kw = service(&clock, Arc::clone(&store));
     let otp = kw.otp().unwrap();
     let _ = otp.issue("alice", Purpose::Login).await.unwrap();
     match otp.issue("alice", Purpose::EmailChange).await {
-        Err(Error::Throttled { retry_after }) => assert_eq!(retry_after.as_secs(), 60),
+        Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after.as_secs(), 60),
         other => panic!("{other:?}"),
     }
+    // A second instance (another replica) on the same store and key ring
+    // sees the same count.
+    let replica = Keyward::builder()
+        .keys(KeyRing::from_json(&kw.keys().unwrap().to_json()).unwrap())
+        .shared_store(Arc::clone(&store))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        replica.otp().unwrap().issue("alice", Purpose::Login).await,
+        Err(Error::RateLimited { .. })
+    ));
     let _ = otp.issue("bob", Purpose::Login).await.unwrap();
     clock.advance(59);
     assert!(matches!(
         otp.issue("alice", Purpose::Login).await,
-        Err(Error::Throttled { retry_after }) if retry_after.as_secs() == 1
+        Err(Error::RateLimited { retry_after }) if retry_after.as_secs() == 1
     ));
     clock.advance(1);
-    let _ = otp.issue("alice", Purpose::Login).await.unwrap();
+    let _ = replica.otp().unwrap().issue("alice", Purpose::Login).await.unwrap();
 }
 
 #[tokio::test]

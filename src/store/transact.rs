@@ -129,10 +129,6 @@ where
 }
 
 /// What a planned operation does to the record at its key's position.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "no service deletes a record yet; the tests do")
-)]
 enum Planned {
     Write { value: Vec<u8>, ttl: Duration },
     Delete,
@@ -176,10 +172,6 @@ impl<T> Decision<T> {
     }
 
     /// Deletes the record at position `at`, if it is still the one loaded.
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "no service deletes a record yet; the tests do")
-    )]
     pub(crate) fn delete(mut self, at: usize) -> Self {
         self.ops.push((at, Planned::Delete));
         self
@@ -210,6 +202,37 @@ pub(crate) async fn transact<R, T, F>(
     clock: &dyn Clock,
     keys: &[&str],
     max_retries: u32,
+    decide: F,
+) -> Result<T, Error>
+where
+    R: Records,
+    F: FnMut(R, u64) -> Result<Decision<T>, Error>,
+{
+    transact_on(store, clock, store_now, keys, max_retries, decide).await
+}
+
+/// [`transact`], with the time given to `decide` in milliseconds since the
+/// Unix epoch.
+pub(crate) async fn transact_ms<R, T, F>(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    keys: &[&str],
+    max_retries: u32,
+    decide: F,
+) -> Result<T, Error>
+where
+    R: Records,
+    F: FnMut(R, u64) -> Result<Decision<T>, Error>,
+{
+    transact_on(store, clock, store_now_ms, keys, max_retries, decide).await
+}
+
+async fn transact_on<R, T, F>(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    time: fn(&Snapshot, &dyn Clock) -> u64,
+    keys: &[&str],
+    max_retries: u32,
     mut decide: F,
 ) -> Result<T, Error>
 where
@@ -221,7 +244,7 @@ where
     }
     for _ in 0..max_retries {
         let snapshot = store.load_many(keys).await?;
-        let now = store_now(&snapshot, clock);
+        let now = time(&snapshot, clock);
         let records = R::decode(&snapshot.records)?;
         let decision = decide(records, now)?;
         if decision.ops.is_empty() {
@@ -294,6 +317,11 @@ fn store_now(snapshot: &Snapshot, clock: &dyn Clock) -> u64 {
     snapshot
         .now_ms
         .map_or_else(|| clock.now(), |ms| ms.checked_div(1_000).unwrap_or(0))
+}
+
+/// [`store_now`] in milliseconds.
+fn store_now_ms(snapshot: &Snapshot, clock: &dyn Clock) -> u64 {
+    snapshot.now_ms.unwrap_or_else(|| clock.now_ms())
 }
 
 /// The store operations for a decision's planned ones, each guarded by the
