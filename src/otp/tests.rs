@@ -904,7 +904,12 @@ async fn sends_are_limited_per_subject_across_instances() {
         Err(Error::RateLimited { retry_after }) if retry_after.as_secs() == 1
     ));
     clock.advance(1);
-    let _ = replica.otp().unwrap().issue("alice", Purpose::Login).await.unwrap();
+    let _ = replica
+        .otp()
+        .unwrap()
+        .issue("alice", Purpose::Login)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
