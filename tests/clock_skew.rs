@@ -1,6 +1,6 @@
 //! Two replicas whose host clocks differ by an hour, on one PostgreSQL and
-//! then on one Redis: every lock, grace window and lifetime is decided by
-//! the store's clock, so the two agree on all of them.
+//! then on one Redis: every lock, grace window, lifetime and rate limit is
+//! decided by the store's clock, so the two agree on all of them.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 mod common;
@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use keyward::clock::ManualClock;
 use keyward::store::{PgStore, RedisOptions, RedisStore};
 use keyward::{
-    Error, JwtAlg, KeyRing, Keyward, OtpError, Purpose, SessionError, SessionPolicy, Store,
+    Error, JwtAlg, KeyRing, Keyward, Limit, OtpError, Purpose, SessionError, SessionPolicy, Store,
+    ThrottlePolicy,
 };
 
 const HOUR: u64 = 3_600;
@@ -32,6 +33,9 @@ fn replicas(store: &Arc<dyn Store>) -> (Keyward, Keyward) {
     // would call every family expired.
     policy.idle_ttl_secs = HOUR / 2;
     policy.absolute_ttl_secs = HOUR / 2;
+    // Sends are limited across the replicas too; this test reissues.
+    let mut sends = ThrottlePolicy::default();
+    sends.code_send_burst = 100;
     let replica = |offset: u64| {
         Keyward::builder()
             .issuer("https://auth.example.com")
@@ -39,6 +43,7 @@ fn replicas(store: &Arc<dyn Store>) -> (Keyward, Keyward) {
             .keys(KeyRing::from_json(&keys).unwrap())
             .shared_store(Arc::clone(store))
             .session_policy(policy.clone())
+            .throttle_policy(sends.clone())
             .clock(Arc::new(ManualClock::new(host_now() + offset)))
             .build()
             .unwrap()
@@ -137,6 +142,34 @@ async fn the_replicas_agree(store: Arc<dyn Store>) {
         .refresh(after.refresh.unprotected_as_str())
         .await
         .unwrap();
+
+    // A rate limit of 5 at once, then one an hour, taken from both
+    // replicas in turn: exactly what one limiter would allow, and each
+    // refusal names the same wait. (On the host clocks, the fast replica
+    // would find an hour earned back: one more allowed, and a wait an hour
+    // too long on the other.)
+    let limit = Limit::new("skew", 1, Duration::from_secs(HOUR)).burst(5);
+    let source = subject("source");
+    let mut allowed = 0;
+    for i in 0..20 {
+        let limits = if i % 2 == 0 { &right } else { &fast }.limits().unwrap();
+        match limits.check(&limit, &source).await {
+            Ok(a) => {
+                allowed += 1;
+                assert_eq!(a.remaining, 5 - allowed, "check {i}");
+            }
+            Err(Error::RateLimited { retry_after }) => assert!(
+                retry_after <= Duration::from_secs(HOUR)
+                    && retry_after > Duration::from_secs(HOUR - 60),
+                "check {i}: {retry_after:?}"
+            ),
+            other => panic!("check {i}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        allowed, 5,
+        "two replicas an hour apart allow what one would"
+    );
 }
 
 #[tokio::test]
