@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 use keyward::api_key::{self, ApiKeyError, KeySpec};
 use keyward::config::Config;
 use keyward::{
-    Error, JwtAlg, JwtError, KeyRing, Keyward, Password, PasswordPolicy, Passwords, TokenError,
-    Tokens,
+    Error, JwtAlg, JwtError, KeyRing, Keyward, Limit, LimitError, Password, PasswordPolicy,
+    Passwords, TokenError, Tokens,
 };
 use keyward::{OtpError, Purpose};
 
@@ -100,6 +100,73 @@ enum Command {
     /// --store).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Rate limits kept in the store, exact across every process that
+    /// shares it: check, reset (uses --store).
+    #[command(subcommand)]
+    Limit(LimitCommand),
+}
+
+#[derive(Subcommand)]
+enum LimitCommand {
+    /// Take COST units of the limit for a key; exit 1 when it is over.
+    Check {
+        /// The limit's name: 1 to 32 bytes of a-z, 0-9, '_', '.' and '-'.
+        #[arg(long)]
+        name: String,
+        /// What is limited: an address, an account, an API key id.
+        #[arg(long)]
+        key: String,
+        /// COUNT units earned back every SECS seconds, such as 10/60.
+        // A rate never begins with '-': `--rate -1/60` is a bad rate, not
+        // an unknown option.
+        #[arg(long, value_name = "COUNT/SECS", value_parser = parse_rate, allow_hyphen_values = true)]
+        rate: Rate,
+        /// Units allowed at once [default: COUNT].
+        #[arg(long, allow_negative_numbers = true)]
+        burst: Option<u32>,
+        /// Units this request takes.
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        cost: u32,
+    },
+    /// Forget a key's count: its next check starts from a full burst.
+    Reset {
+        /// The limit's name.
+        #[arg(long)]
+        name: String,
+        /// The key.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+/// `--rate COUNT/SECS`, as written: the library checks the ranges.
+#[derive(Clone, Copy)]
+struct Rate {
+    count: u32,
+    secs: u64,
+}
+
+/// Parses `COUNT/SECS`: two whole numbers of ASCII digits, each at least 1.
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    let expected = || "expected COUNT/SECS, two whole numbers such as 10/60".to_owned();
+    let (count, secs) = text.split_once('/').ok_or_else(expected)?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(count) || !digits(secs) {
+        return Err(expected());
+    }
+    let count: u32 = count
+        .parse()
+        .map_err(|_| "COUNT is too large (at most 1000000)".to_owned())?;
+    let secs: u64 = secs
+        .parse()
+        .map_err(|_| "SECS is too large (at most a year, 31536000)".to_owned())?;
+    if count == 0 {
+        return Err("COUNT must be at least 1".into());
+    }
+    if secs == 0 {
+        return Err("SECS must be at least 1".into());
+    }
+    Ok(Rate { count, secs })
 }
 
 #[derive(Subcommand)]
@@ -268,9 +335,15 @@ fn main() -> ExitCode {
                 print!("{e}");
                 return ExitCode::SUCCESS;
             }
+            let rendered = e.to_string();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                // clap renders the whole help; its first paragraph is the
+                // command's description, which names no problem.
+                eprintln!("keyward: {}", missing_subcommand(&rendered));
+                return ExitCode::from(2);
+            }
             // One line: clap's first paragraph, which may span lines (a
             // missing argument is named on the line after the message).
-            let rendered = e.to_string();
             let line = rendered
                 .lines()
                 .map(str::trim)
@@ -308,6 +381,31 @@ fn main() -> ExitCode {
             eprintln!("keyward: {msg}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// One line for a command run without its subcommand, from clap's help
+/// text: the subcommands it has, and its usage line.
+fn missing_subcommand(help: &str) -> String {
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    let usage = help
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .unwrap_or("keyward <COMMAND>");
+    if commands.is_empty() {
+        format!("a subcommand is required; usage: {usage}")
+    } else {
+        format!(
+            "a subcommand is required: one of {}; usage: {usage}",
+            commands.join(", ")
+        )
     }
 }
 
@@ -370,6 +468,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         Command::Session(cmd) => run_session(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Otp(cmd) => run_otp(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Key(cmd) => run_key(cmd, &config, cli.keyring.as_deref(), &cli.store),
+        Command::Limit(cmd) => run_limit(cmd, cli.keyring.as_deref(), &cli.store),
         Command::Audit => {
             let kw = keyward(password_policy(&config)?, cli.keyring.as_deref())?;
             let counts = audit(kw.passwords(), std::io::stdin().lock())?;
@@ -547,9 +646,10 @@ fn run_session(
     })
 }
 
-/// The one-time-code commands. Each run is its own process, so the
-/// in-process send throttle never carries over from one run to the next;
-/// the lockout lives in the store and does.
+/// The one-time-code commands, with the `[otp]` and `[throttle]` policies.
+/// The code-send limit (`[throttle]`'s `code_send_*`) and the lockout both
+/// live in the store, so they carry over from one run to the next and hold
+/// across every process sharing `--store`.
 fn run_otp(
     cmd: OtpCommand,
     config: &Config,
@@ -558,6 +658,7 @@ fn run_otp(
 ) -> Result<Done, Usage> {
     let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
     let otp_policy = config.otp_policy();
+    let throttle_policy = config.throttle_policy();
     let passwords = password_policy(config)?;
     runtime()?.block_on(async {
         let store = open_store(store_url).await?;
@@ -565,6 +666,7 @@ fn run_otp(
             .password_policy(passwords)
             .keys(keys)
             .otp_policy(otp_policy)
+            .throttle_policy(throttle_policy)
             .shared_store(store)
             .build()?;
         let otp = kw.otp()?;
@@ -706,6 +808,100 @@ fn run_key(
     })
 }
 
+/// The rate-limit commands, over `--store`. Each run is its own process
+/// with no deny cache to speak of: every check is one load and, when
+/// allowed, one commit on the store, which keeps the count exact across
+/// processes.
+fn run_limit(cmd: LimitCommand, keyring: Option<&Path>, store_url: &str) -> Result<Done, Usage> {
+    // The limit is checked before the key ring and the store, so that a
+    // typo is named as such whatever else is wrong, flag by flag.
+    let (limit, key, cost) = match cmd {
+        LimitCommand::Check {
+            name,
+            key,
+            rate,
+            burst,
+            cost,
+        } => {
+            let period = Duration::from_secs(rate.secs);
+            // Each flag alone first, beside values known to be valid, so
+            // that the message names the flag at fault.
+            flag(
+                "--name",
+                Limit::named(name.as_str(), 1, ONE_SECOND).validate(),
+            )?;
+            flag("--rate", Limit::named("x", rate.count, period).validate())?;
+            let limit = Limit::named(name, rate.count, period);
+            if let Some(burst) = burst {
+                flag(
+                    "--burst",
+                    Limit::named("x", 1, ONE_SECOND).burst(burst).validate(),
+                )?;
+            }
+            let limit = limit.burst(burst.unwrap_or(rate.count));
+            // What is left is the refill time of a full bucket, which both
+            // flags make.
+            flag("--rate and --burst", limit.validate())?;
+            (limit, key, Some(cost))
+        }
+        // The record is named by the limit's name and the key only: any
+        // valid numbers name the same record.
+        LimitCommand::Reset { name, key } => {
+            let limit = Limit::named(name, 1, ONE_SECOND);
+            flag("--name", limit.validate())?;
+            (limit, key, None)
+        }
+    };
+    let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
+    runtime()?.block_on(async {
+        let store = open_store(store_url).await?;
+        let kw = Keyward::builder().keys(keys).shared_store(store).build()?;
+        let limits = kw.limits()?;
+        let done = match cost {
+            Some(cost) => limits
+                .check_cost(&limit, &key, cost)
+                .await
+                .map(|allowance| {
+                    json!({
+                        "allowed": true,
+                        "remaining": allowance.remaining,
+                        "reset_after": secs_rounded_up(allowance.reset_after),
+                    })
+                }),
+            None => limits
+                .reset(&limit, &key)
+                .await
+                .map(|_| json!({"name": limit.name(), "reset": true})),
+        };
+        match done {
+            Ok(out) => Ok(Done::Ok(out.to_string())),
+            Err(Error::RateLimited { retry_after }) => Ok(Done::Negative(
+                json!({"error": "rate_limited", "retry_after": secs_rounded_up(retry_after)})
+                    .to_string(),
+            )),
+            // The key is not repeated: it may be an address or an account.
+            Err(Error::Limit(e @ LimitError::BadKey)) => Err(Usage(format!("--key: {e}"))),
+            Err(Error::Limit(e @ LimitError::BadCost { .. })) => {
+                Err(Usage(format!("--cost {}: {e}", cost.unwrap_or_default())))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+const ONE_SECOND: Duration = Duration::from_secs(1);
+
+/// A check of one flag's value: its error, prefixed with the flag.
+fn flag(name: &str, checked: Result<(), Error>) -> Result<(), Usage> {
+    checked.map_err(|e| Usage(format!("{name}: {e}")))
+}
+
+/// Whole seconds, rounded up: the contract's `retry_after` and
+/// `reset_after`.
+fn secs_rounded_up(d: Duration) -> u64 {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
+}
+
 /// A refused code or issue: exit 1 with the reason. Anything else (the
 /// store unreachable, a bad subject) is exit 2.
 fn otp_refusal(e: Error) -> Result<Done, Usage> {
@@ -718,7 +914,12 @@ fn otp_refusal(e: Error) -> Result<Done, Usage> {
         }
         Error::Otp(e) => json!({"error": e.reason()}),
         Error::Throttled { retry_after } => {
-            json!({"error": "throttled", "retry_after": retry_after.as_secs()})
+            json!({"error": "throttled", "retry_after": secs_rounded_up(retry_after)})
+        }
+        // The code-send limit, kept in the store (`[throttle]`'s
+        // `code_send_*`): the contract calls it `throttled`.
+        Error::RateLimited { retry_after } => {
+            json!({"error": "throttled", "retry_after": secs_rounded_up(retry_after)})
         }
         other => return Err(other.into()),
     };
