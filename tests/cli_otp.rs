@@ -1,12 +1,13 @@
 //! `keyward otp`, end to end, including 8 processes racing wrong codes on
-//! one SQLite store.
+//! one store (SQLite, PostgreSQL, Redis), and the code-send limit across
+//! processes.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 mod common;
 
 use std::path::Path;
 use std::process::Child;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
@@ -27,6 +28,18 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
+/// The `[throttle]` table of the tests that issue several codes to one
+/// subject within the minute: the code-send limit, kept in the store, is
+/// one send a minute per subject by default and would refuse the second.
+const MANY_SENDS: &str = "[throttle]\ncode_send_burst = 1000\n";
+
+/// [`setup`], with a `keyward.toml` of [`MANY_SENDS`].
+fn setup_many_sends() -> tempfile::TempDir {
+    let dir = setup();
+    std::fs::write(dir.path().join("keyward.toml"), MANY_SENDS).unwrap();
+    dir
+}
+
 fn issue(dir: &Path, args: &[&str]) -> String {
     let mut all = vec!["otp", "issue"];
     all.extend_from_slice(args);
@@ -42,7 +55,8 @@ fn wrong_for(code: &str) -> String {
 
 #[test]
 fn otp_issue_verify_rows() {
-    let dir = setup();
+    // Several codes for alice within the minute.
+    let dir = setup_many_sends();
     let d = dir.path();
 
     let (t0, run, t1) = (
@@ -87,8 +101,9 @@ fn otp_issue_verify_rows() {
     let run = verify(code.as_bytes(), "login");
     assert_eq!((run.code, run.json()), (1, json!({"error": "no_code"})));
 
-    // Each run is its own process: the in-process send throttle does not
-    // carry over, so an immediate second issue is not throttled.
+    // A second code of the same subject and purpose replaces the first.
+    // (The code-send limit is raised for this test; the default refuses
+    // the second issue: see `a_second_issue_within_the_minute_is_throttled`.)
     let reset = issue(d, &["--sub", "alice", "--purpose", "password_reset"]);
     let again = issue(d, &["--sub", "alice", "--purpose", "password_reset"]);
     let run = verify(format!("{reset}\n").as_bytes(), "password_reset");
@@ -188,7 +203,8 @@ fn eight_replicas_racing_wrong_codes_on_redis() {
 /// evaluated, the other five are refused as locked, and the subject stays
 /// locked for every process until an operator unlocks it.
 fn racing_wrong_codes_across_processes(label: &str, store: Option<&str>, subject: &str) {
-    let dir = setup();
+    // The subject gets three codes within the minute.
+    let dir = setup_many_sends();
     let d = dir.path();
     let args = |cmd: &[&str]| -> Vec<String> {
         let mut all: Vec<String> = store
@@ -324,7 +340,7 @@ fn too_many_consecutive_failures_need_an_operator() {
     let d = dir.path();
     std::fs::write(
         d.join("keyward.toml"),
-        "[otp]\nmax_attempts = 3\nmax_consecutive_failures = 3\n",
+        format!("[otp]\nmax_attempts = 3\nmax_consecutive_failures = 3\n{MANY_SENDS}"),
     )
     .unwrap();
     let code = issue(d, &["--sub", "frank"]);
@@ -371,7 +387,7 @@ fn verify_as(d: &Path, sub: &str, purpose: &str, code: &str) -> Run {
 /// `password_reset` code more than 3 evaluated guesses.
 #[test]
 fn a_success_on_one_purpose_buys_no_guesses_at_another() {
-    let dir = setup();
+    let dir = setup_many_sends();
     let d = dir.path();
     let mut reset: Option<String> = None;
     // Evaluated wrong guesses against the current `password_reset` code.
@@ -452,7 +468,7 @@ fn a_success_on_one_purpose_buys_no_guesses_at_another() {
 /// codes succeed: then it is gone.
 #[test]
 fn a_code_faces_three_guesses_in_its_life_across_unlocks() {
-    let dir = setup();
+    let dir = setup_many_sends();
     let d = dir.path();
     let reset = issue(d, &["--sub", "dave", "--purpose", "password_reset"]);
     let mut evaluated = 0;
@@ -473,4 +489,92 @@ fn a_code_faces_three_guesses_in_its_life_across_unlocks() {
     assert_eq!(answers[3..], vec![json!({"error": "no_code"}); 7][..]);
     let run = verify_as(d, "dave", "password_reset", &reset);
     assert_eq!((run.code, run.json()), (1, json!({"error": "no_code"})));
+}
+
+/// Exit 1 with exactly `{"error": "throttled", "retry_after": SECS}`, and
+/// SECS counted down from `period` since the first send (issued after
+/// `since`), in whole seconds rounded up.
+fn throttled(run: &Run, period: u64, since: Instant) {
+    assert_eq!(
+        run.code, 1,
+        "stdout {:?} stderr {:?}",
+        run.stdout, run.stderr
+    );
+    let out = run.json();
+    let retry = out["retry_after"].as_u64().unwrap();
+    assert_eq!(out, json!({"error": "throttled", "retry_after": retry}));
+    let elapsed = since.elapsed().as_secs() + 1;
+    assert!(
+        (period.saturating_sub(elapsed)..=period).contains(&retry),
+        "retry_after {retry} of {period}"
+    );
+}
+
+/// The code-send limit lives in the store: with the defaults (one send a
+/// minute per subject), a second `otp issue` for the same subject from
+/// another process within the minute is refused, whatever its purpose,
+/// and replaces nothing; another subject is not affected.
+#[test]
+fn a_second_issue_within_the_minute_is_throttled() {
+    let dir = setup();
+    let d = dir.path();
+    let since = Instant::now();
+    let code = issue(d, &["--sub", "alice"]);
+    for purpose in ["login", "password_reset"] {
+        let run = keyward(
+            d,
+            &["otp", "issue", "--sub", "alice", "--purpose", purpose],
+            b"",
+        );
+        throttled(&run, 60, since);
+    }
+    let bob = issue(d, &["--sub", "bob"]);
+    // A refused send is not a code: bob's still has its own, and alice's
+    // first code is the one that works.
+    let run = verify_as(d, "alice", "password_reset", &code);
+    assert_eq!((run.code, run.json()), (1, json!({"error": "no_code"})));
+    let run = verify_as(d, "alice", "login", &code);
+    assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+    let run = verify_as(d, "bob", "login", &bob);
+    assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+    // The limit holds after a success too: the send was counted.
+    throttled(
+        &keyward(d, &["otp", "issue", "--sub", "alice"], b""),
+        60,
+        since,
+    );
+}
+
+/// `[throttle]` in keyward.toml sets the code-send limit: 2 at once, then
+/// one every 30 s.
+#[test]
+fn throttle_config_sets_the_code_send_limit() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::write(
+        d.join("keyward.toml"),
+        "[throttle]\ncode_send_burst = 2\ncode_send_period_secs = 30\n",
+    )
+    .unwrap();
+    let since = Instant::now();
+    issue(d, &["--sub", "gina"]);
+    issue(d, &["--sub", "gina", "--purpose", "password_reset"]);
+    throttled(
+        &keyward(d, &["otp", "issue", "--sub", "gina"], b""),
+        30,
+        since,
+    );
+    issue(d, &["--sub", "hal"]);
+
+    // Bad values and unknown keys are usage errors.
+    for (toml, needle) in [
+        ("[throttle]\ncode_send_burst = 0\n", "code_send"),
+        ("[throttle]\ncode_send_period_secs = 0\n", "code_send"),
+        ("[throttle]\ncode_send_bursts = 3\n", "code_send_bursts"),
+    ] {
+        std::fs::write(d.join("keyward.toml"), toml).unwrap();
+        let run = keyward(d, &["otp", "issue", "--sub", "ivan"], b"");
+        assert!(run.usage_error().contains(needle), "{toml}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{:?}", run.stdout);
+    }
 }
