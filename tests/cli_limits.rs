@@ -214,6 +214,41 @@ fn limit_on_memory_lives_for_one_command() {
     }
 }
 
+/// Global options may also come after the subcommand.
+#[test]
+fn global_options_after_the_subcommand() {
+    let dir = setup();
+    let d = dir.path();
+    std::fs::rename(d.join("keyward.keys"), d.join("other.keys")).unwrap();
+    let check = [
+        "limit", "check", "--name", "api", "--key", "k", "--rate", "2/60",
+    ];
+    let mut argv = check.to_vec();
+    argv.extend_from_slice(&["--store", "sqlite:after.db", "--keyring", "other.keys"]);
+    assert_eq!(allowed(&keyward(d, &argv, b"")).0, 1);
+    assert_eq!(allowed(&keyward(d, &argv, b"")).0, 0);
+    assert!(d.join("after.db").exists());
+    let reset = [
+        "limit",
+        "reset",
+        "--name",
+        "api",
+        "--key",
+        "k",
+        "--store",
+        "sqlite:after.db",
+    ];
+    let mut argv = reset.to_vec();
+    argv.extend_from_slice(&["--keyring", "missing.keys"]);
+    let run = keyward(d, &argv, b"");
+    assert!(run.usage_error().contains("missing.keys"), "{}", run.stderr);
+    std::fs::write(d.join("bad.toml"), "[limits]\n").unwrap();
+    let mut argv = reset.to_vec();
+    argv.extend_from_slice(&["--keyring", "other.keys", "--config", "bad.toml"]);
+    let run = keyward(d, &argv, b"");
+    assert!(run.usage_error().contains("bad.toml"), "{}", run.stderr);
+}
+
 /// `parts` as owned arguments.
 fn args(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|p| (*p).to_owned()).collect()

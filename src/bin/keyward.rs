@@ -40,14 +40,20 @@ const STDIN_SECRET_CAPACITY: usize = 8 * 1024;
     about = "Credential hashing and token security: the operator's tool"
 )]
 struct Cli {
+    // `global`: the contract lets these come after the subcommand too.
     /// Key ring file [default: keyward.keys, or $KEYWARD_KEYRING]
-    #[arg(long, env = "KEYWARD_KEYRING")]
+    #[arg(long, env = "KEYWARD_KEYRING", global = true)]
     keyring: Option<PathBuf>,
     /// Configuration file [default: keyward.toml if it exists]
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// State store URL: sqlite:PATH, memory:, postgres://… or redis://…
-    #[arg(long, env = "KEYWARD_STORE", default_value = "sqlite:keyward.db")]
+    #[arg(
+        long,
+        env = "KEYWARD_STORE",
+        default_value = "sqlite:keyward.db",
+        global = true
+    )]
     store: String,
     #[command(subcommand)]
     command: Command,
