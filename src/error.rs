@@ -414,6 +414,9 @@ pub enum SessionError {
     /// Not a refresh token keyward issued: bad shape or bad MAC. Nothing
     /// was changed.
     Invalid,
+    /// No session of that id belongs to the subject (a session id of
+    /// another subject, or one no longer stored).
+    Unknown,
 }
 
 impl fmt::Display for SessionError {
@@ -423,6 +426,7 @@ impl fmt::Display for SessionError {
             Self::Expired => f.write_str("session expired"),
             Self::Revoked => f.write_str("session revoked"),
             Self::Invalid => f.write_str("not a valid refresh token"),
+            Self::Unknown => f.write_str("no such session for this subject"),
         }
     }
 }

@@ -359,3 +359,185 @@ async fn refresh_race_sqlite_store() {
         assert_eq!(t[0], 1_000);
     }
 }
+
+/// The ids `list` shows, in its order.
+async fn listed(s: &keyward::Sessions, subject: &str) -> Vec<String> {
+    s.list(subject)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn list_shows_exactly_the_live_sessions() {
+    let clock = ManualClock::new(NOW);
+    let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = kw.sessions().unwrap();
+    assert!(s.list("alice").await.unwrap().is_empty(), "nothing yet");
+
+    let a = s.dangerous_start_without_proof("alice").await.unwrap();
+    clock.advance(10);
+    let b = s.dangerous_start_without_proof("alice").await.unwrap();
+    clock.advance(10);
+    let c = s.dangerous_start_without_proof("alice").await.unwrap();
+    clock.advance(10);
+    let d = s.dangerous_start_without_proof("alice").await.unwrap();
+    let bob = s.dangerous_start_without_proof("bob").await.unwrap();
+    assert_eq!(
+        listed(s, "alice").await,
+        [&a, &b, &c, &d].map(|p| p.session_id.clone())
+    );
+    assert_eq!(listed(s, "bob").await, vec![bob.session_id.clone()]);
+
+    // Two rotations of a: its generation and last refresh move.
+    clock.advance(100);
+    let a1 = s.refresh(a.refresh.unprotected_as_str()).await.unwrap();
+    clock.advance(100);
+    let a2 = s.refresh(a1.refresh.unprotected_as_str()).await.unwrap();
+    let info = s.list("alice").await.unwrap();
+    let first = &info[0];
+    assert_eq!(first.id, a.session_id);
+    assert_eq!(
+        (first.started_at, first.refreshed_at, first.generation),
+        (NOW, NOW + 230, 2)
+    );
+    assert_eq!(
+        first.expires_at,
+        (NOW + 30 * 86_400).min(NOW + 230 + 14 * 86_400)
+    );
+    assert_eq!(first.meta, None);
+
+    // A logout (b), a revoke by id (c) and a reuse detection (a, by
+    // replaying its first token long after) each take one off the list.
+    s.revoke(b.refresh.unprotected_as_str()).await.unwrap();
+    s.revoke_session("alice", &c.session_id).await.unwrap();
+    s.revoke_session("alice", &c.session_id).await.unwrap();
+    assert_eq!(
+        reason(s.refresh(c.refresh.unprotected_as_str()).await),
+        "revoked"
+    );
+    assert!(matches!(
+        s.authenticate_strict(c.access.unprotected_as_str()).await,
+        Err(Error::Session(SessionError::Revoked))
+    ));
+    clock.advance(60);
+    assert_eq!(
+        reason(s.refresh(a.refresh.unprotected_as_str()).await),
+        "reused"
+    );
+    assert_eq!(
+        reason(s.refresh(a2.refresh.unprotected_as_str()).await),
+        "revoked"
+    );
+    assert_eq!(listed(s, "alice").await, vec![d.session_id.clone()]);
+
+    // Past its idle end a session leaves the list; a revoke-all empties it.
+    let e = s.dangerous_start_without_proof("alice").await.unwrap();
+    clock.advance(14 * 86_400);
+    assert_eq!(listed(s, "alice").await, Vec::<String>::new());
+    assert_eq!(
+        reason(s.refresh(e.refresh.unprotected_as_str()).await),
+        "expired"
+    );
+    let f = s.dangerous_start_without_proof("alice").await.unwrap();
+    assert_eq!(listed(s, "alice").await, vec![f.session_id.clone()]);
+    s.revoke_all("alice").await.unwrap();
+    assert!(s.list("alice").await.unwrap().is_empty());
+    assert_eq!(
+        listed(s, "bob").await,
+        Vec::<String>::new(),
+        "bob idled out too"
+    );
+}
+
+#[tokio::test]
+async fn a_session_is_revoked_by_id_only_for_its_own_subject() {
+    let clock = ManualClock::new(NOW);
+    let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = kw.sessions().unwrap();
+    let a = s.dangerous_start_without_proof("alice").await.unwrap();
+    for (subject, id) in [
+        ("mallory", a.session_id.as_str()),
+        ("alice", "0123456789abcdef0123456789abcdef"),
+        ("alice", "not hex"),
+        ("alice", &a.session_id.to_uppercase()),
+        ("alice", ""),
+    ] {
+        assert!(
+            matches!(
+                s.revoke_session(subject, id).await,
+                Err(Error::Session(SessionError::Unknown))
+            ),
+            "{subject} {id}"
+        );
+    }
+    s.refresh(a.refresh.unprotected_as_str()).await.unwrap();
+}
+
+#[tokio::test]
+async fn metadata_is_kept_with_the_session_and_checked() {
+    let clock = ManualClock::new(NOW);
+    let mut policy = PasswordPolicy::default();
+    policy.iterations = 1_000;
+    policy.min_iterations = 1_000;
+    let kw = sessions::kw_with(
+        Arc::new(MemoryStore::new()),
+        &clock,
+        SessionPolicy::default(),
+    );
+    let passwords = Keyward::builder().password_policy(policy).build().unwrap();
+    let stored = passwords
+        .passwords()
+        .hash(&Password::from("correct horse battery"))
+        .unwrap();
+    let proof = passwords
+        .passwords()
+        .verify(&Password::from("correct horse battery"), &stored)
+        .unwrap();
+    let s = kw.sessions().unwrap();
+    s.start_with_meta(&proof, "alice", "Firefox on Linux")
+        .await
+        .unwrap();
+    let info = s.list("alice").await.unwrap();
+    assert_eq!(info[0].meta.as_deref(), Some("Firefox on Linux"));
+    let long = "x".repeat(257);
+    for bad in ["", "a\nb", "tab\there", long.as_str()] {
+        assert!(
+            matches!(
+                s.start_with_meta(&proof, "alice", bad).await,
+                Err(Error::Config(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(s.list("alice").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_full_list_ends_the_oldest_session() {
+    let clock = ManualClock::new(NOW);
+    let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = kw.sessions().unwrap();
+    let max = keyward::session::MAX_SESSIONS_PER_SUBJECT;
+    let mut pairs = Vec::new();
+    for _ in 0..max {
+        pairs.push(s.dangerous_start_without_proof("alice").await.unwrap());
+        clock.advance(1);
+    }
+    assert_eq!(s.list("alice").await.unwrap().len(), max);
+    let newest = s.dangerous_start_without_proof("alice").await.unwrap();
+    let ids = listed(s, "alice").await;
+    assert_eq!(ids.len(), max);
+    assert!(!ids.contains(&pairs[0].session_id), "the oldest is gone");
+    assert!(ids.contains(&newest.session_id));
+    // Its record is deleted, not only unlisted.
+    assert_eq!(
+        reason(s.refresh(pairs[0].refresh.unprotected_as_str()).await),
+        "expired"
+    );
+    s.refresh(pairs[1].refresh.unprotected_as_str())
+        .await
+        .unwrap();
+}

@@ -22,6 +22,7 @@
 //! decision uses the store's clock where the store keeps one. Any storage
 //! error fails closed.
 
+mod inventory;
 mod machine;
 mod policy;
 mod service;
@@ -45,13 +46,14 @@ use crate::store::{Decision, Store, StoreError, transact};
 
 pub use crate::error::SessionError;
 pub use crate::store::DEFAULT_MAX_RETRIES;
+pub use inventory::{MAX_META_LEN, MAX_SESSIONS_PER_SUBJECT, SessionInfo};
 pub use machine::{Family, Outcome, decide};
 pub use policy::SessionPolicy;
 pub use service::Sessions;
 pub use token::{RefreshToken, TokenPair};
 
 #[allow(unused_imports, reason = "the submodules see each other's items")]
-use {machine::*, service::*, token::*};
+use {inventory::*, machine::*, service::*, token::*};
 
 /// Grace window for the immediate predecessor: 10 s (Auth0 and Supabase use
 /// windows of this order for concurrent refreshes).

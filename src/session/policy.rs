@@ -73,6 +73,7 @@ impl SessionError {
             Self::Expired => "expired",
             Self::Revoked => "revoked",
             Self::Invalid => "invalid",
+            Self::Unknown => "unknown",
         }
     }
 }

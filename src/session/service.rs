@@ -34,6 +34,10 @@ fn subject_key(tag: &[u8; 16]) -> String {
     format!("kw:subj:{}", hex(tag))
 }
 
+fn list_key(tag: &[u8; 16]) -> String {
+    format!("kw:sess:{}", hex(tag))
+}
+
 impl Sessions {
     pub(crate) fn new(
         store: Arc<dyn Store>,
@@ -68,7 +72,24 @@ impl Sessions {
     /// [`Error::Store`] when the store fails (no token is minted),
     /// [`Error::Config`] for an empty subject, [`Error::Rng`].
     pub async fn start(&self, _proof: &Verified, subject: &str) -> Result<TokenPair, Error> {
-        self.start_inner(subject).await
+        self.start_inner(subject, None).await
+    }
+
+    /// [`start`](Self::start), keeping `meta` with the session for
+    /// [`list`](Self::list): what the user should recognise it by, such as
+    /// a browser and platform. Never a secret: it is stored as given.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); [`Error::Config`] when `meta` is empty,
+    /// over 256 bytes or has control characters.
+    pub async fn start_with_meta(
+        &self,
+        _proof: &Verified,
+        subject: &str,
+        meta: &str,
+    ) -> Result<TokenPair, Error> {
+        check_meta(meta)?;
+        self.start_inner(subject, Some(meta)).await
     }
 
     /// DANGER: starts a session without a password proof. For operator
@@ -77,7 +98,7 @@ impl Sessions {
     /// # Errors
     /// As [`start`](Self::start).
     pub async fn dangerous_start_without_proof(&self, subject: &str) -> Result<TokenPair, Error> {
-        self.start_inner(subject).await
+        self.start_inner(subject, None).await
     }
 
     /// Starts a session for the subject of a login code: the one-time-code
@@ -91,34 +112,202 @@ impl Sessions {
         if *proof.purpose() != Purpose::Login {
             return Err(OtpError::NotForLogin.into());
         }
-        self.start_inner(proof.subject()).await
+        self.start_inner(proof.subject(), None).await
     }
 
-    async fn start_inner(&self, subject: &str) -> Result<TokenPair, Error> {
+    async fn start_inner(&self, subject: &str, meta: Option<&str>) -> Result<TokenPair, Error> {
         if subject.is_empty() || subject.len() > 1024 {
             return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
         }
         let tag = self.subject_tag(subject);
         let mut family_id = [0u8; 16];
         crate::random::fill_random(&mut family_id)?;
-        let (fam_key, subj_key) = (family_key(&family_id), subject_key(&tag));
-        // Guarded on the subject's record: a revoke-all that commits first
-        // is seen, and one that commits later revokes this family too.
-        self.transact(
-            &fam_key,
-            &subj_key,
-            |existing: Option<Family>, subject_record, now| {
-                if existing.is_some() {
-                    // 128 random bits collided: refuse rather than share a family.
-                    return Err(StoreError::Corrupt("session id collision").into());
+        let session_id = hex(&family_id);
+        let keys = [family_key(&family_id), subject_key(&tag), list_key(&tag)];
+        // At most twice: a full list evicts its oldest family once.
+        for _ in 0..2 {
+            // Guarded on the subject's record: a revoke-all that commits
+            // first is seen, and one that commits later revokes this
+            // family too. The family joins the subject's list in the same
+            // commit.
+            let evict = transact(
+                &*self.inner.store,
+                &*self.inner.clock,
+                &[&keys[0], &keys[1], &keys[2]],
+                self.inner.policy.max_retries,
+                |(existing, subject_record, list): (
+                    Option<Family>,
+                    Option<SubjectRecord>,
+                    Option<SessionList>,
+                ),
+                 now| {
+                    if existing.is_some() {
+                        // 128 random bits collided: refuse rather than
+                        // share a family.
+                        return Err(StoreError::Corrupt("session id collision").into());
+                    }
+                    let family = decide_start(subject, subject_record, now);
+                    let ttl = self.record_ttl(&family, now);
+                    let entry = ListEntry {
+                        id: session_id.clone(),
+                        ends: now.saturating_add(ttl.as_secs()),
+                        meta: meta.map(str::to_owned),
+                    };
+                    Ok(match admit(list, entry, now) {
+                        Admit::List(list) => Decision::only(None)
+                            .write(0, &family, ttl)?
+                            .check(1)
+                            .write(2, &list, list_ttl(&list, now))?,
+                        Admit::Evict(oldest) => Decision::only(Some(oldest)),
+                    })
+                },
+            )
+            .await?;
+            let Some(oldest) = evict else {
+                return self.started(&session_id, tag, family_id, subject);
+            };
+            self.evict(&tag, &oldest).await?;
+        }
+        Err(Error::Busy)
+    }
+
+    /// Ends the family `id` of the subject tagged `tag` to make room in
+    /// its list: its record is deleted with its entry, in one commit.
+    async fn evict(&self, tag: &[u8; 16], id: &str) -> Result<(), Error> {
+        let fam_key = unhex::<16>(id).map_or_else(|| format!("kw:fam:{id}"), |f| family_key(&f));
+        let list_key = list_key(tag);
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&fam_key, &list_key],
+            self.inner.policy.max_retries,
+            |(family, list): (Option<Family>, Option<SessionList>), now| {
+                let mut d = Decision::only(());
+                if family.is_some() {
+                    d = d.delete(0);
                 }
-                let family = decide_start(subject, subject_record, now);
-                let ttl = self.record_ttl(&family, now);
-                Ok(Decision::only(()).write(0, &family, ttl)?.check(1))
+                let Some(mut list) = list else {
+                    return Ok(d);
+                };
+                list.sessions.retain(|e| e.id != id);
+                Ok(if list.sessions.is_empty() {
+                    d.delete(1)
+                } else {
+                    d.write(1, &list, list_ttl(&list, now))?
+                })
             },
         )
         .await?;
-        let session_id = hex(&family_id);
+        tracing::info!(session = %id, "session ended: the subject's list was full");
+        Ok(())
+    }
+
+    /// The subject's live sessions, oldest first: for a "your devices"
+    /// page. Two store round trips.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Config`] for an empty subject or one
+    /// over 1,024 bytes.
+    pub async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, Error> {
+        if subject.is_empty() || subject.len() > 1024 {
+            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+        }
+        let tag = self.subject_tag(subject);
+        let (list_key, subj_key) = (list_key(&tag), subject_key(&tag));
+        let listed = transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&list_key],
+            self.inner.policy.max_retries,
+            |(list,): (Option<SessionList>,), _now| Ok(Decision::only(list.unwrap_or_default())),
+        )
+        .await?;
+        if listed.sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fam_keys: Vec<String> = listed
+            .sessions
+            .iter()
+            .map(|e| {
+                unhex::<16>(&e.id).map_or_else(|| format!("kw:fam:{}", e.id), |f| family_key(&f))
+            })
+            .collect();
+        let mut keys: Vec<&str> = vec![&list_key, &subj_key];
+        keys.extend(fam_keys.iter().map(String::as_str));
+        let policy = &self.inner.policy;
+        let mut sessions = transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &keys,
+            self.inner.policy.max_retries,
+            |(list, subject_record, families): (
+                Option<SessionList>,
+                Option<SubjectRecord>,
+                Vec<Option<Family>>,
+            ),
+             now| {
+                let epoch = subject_record.map_or(0, |r| r.epoch);
+                // The list as loaded now: entries added since the first
+                // read have no family loaded and wait for the next call.
+                let list = list.unwrap_or_default();
+                let shown = listed
+                    .sessions
+                    .iter()
+                    .zip(&families)
+                    .filter(|(e, _)| list.sessions.iter().any(|l| l.id == e.id))
+                    .filter_map(|(e, f)| info(e, f.as_ref(), subject, epoch, now, policy))
+                    .collect::<Vec<_>>();
+                Ok(Decision::only(shown))
+            },
+        )
+        .await?;
+        sessions.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.id.cmp(&b.id)));
+        Ok(sessions)
+    }
+
+    /// Revokes one session of `subject` by its id (from [`list`](Self::list)
+    /// or an access token's `sid`): "sign out that device". Its refresh
+    /// tokens stop working at once; its access tokens fail
+    /// [`authenticate_strict`](Self::authenticate_strict) at once and
+    /// expire within their lifetime. Revoking a revoked session succeeds
+    /// again.
+    ///
+    /// # Errors
+    /// [`Error::Session`] with [`SessionError::Unknown`] when no session of
+    /// that id belongs to `subject`; [`Error::Store`]; [`Error::Busy`].
+    pub async fn revoke_session(&self, subject: &str, session_id: &str) -> Result<(), Error> {
+        let family_id = unhex::<16>(session_id).ok_or(SessionError::Unknown)?;
+        let fam_key = family_key(&family_id);
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&fam_key],
+            self.inner.policy.max_retries,
+            |(family,): (Option<Family>,), now| {
+                let Some(family) = family.filter(|f| f.subject == subject) else {
+                    return Err(SessionError::Unknown.into());
+                };
+                Ok(match decide_revoke(&family) {
+                    Some(next) => {
+                        let ttl = self.record_ttl(&next, now);
+                        Decision::only(()).write(0, &next, ttl)?
+                    }
+                    None => Decision::only(()),
+                })
+            },
+        )
+        .await?;
+        tracing::info!(session = %session_id, "session revoked by id");
+        Ok(())
+    }
+
+    fn started(
+        &self,
+        session_id: &str,
+        tag: [u8; 16],
+        family_id: [u8; 16],
+        subject: &str,
+    ) -> Result<TokenPair, Error> {
         tracing::info!(session = %session_id, subject = %subject, "session started");
         self.pair(
             &Parsed {

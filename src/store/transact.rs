@@ -109,6 +109,15 @@ impl<A: Stored, B: Stored> Records for (Option<A>, Option<B>) {
     }
 }
 
+impl<A: Stored, B: Stored, C: Stored> Records for (Option<A>, Option<B>, Option<C>) {
+    fn fits(len: usize) -> bool {
+        len == 3
+    }
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        Ok((slot(raw, 0)?, slot(raw, 1)?, slot(raw, 2)?))
+    }
+}
+
 /// Two records, then any number of records of one type: an index, a new
 /// record, and the records the index lists.
 impl<A, B, C> Records for (Option<A>, Option<B>, Vec<Option<C>>)
