@@ -80,6 +80,7 @@ mod service;
 mod tests;
 
 pub use service::Limits;
+pub(crate) use service::{Take, Tat};
 
 use gcra::Rule;
 

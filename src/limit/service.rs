@@ -48,7 +48,7 @@ impl fmt::Debug for Limits {
 /// The record: the theoretical arrival time, in nanoseconds since the Unix
 /// epoch on the store's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Tat(u64);
+pub(crate) struct Tat(u64);
 
 impl Stored for Tat {
     fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
@@ -66,6 +66,13 @@ impl Stored for Tat {
             _ => Err(StoreError::Corrupt("unknown rate-limit record format")),
         }
     }
+}
+
+/// What [`Limits::take_in`] decided: the record to write with its
+/// lifetime, or the refusal.
+pub(crate) enum Take {
+    Allowed { record: Tat, ttl: Duration },
+    Denied(Error),
 }
 
 /// What one attempt of a check decided.
@@ -231,6 +238,33 @@ impl Limits {
             },
         )
         .await
+    }
+
+    /// The record key of `key` under `limit`, for a service that takes
+    /// from the limit inside a transaction of its own ([`Self::take_in`]).
+    pub(crate) fn key_of(&self, limit: &Limit, key: &str) -> Result<String, Error> {
+        limit.rule()?;
+        self.record_key(limit, key)
+    }
+
+    /// The rule for one unit of `limit`, given its loaded record, inside
+    /// another service's transaction: so that a unit is taken only when
+    /// that service's own decision goes through (a code is sent), in the
+    /// same commit. No deny cache.
+    pub(crate) fn take_in(limit: &Limit, stored: Option<Tat>, now_ms: u64) -> Result<Take, Error> {
+        let rule = limit.rule()?;
+        let now = now_ms.saturating_mul(NS_PER_MS);
+        Ok(match gcra::decide(rule, stored.map(|t| t.0), now, 1) {
+            Verdict::Allow {
+                tat,
+                reset_after_ns,
+                ..
+            } => Take::Allowed {
+                record: Tat(tat),
+                ttl: record_ttl(reset_after_ns),
+            },
+            Verdict::Deny { retry_after_ns } => Take::Denied(rate_limited(limit, retry_after_ns)),
+        })
     }
 
     /// Denials held in this process's deny cache now.

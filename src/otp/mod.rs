@@ -59,9 +59,9 @@ use subtle::ConstantTimeEq;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::hex::{Case, decode_array, encode as hex};
-use crate::limit::{Limit, Limits};
+use crate::limit::{Limit, Limits, Take, Tat};
 use crate::secret::SecretBytes;
-use crate::store::{Decision, MAX_TTL, Store, transact};
+use crate::store::{Decision, MAX_TTL, Store, transact, transact_ms};
 
 pub use crate::error::OtpError;
 pub use crate::store::DEFAULT_MAX_RETRIES;

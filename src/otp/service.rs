@@ -71,7 +71,8 @@ impl Otp {
     /// [`Error::RateLimited`] when a code was sent to the subject too
     /// recently (the `code_send_*` numbers of
     /// [`ThrottlePolicy`](crate::ThrottlePolicy), kept in the store, so
-    /// exact across processes: [`crate::limit`]);
+    /// exact across processes: [`crate::limit`]). A send is taken in the
+    /// same commit as the code, so a refused issue takes none;
     /// [`Error::Otp`] with [`OtpError::Locked`] or
     /// [`OtpError::LockedUntilUnlock`] while the subject is locked;
     /// [`Error::Store`] when the store fails (no code is issued);
@@ -95,25 +96,40 @@ impl Otp {
     ) -> Result<IssuedCode, Error> {
         check_subject(subject)?;
         let tag = self.subject_tag(subject);
-        self.inner
-            .limits
-            .check(&self.inner.code_send, &hex(&tag))
-            .await?;
+        let subject_tag = hex(&tag);
         let code = generate_code(rng, self.inner.policy.digits)?;
         let mac = self.code_mac(subject, &purpose, code.unprotected_as_str().as_bytes());
         let key = record_key(&tag);
+        let send = &self.inner.code_send;
+        let send_key = self.inner.limits.key_of(send, &subject_tag)?;
         let policy = &self.inner.policy;
-        let issued = self
-            .transact(&key, |state, now| {
+        // The code and the send it takes from the subject's send limit are
+        // one commit: a refused issue (locked, or over the limit) takes no
+        // send, and a lock is reported as such.
+        let issued = transact_ms(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&key, &send_key],
+            policy.max_retries,
+            |(state, sent): (Option<SubjectState>, Option<Tat>), now_ms| {
+                let now = now_ms.checked_div(1_000).unwrap_or(0);
                 let state = state.unwrap_or_default();
-                match decide_issue(&state, purpose.name(), mac, now, policy) {
-                    Ok((next, expires_at)) => {
-                        Ok(Decision::only(Ok(expires_at)).write(0, &next, next.ttl(now))?)
-                    }
-                    Err(refusal) => Ok(Decision::only(Err(refusal_error(refusal, now)))),
+                let (next, expires_at) =
+                    match decide_issue(&state, purpose.name(), mac, now, policy) {
+                        Ok(issued) => issued,
+                        Err(refusal) => {
+                            return Ok(Decision::only(Err(refusal_error(refusal, now))));
+                        }
+                    };
+                match Limits::take_in(send, sent, now_ms)? {
+                    Take::Allowed { record, ttl } => Ok(Decision::only(Ok(expires_at))
+                        .write(0, &next, next.ttl(now))?
+                        .write(1, &record, ttl)?),
+                    Take::Denied(e) => Ok(Decision::only(Err(e))),
                 }
-            })
-            .await?;
+            },
+        )
+        .await?;
         let subject_tag = hex(&tag);
         match issued {
             Ok(expires_at) => {
@@ -123,6 +139,10 @@ impl Otp {
                     expires_at,
                     purpose,
                 })
+            }
+            Err(e @ Error::RateLimited { .. }) => {
+                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code refused: sent too recently");
+                Err(e)
             }
             Err(e) => {
                 tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code refused: subject locked");

@@ -913,6 +913,39 @@ async fn sends_are_limited_per_subject_across_instances() {
 }
 
 #[tokio::test]
+async fn a_refused_issue_takes_no_send() {
+    let clock = ManualClock::new(T0);
+    let kw = service(&clock, Arc::new(MemoryStore::new()));
+    let otp = kw.otp().unwrap();
+    let code = otp.issue("alice", Purpose::Login).await.unwrap().code;
+    let wrong = if code.unprotected_as_str() == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    for _ in 0..3 {
+        let _ = otp.verify("alice", Purpose::Login, wrong).await;
+    }
+    // Locked: a lock is reported as such, within the send window or not,
+    // and takes no send.
+    for advance in [60, 0] {
+        assert!(matches!(
+            otp.issue("alice", Purpose::Login).await,
+            Err(Error::Otp(OtpError::Locked { .. }))
+        ));
+        clock.advance(advance);
+    }
+    // The refusal a minute on took no send: right after an unlock, a code
+    // goes out.
+    otp.unlock("alice").await.unwrap();
+    let _ = otp.issue("alice", Purpose::Login).await.unwrap();
+    assert!(matches!(
+        otp.issue("alice", Purpose::Login).await,
+        Err(Error::RateLimited { .. })
+    ));
+}
+
+#[tokio::test]
 async fn bad_subjects_are_refused() {
     let clock = ManualClock::new(T0);
     let kw = service(&clock, Arc::new(MemoryStore::new()));
