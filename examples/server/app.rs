@@ -7,8 +7,14 @@
 //! table and the mailer. `main.rs` runs it; the end-to-end tests serve it
 //! on an ephemeral port.
 //!
-//! keyward owns only its own records (sessions, codes, API keys); the user
-//! table (`app_users`, in SQLite or PostgreSQL) belongs to the application.
+//! keyward owns only its own records (sessions, codes, API keys, rate-limit
+//! counts); the user table (`app_users`, in SQLite or PostgreSQL) belongs
+//! to the application.
+//!
+//! The rate limits on `/login`, `/register`, `/otp/send` and `/otp/verify`
+//! are kept in keyward's store ([`keyward::limit`]), so every replica that
+//! shares the store shares the counts: two replicas allow what one would
+//! (see [`RateLimits`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use keyward::api_key::ApiKeyView;
+use keyward::limit::{CODE_VERIFY_PER_SOURCE, LOGIN_PER_ACCOUNT, LOGIN_PER_SOURCE, Limit};
 use keyward::otp::{OtpError, Purpose};
 use keyward::{
     AccessClaims, ApiKeyError, ApiKeyVerified, ApiKeys, Error, KeySpec, Keyward, Password,
@@ -383,6 +390,56 @@ impl Users {
     }
 }
 
+/// Code requests per source address: a burst of 10, then 10 a minute.
+/// keyward limits code sends per subject (one a minute); this bounds one
+/// source asking codes for many names, each a mail or a text someone pays
+/// for (OWASP Forgot Password cheat sheet: limit code requests).
+pub const CODE_SEND_PER_SOURCE: Limit = Limit::new("code_send_source", 10, Duration::from_secs(60));
+
+/// The rate limits the routes take from, all kept in keyward's store and
+/// checked with [`Limits::check`](keyward::limit::Limits::check): each
+/// allowed request is one compare-and-swap on the store, so the counts are
+/// exact for all the replicas that share it, and a restart forgets
+/// nothing. A check the store cannot answer refuses the request (503):
+/// these limits fail closed.
+///
+/// | route | per source address | per account |
+/// |---|---|---|
+/// | `/login`, `/register` | `login_per_source` | `login_per_account` |
+/// | `/otp/send` | `code_send_per_source` | keyward's code-send limit |
+/// | `/otp/verify` | `code_verify_per_source` | keyward's lockout |
+///
+/// `/login` and `/register` take from the same two limits, so spreading
+/// password attempts over the two routes gains nothing. A one-time code is
+/// checked against its subject's lockout (3 wrong codes), which no rate
+/// adds to; `/otp/verify`'s own limit bounds one source guessing across
+/// many names.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Password attempts per source address
+    /// ([`LOGIN_PER_SOURCE`]: 10 at once, then 10 a minute).
+    pub login_per_source: Limit,
+    /// Password attempts per account name, from any source
+    /// ([`LOGIN_PER_ACCOUNT`]: 10 at once, then 10 a minute).
+    pub login_per_account: Limit,
+    /// Code requests per source address ([`CODE_SEND_PER_SOURCE`]).
+    pub code_send_per_source: Limit,
+    /// Code checks per source address
+    /// ([`CODE_VERIFY_PER_SOURCE`]: 10 at once, then 10 a minute).
+    pub code_verify_per_source: Limit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login_per_source: LOGIN_PER_SOURCE,
+            login_per_account: LOGIN_PER_ACCOUNT,
+            code_send_per_source: CODE_SEND_PER_SOURCE,
+            code_verify_per_source: CODE_VERIFY_PER_SOURCE,
+        }
+    }
+}
+
 /// Everything a handler needs.
 #[derive(Clone)]
 pub struct App {
@@ -396,6 +453,8 @@ pub struct App {
     /// Proxies in front of the server that append to `X-Forwarded-For`; 0
     /// takes the client address from the socket (see [`client_source`]).
     pub trusted_proxies: usize,
+    /// The rate limits, kept in keyward's store.
+    pub limits: RateLimits,
     /// Admission to password work for `/login`.
     pub gate: LoginGate,
     /// A runtime of its own for password work (see [`hashing_runtime`]);
@@ -404,8 +463,9 @@ pub struct App {
 }
 
 impl App {
-    /// The application over `kw`, with a login gate sized to its password
-    /// policy, and codes mailed by a task on the current Tokio runtime.
+    /// The application over `kw`, with the default [`RateLimits`], a login
+    /// gate sized to its password policy, and codes mailed by a task on the
+    /// current Tokio runtime.
     /// `trust_forwarded_for` trusts one proxy (see
     /// [`with_trusted_proxies`](Self::with_trusted_proxies)).
     ///
@@ -424,6 +484,7 @@ impl App {
             users,
             outgoing,
             trusted_proxies: usize::from(trust_forwarded_for),
+            limits: RateLimits::default(),
             gate,
             hashing: None,
         }
@@ -433,6 +494,12 @@ impl App {
     /// `n` proxies in front of the server (0: from the socket).
     pub fn with_trusted_proxies(mut self, n: usize) -> Self {
         self.trusted_proxies = n;
+        self
+    }
+
+    /// Takes from `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: RateLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -519,7 +586,9 @@ struct Tickets {
 /// attempts pass a gate with one slot more than the hashing cap, waiting for
 /// it at most the policy's queue timeout, so the hasher never idles and the
 /// queue never grows. A ticket is worth one attempt; the per-source and
-/// per-account throttles still apply to it.
+/// per-account rate limits still apply to it. Tickets are kept in the
+/// process: behind a load balancer, a retry that lands on another replica
+/// competes as a first-time attempt there.
 #[derive(Clone)]
 pub struct LoginGate {
     fresh: Arc<tokio::sync::Semaphore>,
@@ -640,6 +709,14 @@ fn too_many(retry_after: u64) -> Response {
     r
 }
 
+/// The 429 for a rate limit's refusal: `Retry-After` in whole seconds,
+/// rounded up, so that a client that waits that long is allowed (the limit
+/// counts in milliseconds).
+fn rate_limited(retry_after: Duration) -> Response {
+    let secs = u64::try_from(retry_after.as_millis().div_ceil(1_000)).unwrap_or(u64::MAX);
+    too_many(secs.max(1))
+}
+
 fn unavailable(what: &str, e: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %e, "{what} failed");
     error(
@@ -670,8 +747,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .strip_prefix("Bearer ")
 }
 
-/// The source a request is counted against, by the throttles and the login
-/// gate: the client address (see [`forwarded_client`] when the server
+/// The source a request is counted against, by the rate limits and the
+/// login gate: the client address (see [`forwarded_client`] when the server
 /// trusts proxies, else the socket's), as a [`source_key`].
 ///
 /// When `X-Forwarded-For` does not hold what the trusted proxies would have
@@ -749,7 +826,7 @@ fn parse_hop(entry: &[u8]) -> Option<IpAddr> {
         .map(IpAddr::V6)
 }
 
-/// The throttling key of a client address: an IPv4 address as it is (an
+/// The rate-limiting key of a client address: an IPv4 address as it is (an
 /// IPv4-mapped IPv6 one as IPv4), an IPv6 address as its /64, the
 /// smallest block a site is given: one host can use every address in it.
 pub fn source_key(ip: IpAddr) -> IpAddr {
@@ -762,17 +839,36 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Takes one attempt from `source`'s and `username`'s budgets: the login
-/// throttle's, which `/login`, `/register`, `/otp/send` and `/otp/verify`
-/// all draw from (a code is a full login), so spreading attempts over the
-/// routes gains nothing. `Some` 429 with `Retry-After` when over budget.
-fn throttled(app: &App, source: IpAddr, username: &str) -> Option<Response> {
-    for key in [format!("ip:{source}"), format!("user:{username}")] {
-        if let Err(Error::Throttled { retry_after }) = app.kw.throttle().check_login(&key) {
-            return Some(too_many(retry_after.as_secs()));
-        }
+/// Takes one unit of `limit` for `key` from the limits in keyward's store.
+///
+/// `Err` is the answer to send instead: 429 with `Retry-After` when over
+/// the limit (the same answer whichever limit refused, and whether or not
+/// the name has an account), 429 after lost races on the record (`Busy`,
+/// as elsewhere), and 503 when the store cannot be asked: the limits fail
+/// closed, so a request is never let through uncounted.
+async fn take(app: &App, limit: &Limit, key: &str) -> Result<(), Response> {
+    let limits = app
+        .kw
+        .limits()
+        .map_err(|e| unavailable("rate limits", &e))?;
+    match limits.check(limit, key).await {
+        Ok(_) => Ok(()),
+        Err(Error::RateLimited { retry_after }) => Err(rate_limited(retry_after)),
+        Err(Error::Busy) => Err(too_many(1)),
+        Err(e) => Err(unavailable("rate limit check", &e)),
     }
-    None
+}
+
+/// Takes one password attempt from `source`'s budget and, when `username`
+/// could name an account, from that account's: the limits `/login` and
+/// `/register` share. A malformed name names no account; the source's
+/// budget still bounds it.
+async fn take_password_attempt(app: &App, source: IpAddr, username: &str) -> Result<(), Response> {
+    take(app, &app.limits.login_per_source, &source.to_string()).await?;
+    if valid_username(username) {
+        take(app, &app.limits.login_per_account, username).await?;
+    }
+    Ok(())
 }
 
 async fn register(
@@ -782,7 +878,7 @@ async fn register(
     Json(req): Json<Credentials>,
 ) -> Response {
     let source = client_source(&app, &headers, peer);
-    if let Some(refused) = throttled(&app, source, &req.username) {
+    if let Err(refused) = take_password_attempt(&app, source, &req.username).await {
         return refused;
     }
     if !valid_username(&req.username) {
@@ -830,9 +926,11 @@ async fn login(
     Json(req): Json<Credentials>,
 ) -> Response {
     let source = client_source(&app, &headers, peer);
-    // Per-source and per-account limits, before any database or PBKDF2
-    // work, so a flood is answered at once.
-    if let Some(refused) = throttled(&app, source, &req.username) {
+    // Per-source and per-account limits, before any user lookup or PBKDF2
+    // work: one store round trip each, none while this replica's deny
+    // cache already knows the source is over its limit, so a flood is
+    // answered at once.
+    if let Err(refused) = take_password_attempt(&app, source, &req.username).await {
         return refused;
     }
     let busy = || {
@@ -919,11 +1017,12 @@ async fn otp_send(
     Json(req): Json<OtpSend>,
 ) -> Response {
     let source = client_source(&app, &headers, peer);
-    if let Some(refused) = throttled(&app, source, &req.username) {
+    if let Err(refused) = take(&app, &app.limits.code_send_per_source, &source.to_string()).await {
         return refused;
     }
-    // 202 whatever happens, so the answer does not tell who has an account
-    // or is locked.
+    // 202 whether or not the name has an account or is locked, so the
+    // answer tells neither. Only the send limit answers otherwise (429),
+    // and it counts codes for every name alike.
     let accepted = StatusCode::ACCEPTED.into_response();
     if !valid_username(&req.username) {
         return accepted;
@@ -933,12 +1032,16 @@ async fn otp_send(
         Err(e) => return unavailable("otp", &e),
     };
     // A code for every username, account or not: the same store work and
-    // the same send throttle for both, and afterwards `/otp/verify` counts
-    // wrong guesses for both alike. Whether the name has an account is
-    // looked up off the request path, by the mail task (see `Outgoing`).
+    // the same send limit for both (keyward's, per name, kept in the store:
+    // one a minute across all replicas), and afterwards `/otp/verify`
+    // counts wrong guesses for both alike. Whether the name has an account
+    // is looked up off the request path, by the mail task (see `Outgoing`).
     match otp.issue(&req.username, Purpose::Login).await {
         Ok(issued) => app.outgoing.send(&req.username, issued.code),
-        Err(Error::Otp(_) | Error::Throttled { .. }) => {}
+        // Locked: no code, and the same 202.
+        Err(Error::Otp(_)) => {}
+        Err(Error::RateLimited { retry_after }) => return rate_limited(retry_after),
+        Err(Error::Busy) => return too_many(1),
         Err(e) => return unavailable("otp issue", &e),
     }
     accepted
@@ -951,7 +1054,14 @@ async fn otp_verify(
     Json(req): Json<OtpCheck>,
 ) -> Response {
     let source = client_source(&app, &headers, peer);
-    if let Some(refused) = throttled(&app, source, &req.username) {
+    // Per source only: per name, the lockout (3 wrong codes) is the limit.
+    if let Err(refused) = take(
+        &app,
+        &app.limits.code_verify_per_source,
+        &source.to_string(),
+    )
+    .await
+    {
         return refused;
     }
     let (otp, sessions) = match (app.kw.otp(), app.kw.sessions()) {

@@ -17,6 +17,13 @@
 //! user table: `sqlite:PATH` or `postgres://…`; it defaults to the store's
 //! own database, and on Redis to `sqlite:keyward-server-users.db`. Several
 //! replicas share the store, the user table and the key ring file.
+//!
+//! The rate limits on `/login`, `/register`, `/otp/send` and `/otp/verify`
+//! (per source address, and per account name where one applies) live in
+//! the store too, so replicas that share a store share the counts: two
+//! replicas let one source make exactly as many password attempts as one
+//! replica would (see `app::RateLimits`). When the store cannot be asked,
+//! those routes answer 503 rather than let a request through uncounted.
 //! `--keyring` (default `keyward.keys`) is created, mode 0600, when it does
 //! not exist. Password hashing runs on threads of its own at nice
 //! `--hash-nice` (default 10; 0 is the server's own priority), so that

@@ -486,10 +486,8 @@ async fn one_time_code_login_and_lockout() {
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 
-    // A minute later (this source's budget is 10 at once, one more every
-    // 6 s), three wrong codes lock the subject for an hour; then even the
-    // right one is refused.
-    s.clock.advance(60);
+    // Three wrong codes lock the subject for an hour; then even the right
+    // one is refused.
     let right = s.send_code("erin").await;
     let wrong = if right == "000000" {
         "111111"
@@ -516,9 +514,8 @@ async fn one_time_code_login_and_lockout() {
         (StatusCode::LOCKED, Some("locked"))
     );
     assert_eq!(body["retry_after"].as_u64(), Some(3600));
-    s.clock.advance(3600);
     // After the hour, a new code works (the lock discarded the old one).
-    s.clock.advance(60);
+    s.clock.advance(3600);
     let fresh = s.send_code("erin").await;
     assert_eq!(
         s.post("/otp/verify", json!({"username": "erin", "code": fresh}))
@@ -528,51 +525,68 @@ async fn one_time_code_login_and_lockout() {
     );
 }
 
+/// Seconds the per-source login limit takes to earn back one attempt:
+/// what a source over its limit is told to wait, from the moment it is
+/// refused.
+fn login_emission_secs() -> u64 {
+    let l = keyward::limit::LOGIN_PER_SOURCE;
+    l.period().as_secs() / u64::from(l.count())
+}
+
+/// The 429 of a rate limit, as a client sees it: `Retry-After` in whole
+/// seconds, and the same number in the body.
+fn too_many(answer: &Answer) -> u64 {
+    let (st, headers, body) = answer;
+    assert_eq!(*st, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let header: Vec<u64> = headers
+        .iter()
+        .filter(|(h, _)| h == "retry-after")
+        .map(|(_, v)| v.parse().unwrap())
+        .collect();
+    assert_eq!(header.len(), 1, "{headers:?}");
+    assert_eq!(
+        *body,
+        json!({"error": "too_many_requests", "retry_after": header[0]})
+    );
+    header[0]
+}
+
+/// One source gets the per-source limit's burst of password attempts,
+/// then 429 with `Retry-After`, rounded up to whole seconds; a client that
+/// waits that long is let through. Another source is not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_floods_from_one_source_are_throttled_with_retry_after() {
+async fn login_floods_from_one_source_are_limited_with_retry_after() {
     let s = serve().await;
-    let mut statuses = Vec::new();
-    let mut retry_after = None;
+    let wrong = |i: u32| json!({"username": format!("user{i}"), "password": "wrong password"});
+    let mut answers = Vec::new();
     for i in 0..12 {
-        let r = s
-            .client
-            .post(format!("{}/login", s.base))
-            .header("x-forwarded-for", "203.0.113.7")
-            .json(&json!({"username": format!("user{i}"), "password": "wrong password"}))
-            .send()
-            .await
-            .unwrap();
-        if r.status() == StatusCode::TOO_MANY_REQUESTS {
-            retry_after = r
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().unwrap().to_owned());
-        }
-        statuses.push(r.status());
+        answers.push(s.post_from("203.0.113.7", "/login", wrong(i)).await);
     }
-    assert!(
-        statuses[..10]
-            .iter()
-            .all(|s| *s == StatusCode::UNAUTHORIZED),
-        "{statuses:?}"
-    );
-    assert!(
-        statuses[10..]
-            .iter()
-            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
-        "{statuses:?}"
-    );
-    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+    let burst = usize::try_from(keyward::limit::LOGIN_PER_SOURCE.burst_size()).unwrap();
+    for (st, _, body) in &answers[..burst] {
+        assert_eq!(
+            (*st, body),
+            (
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "invalid_credentials"})
+            )
+        );
+    }
+    let emission = login_emission_secs();
+    for refused in &answers[burst..] {
+        assert_eq!(too_many(refused), emission);
+    }
+    // Half a second on, 5.5 s are left: rounded up, never down, so that a
+    // client waiting what it is told is not refused again.
+    s.clock.advance_ms(500);
+    let wait = too_many(&s.post_from("203.0.113.7", "/login", wrong(12)).await);
+    assert_eq!(wait, emission);
+    s.clock.advance(wait);
+    let (st, _, _) = s.post_from("203.0.113.7", "/login", wrong(13)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "waited as told");
     // Another source is not affected.
-    let r = s
-        .client
-        .post(format!("{}/login", s.base))
-        .header("x-forwarded-for", "198.51.100.9")
-        .json(&json!({"username": "someone", "password": "wrong password"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (st, _, _) = s.post_from("198.51.100.9", "/login", wrong(14)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
 
 /// The user table's contract, on any database: a taken name is refused,
@@ -784,6 +798,12 @@ async fn replicas_share_code_lockouts(a: &Server, b: &Server, ok: &str, locked: 
     }
 
     let code = b.send_code(ok).await;
+    // keyward's send limit (one code a minute per name) is kept in the
+    // store: the other replica refuses a second code.
+    let again = a
+        .post_from("192.0.2.1", "/otp/send", json!({"username": ok}))
+        .await;
+    assert!((1..=60).contains(&too_many(&again)), "{again:?}");
     let (st, pair) = verify(a, ok, &code).await;
     assert_eq!(st, StatusCode::OK);
     let (st, me) = b
@@ -823,12 +843,12 @@ async fn replicas_share_code_lockouts(a: &Server, b: &Server, ok: &str, locked: 
         );
         assert_eq!(body["retry_after"].as_u64(), Some(3600));
     }
-    // A minute later (each replica's per-source budget is 10 at once, one
-    // more every 6 s), the user who never failed is not locked.
-    a.clock.advance(60);
-    let fresh = a.send_code(ok).await;
-    assert_ne!(fresh, code, "a new code was sent");
-    assert_eq!(verify(a, ok, &fresh).await.0, StatusCode::OK);
+    // The user who never failed is not locked (423): a wrong guess is a
+    // plain 401, on either replica.
+    for s in [a, b] {
+        let (st, body) = verify(s, ok, &right).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+    }
 }
 
 /// Two processes on one machine can share a SQLite file the same way.
@@ -845,6 +865,127 @@ async fn two_replicas_on_one_sqlite_file_share_users_sessions_and_lockouts() {
         &unique_user("srvlite", "erin"),
     )
     .await;
+}
+
+/// Wrong-password logins for fresh names from `source`, the `i`-th sent to
+/// `servers[i % servers.len()]`: their statuses, in order.
+async fn spread_logins(servers: &[&Server], source: &str, tag: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let body = json!({"username": format!("{tag}{i}"), "password": "wrong password"});
+        let s = servers[i % servers.len()];
+        out.push(s.post_from(source, "/login", body).await.0.as_u16());
+    }
+    out
+}
+
+/// The per-source and per-account login limits live in the store: two
+/// replicas (two `Keyward`s, each with its own deny cache, on one SQLite
+/// file and one key ring) let one source make as many password attempts
+/// as one server does, however the attempts alternate between them. So
+/// with one account tried from many sources.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_store_count_login_attempts_as_one_server() {
+    let attempts = 16;
+    let single = serve().await;
+    let one = spread_logins(&[&single], "203.0.113.20", "one", attempts).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir, "server.db");
+    let (a, b) = replicas(dir, &url, app::default_users_url(&url)).await;
+    let two = spread_logins(&[&a, &b], "203.0.113.20", "two", attempts).await;
+
+    let evaluated = |v: &[u16]| v.iter().filter(|st| **st == 401).count();
+    let burst = usize::try_from(keyward::limit::LOGIN_PER_SOURCE.burst_size()).unwrap();
+    assert_eq!(evaluated(&one), burst, "{one:?}");
+    assert_eq!(evaluated(&two), evaluated(&one), "{two:?}");
+    // The same answers in the same order: the first `burst` evaluated, the
+    // rest refused by both replicas.
+    assert_eq!(two, one);
+    assert!(two[burst..].iter().all(|st| *st == 429), "{two:?}");
+
+    // One account from a new source each time, alternating replicas.
+    let mut by_account = Vec::new();
+    for i in 0..attempts {
+        let s = if i % 2 == 0 { &a } else { &b };
+        let body = json!({"username": "shared-victim", "password": "wrong password"});
+        let ip = format!("198.18.20.{i}");
+        by_account.push(s.post_from(&ip, "/login", body).await.0.as_u16());
+    }
+    let burst = usize::try_from(keyward::limit::LOGIN_PER_ACCOUNT.burst_size()).unwrap();
+    assert_eq!(
+        by_account,
+        [vec![401; burst], vec![429; attempts - burst]].concat()
+    );
+}
+
+/// A limit the store cannot check refuses the request (503) instead of
+/// letting it through uncounted: a wrong password is not evaluated (no
+/// 401) and no user is created. When the store is back, so is the server.
+#[cfg(feature = "test-util")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limits_fail_closed_when_the_store_is_down() {
+    use keyward::MemoryStore;
+    use keyward::testing::FaultyStore;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(SystemClock.now());
+    let store = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+    let kw = Keyward::builder()
+        .password_policy(test_policy())
+        .issuer("http://keyward.test")
+        .audience("keyward-server")
+        .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
+        .shared_store(Arc::clone(&store) as Arc<dyn keyward::Store>)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let users = app::Users::open(&dir.path().join("users.db"))
+        .await
+        .unwrap();
+    let s = start(kw, users, clock, Arc::new(dir)).await;
+    let password = "correct horse battery";
+    let (st, _) = s
+        .post(
+            "/register",
+            json!({"username": "alice", "password": password}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+
+    store.down(true);
+    let unavailable = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": "unavailable"}),
+    );
+    assert_eq!(s.login("alice", "wrong horse battery").await, unavailable);
+    assert_eq!(
+        s.post(
+            "/register",
+            json!({"username": "bob", "password": password})
+        )
+        .await,
+        unavailable
+    );
+    assert_eq!(s.users.stored_hash("bob").await, None, "bob was created");
+    assert_eq!(
+        s.post("/otp/send", json!({"username": "alice"})).await,
+        unavailable
+    );
+    assert_eq!(
+        s.post(
+            "/otp/verify",
+            json!({"username": "alice", "code": "000000"})
+        )
+        .await,
+        unavailable
+    );
+
+    store.down(false);
+    assert_eq!(
+        s.login("alice", "wrong horse battery").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(s.login("alice", password).await.0, StatusCode::OK);
 }
 
 #[cfg(feature = "postgres")]
@@ -1031,9 +1172,10 @@ impl Server {
 
 /// An unknown username and a real one get the same answers from
 /// `/otp/send` and `/otp/verify`, step by step: before any code, the send,
-/// three wrong codes (`attempts_left` 2, 1, 0), the lock, and a send while
-/// locked. Only the real account gets mail. (Each name asks from a source
-/// of its own, so that the per-source throttle stays out of the way.)
+/// a second send within the minute (429), three wrong codes
+/// (`attempts_left` 2, 1, 0), the lock, and a send while locked. Only the
+/// real account gets mail. (Each name asks from a source of its own, so
+/// that the per-source limits stay out of the way.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_time_codes_do_not_tell_whether_a_username_exists() {
     let s = serve().await;
@@ -1066,6 +1208,8 @@ async fn one_time_codes_do_not_tell_whether_a_username_exists() {
 
     verify_all(&mut answers, "123456").await;
     send_all(&mut answers).await;
+    // Within the minute: keyward's send limit, for either name.
+    send_all(&mut answers).await;
     let right = s.code_after("known", 0).await;
     let wrong = if right == "000000" {
         "111111"
@@ -1075,8 +1219,10 @@ async fn one_time_codes_do_not_tell_whether_a_username_exists() {
     for _ in 0..3 {
         verify_all(&mut answers, wrong).await;
     }
-    // Locked now, even for the right code; and a send while locked.
+    // Locked now, even for the right code; and a send while locked, once
+    // the send limit allows one.
     verify_all(&mut answers, &right).await;
+    s.clock.advance(60);
     send_all(&mut answers).await;
 
     let [known, unknown] = answers;
@@ -1090,6 +1236,10 @@ async fn one_time_codes_do_not_tell_whether_a_username_exists() {
         [
             (401, json!({"error": "no_code"})),
             (202, Value::Null),
+            (
+                429,
+                json!({"error": "too_many_requests", "retry_after": 60})
+            ),
             (401, json!({"error": "invalid", "attempts_left": 2})),
             (401, json!({"error": "invalid", "attempts_left": 1})),
             (401, json!({"error": "invalid", "attempts_left": 0})),
@@ -1103,61 +1253,96 @@ async fn one_time_codes_do_not_tell_whether_a_username_exists() {
     assert!(s.codes_for("unknown").is_empty());
 }
 
-/// `/register`, `/otp/send` and `/otp/verify` are throttled per source and
-/// per account as `/login` is: 10 at once, then 429 with `Retry-After`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn register_and_one_time_codes_are_throttled_per_source_and_per_account() {
-    let s = serve().await;
-    let request = |route: &str, user: &str| match route {
-        "/register" => json!({"username": user, "password": "correct horse battery"}),
-        "/otp/send" => json!({"username": user}),
-        _ => json!({"username": user, "code": "000000"}),
-    };
-    for (n, route) in ["/register", "/otp/send", "/otp/verify"]
-        .into_iter()
-        .enumerate()
-    {
-        // One source, a new name each time.
-        let ip = format!("203.0.113.{n}");
-        let mut statuses = Vec::new();
-        let mut retry_after = Vec::new();
-        for i in 0..11 {
-            let user = format!("src{n}-user{i}");
-            let (st, headers, _) = s.post_from(&ip, route, request(route, &user)).await;
-            statuses.push(st);
-            retry_after.extend(
-                headers
-                    .into_iter()
-                    .filter(|(h, _)| h == "retry-after")
-                    .map(|(_, v)| v.parse::<u64>().unwrap()),
-            );
-        }
-        assert!(
-            statuses[..10]
-                .iter()
-                .all(|st| *st != StatusCode::TOO_MANY_REQUESTS),
-            "{route}: {statuses:?}"
-        );
-        assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{route}");
-        assert!(retry_after.len() == 1 && retry_after[0] >= 1, "{route}");
-
-        // One name, a new source each time.
-        let user = format!("account{n}");
-        let mut statuses = Vec::new();
-        for i in 0..11 {
-            let ip = format!("198.18.{n}.{i}");
-            statuses.push(s.post_from(&ip, route, request(route, &user)).await.0);
-        }
-        assert!(
-            statuses[..10]
-                .iter()
-                .all(|st| *st != StatusCode::TOO_MANY_REQUESTS),
-            "{route}: {statuses:?}"
-        );
-        assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS, "{route}");
+/// The statuses of `requests`, each `(source, route, body)`, in order.
+async fn statuses(
+    s: &Server,
+    requests: impl IntoIterator<Item = (String, &str, Value)>,
+) -> Vec<u16> {
+    let mut out = Vec::new();
+    for (ip, route, body) in requests {
+        out.push(s.post_from(&ip, route, body).await.0.as_u16());
     }
+    out
+}
 
-    // One budget across the routes: spreading attempts gains nothing.
+/// `/register`, `/otp/send` and `/otp/verify` are limited per source as
+/// `/login` is: 10 at once, then 429 with `Retry-After`. Per name,
+/// `/register` shares `/login`'s limit, `/otp/send` has keyward's send
+/// limit (one a minute), and `/otp/verify` the subject's lockout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_and_one_time_codes_are_limited_per_source_and_per_account() {
+    let s = serve().await;
+    let register = |user: &str| json!({"username": user, "password": "correct horse battery"});
+    let send = |user: &str| json!({"username": user});
+    let check = |user: &str| json!({"username": user, "code": "000000"});
+    let limited = |first: &[u16]| [first, &[429]].concat();
+
+    // One source, a new name each time.
+    let one_source = |n: u32, route: &'static str, body: &dyn Fn(&str) -> Value| {
+        (0..11)
+            .map(|i| {
+                (
+                    format!("203.0.113.{n}"),
+                    route,
+                    body(&format!("src{n}-user{i}")),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        statuses(&s, one_source(1, "/register", &register)).await,
+        limited(&[201; 10])
+    );
+    assert_eq!(
+        statuses(&s, one_source(2, "/otp/send", &send)).await,
+        limited(&[202; 10])
+    );
+    assert_eq!(
+        statuses(&s, one_source(3, "/otp/verify", &check)).await,
+        limited(&[401; 10])
+    );
+    let (_, headers, _) = s
+        .post_from("203.0.113.3", "/otp/verify", check("src3-more"))
+        .await;
+    assert!(
+        headers
+            .iter()
+            .any(|(h, v)| h == "retry-after" && v.parse::<u64>().unwrap() >= 1),
+        "{headers:?}"
+    );
+
+    // One name, a new source each time.
+    let one_name = |n: u32, route: &'static str, body: Value| {
+        (0..11)
+            .map(|i| (format!("198.18.{n}.{i}"), route, body.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        statuses(&s, one_name(1, "/register", register("account1"))).await,
+        limited(&[[201].as_slice(), &[409; 9]].concat())
+    );
+    let (st, _, _) = s
+        .post_from("192.0.2.2", "/register", register("account2"))
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let sends = statuses(&s, one_name(2, "/otp/send", send("account2"))).await;
+    assert_eq!(sends, [[202].as_slice(), &[429; 10]].concat());
+    // One code was sent: three wrong guesses from three sources lock the
+    // name, and the fourth source is told so.
+    let right = s.code_after("account2", 0).await;
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let guess = json!({"username": "account2", "code": wrong});
+    let guesses = one_name(3, "/otp/verify", guess).into_iter().take(4);
+    assert_eq!(statuses(&s, guesses).await, [401, 401, 401, 423]);
+    assert_eq!(s.codes_for("account2").len(), 1);
+
+    // `/login` and `/register` share the per-source limit: spreading
+    // password attempts over the two gains nothing. Codes are checked
+    // against a limit of their own.
     let ip = "203.0.113.99";
     for i in 0..5 {
         let (st, _, _) = s
@@ -1169,18 +1354,25 @@ async fn register_and_one_time_codes_are_throttled_per_source_and_per_account() 
             .await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
         let (st, _, _) = s
-            .post_from(
-                ip,
-                "/otp/verify",
-                request("/otp/verify", &format!("mix{i}")),
-            )
+            .post_from(ip, "/register", register(&format!("mix{i}")))
             .await;
-        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        assert_eq!(st, StatusCode::CREATED);
     }
     let (st, _, _) = s
-        .post_from(ip, "/register", request("/register", "mix-last"))
+        .post_from(
+            ip,
+            "/login",
+            json!({"username": "mix-last", "password": "wrong password"}),
+        )
         .await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    let (st, _, _) = s.post_from(ip, "/register", register("mix-last")).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    let (st, _, body) = s.post_from(ip, "/otp/verify", check("mix0")).await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("no_code"))
+    );
 }
 
 /// Statuses of 15 wrong-password logins, the `i`-th sent with the
@@ -1196,13 +1388,13 @@ async fn logins_from(s: &Server, tag: &str, forwarded: impl Fn(u32) -> String) -
 
 /// The client writes the start of `X-Forwarded-For`; the trusted proxy
 /// appends the address it saw. A fresh random first entry on each of 15
-/// logins from one client is throttled like 15 logins from that client
+/// logins from one client is limited like 15 logins from that client
 /// alone; so are 15 from addresses of one IPv6 /64.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_for_is_read_from_the_right_and_ipv6_by_its_64() {
     use std::hash::BuildHasher;
     let s = serve().await;
-    let throttled = [[401; 10].as_slice(), &[429; 5]].concat();
+    let limited = [[401; 10].as_slice(), &[429; 5]].concat();
     // A different fresh address each time, never seen before.
     let random = std::collections::hash_map::RandomState::new();
     let fresh = |i: u32| {
@@ -1211,14 +1403,14 @@ async fn forwarded_for_is_read_from_the_right_and_ipv6_by_its_64() {
     };
 
     let plain = logins_from(&s, "plain", |_| "192.0.2.50".to_owned()).await;
-    assert_eq!(plain, throttled);
+    assert_eq!(plain, limited);
     let spoofed = logins_from(&s, "spoofed", |i| format!("{}, 192.0.2.60", fresh(i))).await;
-    assert_eq!(spoofed, throttled, "a client-written entry was trusted");
+    assert_eq!(spoofed, limited, "a client-written entry was trusted");
     // The client's own X-Forwarded-For line comes first; the proxy's last.
     let lines = logins_from(&s, "lines", |i| format!("{}\n192.0.2.70", fresh(i))).await;
-    assert_eq!(lines, throttled);
+    assert_eq!(lines, limited);
     let v6 = logins_from(&s, "v6", |i| format!("2001:db8:7:7::{:x}", i + 1)).await;
-    assert_eq!(v6, throttled, "one /64 is one source");
+    assert_eq!(v6, limited, "one /64 is one source");
     // Another /64 is another source.
     let other = logins_from(&s, "v6b", |_| "2001:db8:7:8::1".to_owned()).await;
     assert_eq!(&other[..10], &[401; 10]);
