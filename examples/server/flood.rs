@@ -2,17 +2,18 @@
 //! example's `flood` mode.
 //!
 //! ```text
-//! cargo run --release --example server -- flood \
-//!     [--clients N] [--attacker-nice N] [--hash-nice N]
+//! cargo run --release --example server [--features redis] -- flood \
+//!     [--clients N] [--attacker-nice N] [--hash-nice N] [--replicas N] [--store URL]
 //! ```
 //!
 //! It serves the server's application in-process on a loopback port
-//! (SQLite store, the default 600,000-iteration policy) and reports:
+//! (a SQLite store in a temporary directory, the default 600,000-iteration
+//! policy) and reports:
 //! 1. `/me`, `/token/refresh` and `/login` latency, idle;
 //! 2. the same during 20 s of 200 concurrent clients posting wrong
 //!    passwords from many fake source addresses (`X-Forwarded-For`), with
 //!    every `/login` answer's status and latency. The 200 clients run in a
-//!    second process (this program, run as `flood --attack URL`), so that
+//!    second process (this program, run as `flood --attack URL,…`), so that
 //!    the attack's own CPU time is not spent inside the server's process;
 //!    on a machine with few cores, `--attacker-nice N` (default 10) lowers
 //!    its priority, standing in for attackers on other machines, and
@@ -28,8 +29,61 @@
 //!
 //! `--clients N` (default 200) sets the number of attacking clients;
 //! `--clients 0` is the control run: the same 20 s of `/me` and
-//! `/token/refresh` with no flood. It only talks to 127.0.0.1 and stops by
-//! itself.
+//! `/token/refresh` with no flood. It only talks to 127.0.0.1 (and to the
+//! store) and stops by itself.
+//!
+//! `--replicas N` (1 to 8, default 1) serves N instances of the
+//! application on N loopback ports, each with a `Keyward` of its own (its
+//! own connections and its own deny cache, as N processes would have) over
+//! one store and one key ring; the attack, the probes and the legitimate
+//! login spread their requests over all of them. `--store URL` is that
+//! store: `sqlite:PATH`, `postgres://…` (feature `postgres`) or
+//! `redis://…` (feature `redis`); a Redis store gets a key prefix of its
+//! own for the run unless the URL names one. The user table is a SQLite
+//! file in the temporary directory.
+//!
+//! ## The per-source limit across replicas
+//!
+//! ```text
+//! cargo run --release --example server --features redis -- flood --source-limit \
+//!     [--store URL] [--window SECS] [--source-clients N]
+//! ```
+//!
+//! measures how many password attempts one source address gets through
+//! the per-source login limit (`LOGIN_PER_SOURCE`: 10 at once, then 10 a
+//! minute), with one replica and then with two replicas on one store:
+//! `--source-clients N` clients (default 8) post wrong passwords to
+//! `/login` for `--window SECS` (default 15), all with the same
+//! `X-Forwarded-For` address and each for a name of its own (so only the
+//! per-source limit binds), the two-replica run alternating between the
+//! replicas. It counts the answers by status: a 401 is an attempt that was
+//! evaluated, a 429 one the limit refused. Limits kept in the store count
+//! each allowed attempt with a compare-and-swap on one shared record, so
+//! the 401s must be the same with two replicas as with one, give or take
+//! the one arrival that may fall at the window's edge; the run fails if
+//! they differ by more (in-process limits would give the pair twice the
+//! burst). The store is `--store URL`, else `$KEYWARD_REDIS_URL`, else
+//! `redis://127.0.0.1:6379`; a Redis URL needs `--features redis` (the
+//! example's own `required-features` are `sqlite` only). The replicas hash
+//! at 10,000 iterations here, so that no attempt the limit lets through is
+//! turned away by the hashing queue instead: every 401 is one evaluation.
+//! It takes about two windows, plus the time to start.
+//!
+//! Recorded on a 2-CPU x86-64 Linux VM shared with other work, Redis 7.0
+//! on the same host, with
+//! `cargo run --release --example server --features redis -- flood --source-limit`
+//! (about 30 s):
+//!
+//! ```text
+//! per-source login limit: 8 clients posting wrong passwords to /login from one address for 15 s, each for a name of its own (redis store, 10000 iterations):
+//!   1 replica:  401 (evaluated)  12   429 (limited) 344210   other 0
+//!   2 replicas: 401 (evaluated)  12   429 (limited) 314860   other 0
+//!   the limit (10 at once, then one every 6000 ms) allows 12 from a cold start in 15 s
+//!   evaluated attempts agree within one: 12 with one replica, 12 with two
+//! ```
+//!
+//! The 429s are answered by each replica's deny cache without a round
+//! trip to Redis; their number only says how fast the clients asked.
 
 #![allow(
     clippy::arithmetic_side_effects,
@@ -43,30 +97,46 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use keyward::limit::Limit;
-use keyward::{JwtAlg, KeyRing, Keyward, PasswordPolicy, SqliteStore};
+use keyward::{JwtAlg, KeyRing, Keyward, PasswordPolicy};
 use serde_json::{Value, json};
 
 use crate::app;
 
 const FLOOD: Duration = Duration::from_secs(20);
+/// The most replicas `--replicas` serves.
+const MAX_REPLICAS: usize = 8;
+/// Where `--source-limit` finds Redis without `--store` or
+/// `$KEYWARD_REDIS_URL`.
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// `--source-limit`'s window and clients, by default.
+const SOURCE_WINDOW: Duration = Duration::from_secs(15);
+const SOURCE_CLIENTS: usize = 8;
+/// `--source-limit`'s hashing cost: low enough that the hashing queue
+/// never turns away an attempt the limit allowed.
+const SOURCE_ITERATIONS: u32 = 10_000;
 const CLIENTS: u64 = 200;
 const DEFAULT_ATTACKER_NICE: u32 = 10;
 const DEFAULT_HASH_NICE: i32 = 10;
-const IDLE_SAMPLES: usize = 3_000;
+const IDLE_SAMPLES: u64 = 3_000;
 const IDLE_LOGINS: u32 = 100;
 
 /// The attacking process: `clients` clients post wrong passwords to
-/// `{base}/login` for `secs` seconds, each from a fresh fake address, then
-/// print one JSON line with every answer's status and latency summary.
-async fn attack(base: &str, secs: u64, clients: u64) -> Result<(), Box<dyn std::error::Error>> {
+/// `/login` for `secs` seconds, each from a fresh fake address, spread in
+/// turn over `bases` (the replicas), then print one JSON line with every
+/// answer's status and latency summary.
+async fn attack(
+    bases: &[String],
+    secs: u64,
+    clients: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
     let c = reqwest::Client::new();
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
     let mut attackers = Vec::new();
     for client in 0..clients {
-        let (c, base, stop, counter) = (
+        let (c, bases, stop, counter) = (
             c.clone(),
-            base.to_owned(),
+            bases.to_vec(),
             Arc::clone(&stop),
             Arc::clone(&counter),
         );
@@ -76,6 +146,7 @@ async fn attack(base: &str, secs: u64, clients: u64) -> Result<(), Box<dyn std::
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let ip = format!("10.{}.{}.{}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
                 let body = json!({"username": format!("victim{}", n % 5000), "password": format!("guess-{client}-{n}")});
+                let base = replica(&bases, n);
                 let (status, retry, _, d) = post(&c, &format!("{base}/login"), &ip, &body).await;
                 seen.push((status, retry, d));
             }
@@ -119,9 +190,23 @@ async fn attack(base: &str, secs: u64, clients: u64) -> Result<(), Box<dyn std::
     Ok(())
 }
 
-/// Starts the attacking process against `base`, at `nice` (through
+/// The replica that request `n` goes to: each in turn, as a round-robin
+/// load balancer would send them.
+fn replica(bases: &[String], n: u64) -> &str {
+    let len = u64::try_from(bases.len()).unwrap_or(1).max(1);
+    usize::try_from(n % len)
+        .ok()
+        .and_then(|i| bases.get(i))
+        .map_or("", String::as_str)
+}
+
+/// Starts the attacking process against `bases`, at `nice` (through
 /// `nice(1)` when it is above 0).
-fn spawn_attacker(base: &str, nice: u32, clients: u64) -> std::io::Result<std::process::Child> {
+fn spawn_attacker(
+    bases: &[String],
+    nice: u32,
+    clients: u64,
+) -> std::io::Result<std::process::Child> {
     let exe = std::env::current_exe()?;
     let secs = FLOOD.as_secs().to_string();
     let mut cmd = if nice > 0 {
@@ -131,7 +216,7 @@ fn spawn_attacker(base: &str, nice: u32, clients: u64) -> std::io::Result<std::p
     } else {
         std::process::Command::new(exe)
     };
-    cmd.args(["flood", "--attack", base, "--secs", &secs])
+    cmd.args(["flood", "--attack", &bases.join(","), "--secs", &secs])
         .args(["--clients", &clients.to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -171,6 +256,82 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The replicas a measurement runs against. The temporary directory (key
+/// ring, user table, SQLite store) lives as long as this does.
+struct Served {
+    /// `http://127.0.0.1:PORT`, one per replica.
+    bases: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// `url` with a key prefix of its own for this run when it is a Redis URL
+/// that names none, so that runs never share records.
+fn run_prefixed(url: &str) -> String {
+    if app::scheme(url) != Some("redis") || url.contains("prefix=") {
+        return url.to_owned();
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}prefix=kwflood.{}.{nanos}:", std::process::id())
+}
+
+/// Serves `replicas` instances of the application on loopback ports, each
+/// with a `Keyward` of its own over the store at `store` (a SQLite file in
+/// the temporary directory when `None`) and one key ring, hashing at
+/// `iterations` on `hashing`, taking from `limits`.
+async fn serve(
+    replicas: usize,
+    store: Option<&str>,
+    iterations: u32,
+    limits: &app::RateLimits,
+    hashing: &tokio::runtime::Handle,
+) -> Result<Served, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let keyring = dir.path().join("flood.keys");
+    KeyRing::generate(JwtAlg::EdDSA)?.save_new(&keyring)?;
+    // The default: the store and the user table in one SQLite file, as the
+    // server does. Another store: the user table in a file of its own.
+    let (store_url, users_path) = match store {
+        Some(url) => (run_prefixed(url), dir.path().join("users.db")),
+        None => {
+            let db = dir.path().join("flood.db");
+            (format!("sqlite:{}", db.display()), db)
+        }
+    };
+    let mut policy = app::password_policy();
+    policy.iterations = iterations;
+    let mut bases = Vec::new();
+    for _ in 0..replicas {
+        // Each replica connects on its own, as a process of its own would.
+        let store = app::open_store(&store_url)
+            .await
+            .map_err(|e| format!("--store: {e}"))?;
+        let kw = Keyward::builder()
+            .password_policy(policy.clone())
+            .issuer("http://keyward.flood")
+            .audience("keyward-server")
+            .keys(KeyRing::load(&keyring)?)
+            .shared_store(store)
+            .build()?;
+        let users = app::Users::open(&users_path).await?;
+        let state = app::App::new(kw, users, Arc::new(app::LogMailer), true)
+            .with_limits(limits.clone())
+            .with_hashing(hashing.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        bases.push(format!("http://{}", listener.local_addr()?));
+        tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+    }
+    Ok(Served { bases, _dir: dir })
+}
+
 /// Limits that never refuse within a run, for measurements that must reach
 /// password verification on every attempt: the same names, a million a
 /// minute.
@@ -183,38 +344,6 @@ fn opened_limits() -> app::RateLimits {
         code_send_per_source: open(&d.code_send_per_source),
         code_verify_per_source: open(&d.code_verify_per_source),
     }
-}
-
-async fn serve(
-    iterations: u32,
-    limits: app::RateLimits,
-    hashing: &tokio::runtime::Handle,
-) -> Result<(String, tempfile::TempDir), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("flood.db");
-    let mut policy = app::password_policy();
-    policy.iterations = iterations;
-    let kw = Keyward::builder()
-        .password_policy(policy)
-        .issuer("http://keyward.flood")
-        .audience("keyward-server")
-        .keys(KeyRing::generate(JwtAlg::EdDSA)?)
-        .store(SqliteStore::open(&db).await?)
-        .build()?;
-    let users = app::Users::open(&db).await?;
-    let state = app::App::new(kw, users, Arc::new(app::LogMailer), true)
-        .with_limits(limits)
-        .with_hashing(hashing.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    Ok((base, dir))
 }
 
 async fn post(
@@ -246,16 +375,18 @@ async fn post(
     }
 }
 
-/// `/me` and `/token/refresh`, `n` times each, one after the other.
-async fn probe(
+/// `/me` and `/token/refresh`, `n` times each, one after the other, each
+/// pair on the next replica of `bases`.
+async fn probe_all(
     c: &reqwest::Client,
-    base: &str,
+    bases: &[String],
     access: &str,
     refresh: &mut String,
-    n: usize,
+    n: u64,
 ) -> (Vec<Duration>, Vec<Duration>) {
     let (mut me, mut rf) = (Vec::new(), Vec::new());
-    for _ in 0..n {
+    for i in 0..n {
+        let base = replica(bases, i);
         let t = Instant::now();
         let ok = c
             .get(format!("{base}/me"))
@@ -284,12 +415,21 @@ async fn probe(
 
 /// The command line.
 struct Options {
-    /// `--attack URL`: be the attacking process.
-    attack: Option<String>,
+    /// `--attack URL[,URL…]`: be the attacking process, against these
+    /// replicas.
+    attack: Option<Vec<String>>,
     secs: u64,
     clients: u64,
     attacker_nice: u32,
     hash_nice: i32,
+    replicas: usize,
+    /// keyward's store for the replicas; `None`: a SQLite file (the flood)
+    /// or Redis (`--source-limit`).
+    store: Option<String>,
+    /// `--source-limit`: measure the per-source limit instead.
+    source_limit: bool,
+    window: Duration,
+    source_clients: usize,
 }
 
 /// Reads the flags that follow `flood` on the command line.
@@ -300,13 +440,45 @@ fn options(mut args: impl Iterator<Item = String>) -> Result<Options, Box<dyn st
         clients: CLIENTS,
         attacker_nice: DEFAULT_ATTACKER_NICE,
         hash_nice: DEFAULT_HASH_NICE,
+        replicas: 1,
+        store: None,
+        source_limit: false,
+        window: SOURCE_WINDOW,
+        source_clients: SOURCE_CLIENTS,
     };
     while let Some(flag) = args.next() {
+        if flag == "--source-limit" {
+            o.source_limit = true;
+            continue;
+        }
         let value = args
             .next()
             .ok_or_else(|| format!("flood: {flag} needs a value"))?;
         match flag.as_str() {
-            "--attack" => o.attack = Some(value),
+            "--attack" => o.attack = Some(value.split(',').map(str::to_owned).collect()),
+            "--replicas" => {
+                o.replicas = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_REPLICAS).contains(n))
+                    .ok_or("flood: --replicas: a number from 1 to 8")?;
+            }
+            "--store" => o.store = Some(value),
+            "--window" => {
+                o.window = value
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=300).contains(s))
+                    .map(Duration::from_secs)
+                    .ok_or("flood: --window: seconds, from 1 to 300")?;
+            }
+            "--source-clients" => {
+                o.source_clients = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1_000).contains(n))
+                    .ok_or("flood: --source-clients: a number from 1 to 1000")?;
+            }
             "--secs" => o.secs = value.parse()?,
             "--clients" => o.clients = value.parse()?,
             "--attacker-nice" => o.attacker_nice = value.parse()?,
@@ -320,11 +492,138 @@ fn options(mut args: impl Iterator<Item = String>) -> Result<Options, Box<dyn st
 /// The `flood` mode: `args` are the flags after `flood`.
 pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<(), Box<dyn std::error::Error>> {
     let o = options(args)?;
-    if let Some(base) = &o.attack {
-        return tokio::runtime::Runtime::new()?.block_on(attack(base, o.secs, o.clients));
+    if let Some(bases) = &o.attack {
+        return tokio::runtime::Runtime::new()?.block_on(attack(bases, o.secs, o.clients));
     }
     let hashing = app::hashing_runtime(o.hash_nice)?;
+    if o.source_limit {
+        return tokio::runtime::Runtime::new()?.block_on(source_limit(&o, hashing.handle()));
+    }
     tokio::runtime::Runtime::new()?.block_on(measure(&o, hashing.handle()))
+}
+
+/// `--source-limit`: the per-source login limit with one replica, then
+/// with two on one store (see the module docs). Fails when the two counts
+/// of evaluated attempts differ by more than one.
+async fn source_limit(
+    o: &Options,
+    hashing: &tokio::runtime::Handle,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = match &o.store {
+        Some(url) => url.clone(),
+        None => std::env::var("KEYWARD_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned()),
+    };
+    // A URL this build cannot open fails here, before any output.
+    drop(
+        app::open_store(&store)
+            .await
+            .map_err(|e| format!("--store: {e}"))?,
+    );
+    let limits = app::RateLimits::default();
+    let window = o.window;
+    println!(
+        "per-source login limit: {} clients posting wrong passwords to /login from one address for {} s, each for a name of its own ({} store, {SOURCE_ITERATIONS} iterations):",
+        o.source_clients,
+        window.as_secs(),
+        app::scheme(&store).unwrap_or("?"),
+    );
+    let mut evaluated = Vec::new();
+    let mut stray = 0;
+    for (replicas, source) in [(1, "203.0.113.1"), (2, "203.0.113.2")] {
+        let served = serve(replicas, Some(&store), SOURCE_ITERATIONS, &limits, hashing).await?;
+        let statuses = from_one_source(&served.bases, source, window, o.source_clients).await;
+        let count = |status| statuses.get(&status).copied().unwrap_or(0);
+        let other: u64 = statuses
+            .iter()
+            .filter(|(status, _)| !matches!(status, 401 | 429))
+            .map(|(_, n)| n)
+            .sum();
+        let label = if replicas == 1 {
+            "1 replica: "
+        } else {
+            "2 replicas:"
+        };
+        println!(
+            "  {label} 401 (evaluated) {:>3}   429 (limited) {:>6}   other {other}",
+            count(401),
+            count(429)
+        );
+        evaluated.push(count(401));
+        stray += other;
+    }
+    // What the limit allows from a cold start in the window: the burst at
+    // once, then one per emission interval ([0, window): an arrival at the
+    // window's very end falls outside).
+    let limit = &limits.login_per_source;
+    let period_ms = u64::try_from(limit.period().as_millis()).unwrap_or(u64::MAX);
+    let emission_ms = period_ms.div_ceil(u64::from(limit.count())).max(1);
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    let allowed = u64::from(limit.burst_size()) + (window_ms - 1) / emission_ms;
+    println!(
+        "  the limit ({} at once, then one every {} ms) allows {allowed} from a cold start in {} s",
+        limit.burst_size(),
+        emission_ms,
+        window.as_secs()
+    );
+    let (one, two) = (evaluated[0], evaluated[1]);
+    if stray > 0 {
+        return Err(format!(
+            "{stray} answers were neither 401 nor 429: the counts are not comparable"
+        )
+        .into());
+    }
+    if one.abs_diff(two) > 1 {
+        return Err(
+            format!("evaluated attempts differ: {one} with one replica, {two} with two").into(),
+        );
+    }
+    println!("  evaluated attempts agree within one: {one} with one replica, {two} with two");
+    Ok(())
+}
+
+/// `clients` clients post wrong passwords to `/login` with `source` as
+/// their address for `window`, each request to the next replica of
+/// `bases` and for a name of its own: the answers by status (0: no
+/// answer).
+async fn from_one_source(
+    bases: &[String],
+    source: &str,
+    window: Duration,
+    clients: usize,
+) -> std::collections::BTreeMap<u16, u64> {
+    let c = reqwest::Client::new();
+    let counter = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + window;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (c, bases, counter, source) = (
+            c.clone(),
+            bases.to_vec(),
+            Arc::clone(&counter),
+            source.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut seen = std::collections::BTreeMap::<u16, u64>::new();
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let body = json!({"username": format!("nobody{n}"), "password": "wrong password"});
+                let base = replica(&bases, n);
+                let (status, _, _, _) = post(&c, &format!("{base}/login"), &source, &body).await;
+                *seen.entry(status).or_default() += 1;
+            }
+            seen
+        }));
+    }
+    let mut all = std::collections::BTreeMap::new();
+    for task in tasks {
+        // A client task that panicked counts as no answers.
+        if let Ok(seen) = task.await {
+            for (status, n) in seen {
+                *all.entry(status).or_default() += n;
+            }
+        }
+    }
+    all
 }
 
 async fn measure(
@@ -332,15 +631,20 @@ async fn measure(
     hashing: &tokio::runtime::Handle,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (attacker_nice, hash_nice, clients) = (o.attacker_nice, o.hash_nice, o.clients);
-    let (base, _dir) = serve(
+    let served = serve(
+        o.replicas,
+        o.store.as_deref(),
         PasswordPolicy::default().iterations,
-        app::RateLimits::default(),
+        &app::RateLimits::default(),
         hashing,
     )
     .await?;
+    let bases = &served.bases;
     let c = reqwest::Client::new();
     let creds = json!({"username": "alice", "password": "correct horse battery staple"});
+    let base = replica(bases, 0);
     post(&c, &format!("{base}/register"), "127.0.0.1", &creds).await;
+    let base = replica(bases, 1);
     let (_, _, pair, _) = post(&c, &format!("{base}/login"), "127.0.0.2", &creds).await;
     let access = pair["access_token"].as_str().unwrap_or_default().to_owned();
     let mut refresh = pair["refresh_token"]
@@ -350,11 +654,18 @@ async fn measure(
     let rss_idle = rss_kib();
 
     println!(
-        "idle ({} CPUs; password hashing at nice {hash_nice}):",
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        "idle ({} CPUs; password hashing at nice {hash_nice}; {} on {}):",
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        match o.replicas {
+            1 => "1 replica".to_owned(),
+            n => format!("{n} replicas"),
+        },
+        o.store
+            .as_deref()
+            .map_or("sqlite", |url| app::scheme(url).unwrap_or("?"))
     );
     // Enough samples that the idle p99 is not one lucky run.
-    let (me_idle, rf_idle) = probe(&c, &base, &access, &mut refresh, IDLE_SAMPLES).await;
+    let (me_idle, rf_idle) = probe_all(&c, bases, &access, &mut refresh, IDLE_SAMPLES).await;
     let (_, me_idle_p99) = summary("/me", me_idle);
     let (_, rf_idle_p99) = summary("/token/refresh", rf_idle);
     // /login idle: wrong passwords for unknown users (the same work as for
@@ -363,6 +674,7 @@ async fn measure(
     for i in 0..IDLE_LOGINS {
         let body = json!({"username": format!("nobody{i}"), "password": "wrong password"});
         let ip = format!("198.18.0.{i}");
+        let base = replica(bases, u64::from(i));
         let (status, _, _, d) = post(&c, &format!("{base}/login"), &ip, &body).await;
         if status == 401 {
             login_idle.push(d);
@@ -374,20 +686,23 @@ async fn measure(
         "flood: {clients} clients posting wrong passwords for {} s from fake addresses:",
         FLOOD.as_secs()
     );
-    let attacker = spawn_attacker(&base, attacker_nice, clients)?;
+    let attacker = spawn_attacker(bases, attacker_nice, clients)?;
     println!(
         "  (attackers: a second process, pid {}, at nice {attacker_nice})",
         attacker.id()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_flood = rss_kib();
-    // The legitimate user logs in once, honouring Retry-After.
+    // The legitimate user logs in once, honouring Retry-After; each attempt
+    // goes to the next replica, as a round-robin load balancer would send
+    // it.
     let legit = {
-        let (c, base, creds) = (c.clone(), base.clone(), creds.clone());
+        let (c, bases, creds) = (c.clone(), bases.clone(), creds.clone());
         tokio::spawn(async move {
             let t = Instant::now();
             let mut budget = Duration::ZERO;
             for attempt in 1..=20u32 {
+                let base = replica(&bases, u64::from(attempt));
                 let (status, retry, _, _) =
                     post(&c, &format!("{base}/login"), "192.0.2.10", &creds).await;
                 if status == 200 {
@@ -404,7 +719,7 @@ async fn measure(
     let mut me_flood = Vec::new();
     let mut rf_flood = Vec::new();
     while started.elapsed() < FLOOD.saturating_sub(Duration::from_secs(2)) {
-        let (me, rf) = probe(&c, &base, &access, &mut refresh, 10).await;
+        let (me, rf) = probe_all(&c, bases, &access, &mut refresh, 10).await;
         me_flood.extend(me);
         rf_flood.extend(rf);
     }
@@ -445,7 +760,8 @@ async fn measure(
     println!(
         "timing: 1000 unknown-user vs 1000 wrong-password logins, interleaved (100,000 iterations):"
     );
-    let (base, _dir2) = serve(100_000, opened_limits(), hashing).await?;
+    let timing = serve(1, None, 100_000, &opened_limits(), hashing).await?;
+    let base = replica(&timing.bases, 0);
     post(&c, &format!("{base}/register"), "127.0.0.1", &creds).await;
     let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
     for i in 0..1000u32 {

@@ -39,10 +39,13 @@
 //! refused.
 //!
 //! ```text
-//! cargo run --release --example server -- flood [--clients N] …
+//! cargo run --release --example server -- flood [--clients N] [--replicas N --store URL] …
+//! cargo run --release --example server --features redis -- flood --source-limit
 //! ```
 //!
-//! measures a login flood against the server instead (see `flood.rs`).
+//! measure a login flood against the server instead, and the per-source
+//! login limit with one replica and with two on one Redis (see `flood.rs`,
+//! which records the figures).
 
 mod app;
 mod flood;
