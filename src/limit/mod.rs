@@ -259,7 +259,7 @@ pub struct Allowance {
 }
 
 impl Allowance {
-    fn unchecked() -> Self {
+    fn not_checked() -> Self {
         Self {
             remaining: 0,
             reset_after: Duration::ZERO,

@@ -205,7 +205,7 @@ impl Limits {
                     error = %e,
                     "keyward: rate limit not checked: the store failed and the limit fails open"
                 );
-                Ok(Allowance::unchecked())
+                Ok(Allowance::not_checked())
             }
             Err(e) => Err(e),
         }
