@@ -198,7 +198,7 @@ impl Sessions {
             },
         )
         .await?;
-        tracing::info!(session = %id, "session ended: the subject's list was full");
+        tracing::info!(session = %id, subject_tag = %hex(tag), "session ended: the subject's list was full");
         Ok(())
     }
 
@@ -297,7 +297,7 @@ impl Sessions {
             },
         )
         .await?;
-        tracing::info!(session = %session_id, "session revoked by id");
+        tracing::info!(session = %session_id, subject_tag = %hex(&self.subject_tag(subject)), "session revoked by id");
         Ok(())
     }
 
@@ -308,7 +308,7 @@ impl Sessions {
         family_id: [u8; 16],
         subject: &str,
     ) -> Result<TokenPair, Error> {
-        tracing::info!(session = %session_id, subject = %subject, "session started");
+        tracing::info!(session = %session_id, subject_tag = %hex(&tag), "session started");
         self.pair(
             &Parsed {
                 subject_tag: tag,
@@ -373,9 +373,9 @@ impl Sessions {
         match outcome {
             Outcome::Rotated { generation } | Outcome::GraceReplay { generation } => {
                 if matches!(outcome, Outcome::Rotated { .. }) {
-                    tracing::info!(session = %session, subject = %subject, generation, "refresh token rotated");
+                    tracing::info!(session = %session, subject_tag = %hex(&parsed.subject_tag), generation, "refresh token rotated");
                 } else {
-                    tracing::info!(session = %session, subject = %subject, generation, "refresh grace replay");
+                    tracing::info!(session = %session, subject_tag = %hex(&parsed.subject_tag), generation, "refresh grace replay");
                 }
                 self.pair(
                     &Parsed {
@@ -386,7 +386,7 @@ impl Sessions {
                 )
             }
             Outcome::Reused => {
-                tracing::warn!(session = %session, subject = %subject, "refresh token reuse detected; session family revoked");
+                tracing::warn!(session = %session, subject_tag = %hex(&parsed.subject_tag), "refresh token reuse detected; session family revoked");
                 Err(SessionError::Reused.into())
             }
             Outcome::Expired => Err(SessionError::Expired.into()),
@@ -417,15 +417,15 @@ impl Sessions {
                 Ok(match decide_revoke(&family) {
                     Some(next) => {
                         let ttl = self.record_ttl(&next, now);
-                        Decision::only(Some(next.subject.clone())).write(0, &next, ttl)?
+                        Decision::only(true).write(0, &next, ttl)?
                     }
-                    None => Decision::only(None),
+                    None => Decision::only(false),
                 })
             },
         )
         .await?;
-        if let Some(subject) = revoked {
-            tracing::info!(session = %session, subject = %subject, "session revoked");
+        if revoked {
+            tracing::info!(session = %session, subject_tag = %hex(&parsed.subject_tag), "session revoked");
         }
         Ok(session)
     }
@@ -451,7 +451,7 @@ impl Sessions {
             },
         )
         .await?;
-        tracing::info!(subject = %subject, "all sessions of subject revoked");
+        tracing::info!(subject_tag = %hex(&self.subject_tag(subject)), "all sessions of subject revoked");
         Ok(())
     }
 
