@@ -20,7 +20,7 @@ use std::sync::Arc;
 use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput};
 use keyward::api_key::KeySpec;
-use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, SqliteStore, Store, Tokens};
+use keyward::{JwtAlg, KeyRing, Keyward, Tokens};
 
 fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -29,34 +29,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         .unwrap();
     // The SQLite file lives under target/, not in a tmpfs.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    #[cfg_attr(
-        not(any(feature = "postgres", feature = "redis")),
-        allow(unused_mut, reason = "only the network stores are pushed")
-    )]
-    let mut stores: Vec<(&str, Arc<dyn Store>)> = vec![
-        ("memory", Arc::new(MemoryStore::new())),
-        (
-            "sqlite",
-            Arc::new(
-                rt.block_on(SqliteStore::open(dir.path().join("bench.db")))
-                    .unwrap(),
-            ),
-        ),
-    ];
-    #[cfg(feature = "postgres")]
-    if let Some(url) = support::services::postgres("postgres bench") {
-        let store = rt.block_on(keyward::PgStore::connect(&url)).unwrap();
-        stores.push(("postgres", Arc::new(store)));
-    }
-    #[cfg(feature = "redis")]
-    if let Some(url) = support::services::redis("redis bench") {
-        let options = keyward::store::RedisOptions::default()
-            .prefix(support::services::unique_prefix("bench"));
-        let store = rt
-            .block_on(keyward::RedisStore::connect_with(&url, options))
-            .unwrap();
-        stores.push(("redis", Arc::new(store)));
-    }
+    let stores = support::services::stores(&rt, dir.path(), "api_keys");
     for (name, store) in stores {
         let kw = Keyward::builder()
             .keys(KeyRing::generate(JwtAlg::HS256).unwrap())

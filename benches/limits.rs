@@ -32,10 +32,7 @@ use std::time::Duration;
 use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput};
 use keyward::throttle::{DEFAULT_PURGE_EVERY, Throttle};
-use keyward::{
-    Allowance, Error, JwtAlg, KeyRing, Keyward, Limit, Limits, MemoryStore, SqliteStore, Store,
-    SystemClock,
-};
+use keyward::{Allowance, Error, JwtAlg, KeyRing, Keyward, Limit, Limits, SystemClock};
 
 /// Keys the allowed rows cycle over.
 const KEYS: usize = 1_024;
@@ -59,34 +56,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
 
     // The SQLite file lives under target/, not in a tmpfs.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    #[cfg_attr(
-        not(any(feature = "postgres", feature = "redis")),
-        allow(unused_mut, reason = "only the network stores are pushed")
-    )]
-    let mut stores: Vec<(&str, Arc<dyn Store>)> = vec![
-        ("memory", Arc::new(MemoryStore::new())),
-        (
-            "sqlite",
-            Arc::new(
-                rt.block_on(SqliteStore::open(dir.path().join("bench.db")))
-                    .unwrap(),
-            ),
-        ),
-    ];
-    #[cfg(feature = "postgres")]
-    if let Some(url) = support::services::postgres("postgres limits bench") {
-        let store = rt.block_on(keyward::PgStore::connect(&url)).unwrap();
-        stores.push(("postgres", Arc::new(store)));
-    }
-    #[cfg(feature = "redis")]
-    if let Some(url) = support::services::redis("redis limits bench") {
-        let options = keyward::store::RedisOptions::default()
-            .prefix(support::services::unique_prefix("limits"));
-        let store = rt
-            .block_on(keyward::RedisStore::connect_with(&url, options))
-            .unwrap();
-        stores.push(("redis", Arc::new(store)));
-    }
+    let stores = support::services::stores(&rt, dir.path(), "limits");
 
     // Each store's limits, checked before timing: the allowed limit
     // allows, the key is exhausted after one check, the deny cache holds

@@ -61,3 +61,45 @@ fn reachable(what: &str, var: &str, host: &str, port: u16) -> bool {
     }
     up
 }
+
+/// Every store to measure, named: memory, SQLite (as `SqliteStore::open`
+/// opens it, on a file in `dir`), and PostgreSQL and Redis when they
+/// answer (Redis under a key prefix of its own, from `what`).
+#[cfg(feature = "sqlite")]
+pub(crate) fn stores(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    what: &str,
+) -> Vec<(&'static str, std::sync::Arc<dyn keyward::Store>)> {
+    use std::sync::Arc;
+    #[cfg_attr(
+        not(any(feature = "postgres", feature = "redis")),
+        allow(unused_mut, reason = "only the network stores are pushed")
+    )]
+    let mut stores: Vec<(&'static str, Arc<dyn keyward::Store>)> = vec![
+        ("memory", Arc::new(keyward::MemoryStore::new())),
+        (
+            "sqlite",
+            Arc::new(
+                rt.block_on(keyward::SqliteStore::open(dir.join("bench.db")))
+                    .expect("the bench's SQLite file"),
+            ),
+        ),
+    ];
+    #[cfg(feature = "postgres")]
+    if let Some(url) = postgres(&format!("postgres {what} bench")) {
+        let store = rt
+            .block_on(keyward::PgStore::connect(&url))
+            .expect("PostgreSQL answers");
+        stores.push(("postgres", Arc::new(store)));
+    }
+    #[cfg(feature = "redis")]
+    if let Some(url) = redis(&format!("redis {what} bench")) {
+        let options = keyward::store::RedisOptions::default().prefix(unique_prefix(what));
+        let store = rt
+            .block_on(keyward::RedisStore::connect_with(&url, options))
+            .expect("Redis answers");
+        stores.push(("redis", Arc::new(store)));
+    }
+    stores
+}
