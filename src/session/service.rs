@@ -34,6 +34,16 @@ fn subject_key(tag: &[u8; 16]) -> String {
     format!("kw:subj:{}", hex(tag))
 }
 
+/// The family record a list entry names. Entries hold the ids keyward
+/// wrote; anything else was written by someone else.
+fn listed_family_key(id: &str) -> Result<String, StoreError> {
+    unhex::<16>(id)
+        .map(|f| family_key(&f))
+        .ok_or(StoreError::Corrupt(
+            "session list entry is not a session id",
+        ))
+}
+
 fn list_key(tag: &[u8; 16]) -> String {
     format!("kw:sess:{}", hex(tag))
 }
@@ -174,7 +184,7 @@ impl Sessions {
     /// Ends the family `id` of the subject tagged `tag` to make room in
     /// its list: its record is deleted with its entry, in one commit.
     async fn evict(&self, tag: &[u8; 16], id: &str) -> Result<(), Error> {
-        let fam_key = unhex::<16>(id).map_or_else(|| format!("kw:fam:{id}"), |f| family_key(&f));
+        let fam_key = listed_family_key(id)?;
         let list_key = list_key(tag);
         transact(
             &*self.inner.store,
@@ -228,10 +238,8 @@ impl Sessions {
         let fam_keys: Vec<String> = listed
             .sessions
             .iter()
-            .map(|e| {
-                unhex::<16>(&e.id).map_or_else(|| format!("kw:fam:{}", e.id), |f| family_key(&f))
-            })
-            .collect();
+            .map(|e| listed_family_key(&e.id))
+            .collect::<Result<_, _>>()?;
         let mut keys: Vec<&str> = vec![&list_key, &subj_key];
         keys.extend(fam_keys.iter().map(String::as_str));
         let policy = &self.inner.policy;
