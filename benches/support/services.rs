@@ -66,6 +66,10 @@ fn reachable(what: &str, var: &str, host: &str, port: u16) -> bool {
 /// opens it, on a file in `dir`), and PostgreSQL and Redis when they
 /// answer (Redis under a key prefix of its own, from `what`).
 #[cfg(feature = "sqlite")]
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "redis")),
+    allow(unused_variables, reason = "what names the network stores' runs")
+)]
 pub(crate) fn stores(
     rt: &tokio::runtime::Runtime,
     dir: &std::path::Path,
