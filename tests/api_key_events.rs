@@ -4,37 +4,18 @@
 //! no other test runs at the same time.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use keyward::clock::ManualClock;
 use keyward::testing::FaultyStore;
 use keyward::{JwtAlg, KeyRing, KeySpec, Keyward, MemoryStore, Store, Tokens};
 
-/// A `tracing` writer that keeps what it is given.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn events_name_the_key_id_and_nothing_secret() {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (out, _guard) = common::events::capture();
 
     let clock = ManualClock::new(1_700_000_000);
     let faulty = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
@@ -61,7 +42,7 @@ async fn events_name_the_key_id_and_nothing_secret() {
         .await
         .unwrap_err();
 
-    let logged = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let logged = out.text();
     for event in [
         "api key created",
         "last_used_at not written",

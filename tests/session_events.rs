@@ -5,37 +5,18 @@
 //! test runs at the same time.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 
 use keyward::clock::ManualClock;
 use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, Purpose};
-
-/// A `tracing` writer that keeps what it is given.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 const SUBJECT: &str = "alice@example.com";
 
 #[tokio::test]
 async fn events_carry_a_subject_tag_and_nothing_personal_or_secret() {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (out, _guard) = common::events::capture();
 
     let clock = ManualClock::new(1_700_000_000);
     let kw = Keyward::builder()
@@ -80,7 +61,7 @@ async fn events_carry_a_subject_tag_and_nothing_personal_or_secret() {
     otp.unlock(SUBJECT).await.unwrap();
     secrets.push(code.unprotected_as_str().to_owned());
 
-    let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let log = out.text();
     for event in [
         "session started",
         "refresh token rotated",

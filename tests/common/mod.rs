@@ -16,6 +16,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod events;
 pub mod sessions;
 
 pub fn unhex(s: &str) -> Vec<u8> {
