@@ -22,6 +22,8 @@
 //!
 //! A record in the JSON form (format byte `0x01`) reads too.
 
+use std::ops::Range;
+
 use super::*;
 
 /// The binary form's format byte.
@@ -229,38 +231,43 @@ impl Reader<'_> {
     }
 }
 
-/// What a verify reads of a record in the binary form, borrowed from its
-/// bytes: the status, `last_used_at`, and the bytes of the proof's
-/// strings, with no allocation and no UTF-8 check (the proof checks its
-/// text once).
-pub(crate) struct KeyView<'a> {
+/// What a verify reads of a record in the binary form: the status,
+/// `last_used_at`, and where the proof's strings lie in the record's
+/// bytes. It borrows nothing, so the bytes can move into the proof; it
+/// allocates nothing and checks no UTF-8 (the proof checks its strings
+/// once).
+pub(crate) struct KeyView {
     pub(crate) status: Status,
     pub(crate) last_used_at: Option<u64>,
-    pub(crate) owner: &'a [u8],
-    pub(crate) name: &'a [u8],
+    /// The owner's bytes.
+    pub(crate) owner: Range<usize>,
+    /// The name's bytes.
+    pub(crate) name: Range<usize>,
     /// The scopes' bytes: each with its length byte before it.
-    pub(crate) scopes: &'a [u8],
+    pub(crate) scopes: Range<usize>,
 }
 
-impl<'a> KeyView<'a> {
+impl KeyView {
     /// The view of `bytes`, or `None` if they are not a record in the
     /// binary form (a record in the JSON form has no view).
-    pub(crate) fn of(bytes: &'a [u8]) -> Option<Self> {
+    pub(crate) fn of(bytes: &[u8]) -> Option<Self> {
         let (&FORMAT_BINARY_V1, rest) = bytes.split_first()? else {
             return None;
         };
         let mut r = Reader(rest);
+        // A position in `bytes`, from what is left to read.
+        let at = |r: &Reader<'_>| bytes.len().checked_sub(r.0.len());
         let fixed = Fixed::read(&mut r)?;
         let len16 = r.take::<2>().map(u16::from_le_bytes)?;
-        let owner = r.bytes(usize::from(len16))?;
-        let name = r.bytes8()?;
+        let owner = span(&mut r, at, usize::from(len16))?;
+        let len8 = r.u8()?;
+        let name = span(&mut r, at, usize::from(len8))?;
         let _prefix = r.bytes8()?;
         let count = r.u8()?;
-        let start = r.0;
+        let start = at(&r)?;
         for _ in 0..count {
             r.bytes8()?;
         }
-        let scopes = start.get(..start.len().checked_sub(r.0.len())?)?;
         Some(Self {
             status: Status {
                 digest: fixed.digest,
@@ -272,15 +279,27 @@ impl<'a> KeyView<'a> {
             last_used_at: fixed.last_used_at,
             owner,
             name,
-            scopes,
+            scopes: start..at(&r)?,
         })
     }
+}
 
-    /// Each scope's bytes, in order.
-    pub(crate) fn scopes(&self) -> impl Iterator<Item = &'a [u8]> {
-        let mut r = Reader(self.scopes);
-        std::iter::from_fn(move || r.bytes8())
-    }
+/// Reads `len` bytes and says where they lay.
+fn span(
+    r: &mut Reader<'_>,
+    at: impl Fn(&Reader<'_>) -> Option<usize>,
+    len: usize,
+) -> Option<Range<usize>> {
+    let start = at(r)?;
+    r.bytes(len)?;
+    Some(start..at(r)?)
+}
+
+/// Each scope's bytes in `scopes`, where each has its length byte before
+/// it (a view's `scopes`), in order.
+pub(crate) fn scope_slices(scopes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut r = Reader(scopes);
+    std::iter::from_fn(move || r.bytes8())
 }
 
 impl<'a> Reader<'a> {

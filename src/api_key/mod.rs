@@ -66,6 +66,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,7 +77,7 @@ use crate::error::{Error, StoreError};
 use crate::hex::encode as hex;
 use crate::keyring::KeyRing;
 use crate::secret::{SecretBytes, Token};
-use crate::store::{Attempt, Decision, MAX_TTL, Store, Stored, read_then_try, transact};
+use crate::store::{Decision, MAX_TTL, Record, Store, Stored, at_store_time, transact};
 use crate::token::{TokenDigest, Tokens};
 
 pub use crate::error::ApiKeyError;
@@ -336,16 +337,20 @@ impl RolledKey {
 /// Proof that a presented API key is live: what a request handler needs to
 /// authorise it. Only [`ApiKeys::verify`] makes one.
 ///
-/// Its strings share one buffer, so a verify allocates once for its
-/// answer.
+/// Its strings are read from the key's record as loaded, so a verify
+/// allocates nothing for its answer.
 #[derive(Clone, PartialEq, Eq)]
 #[must_use]
 pub struct ApiKeyVerified {
-    /// The id, the owner, the name, then the scopes joined by spaces
-    /// (scopes hold no space).
-    text: String,
-    owner_end: usize,
-    name_end: usize,
+    id: [u8; crate::token::ID_LEN],
+    /// The record's owner, name, prefix and scopes, as stored: the bytes
+    /// between the fixed part (times and digests, cut off) and the
+    /// metadata (cut off).
+    fields: Vec<u8>,
+    owner: Range<usize>,
+    name: Range<usize>,
+    /// Each scope with its length byte before it.
+    scopes: Range<usize>,
     expires_at: Option<u64>,
     rolled_until: Option<u64>,
 }
@@ -367,32 +372,33 @@ impl ApiKeyVerified {
     /// The key's public id, for logs.
     #[must_use]
     pub fn id(&self) -> &str {
-        self.text.get(..crate::token::ID_LEN).unwrap_or_default()
+        std::str::from_utf8(&self.id).unwrap_or_default()
     }
 
     /// The owner (a subject).
     #[must_use]
     pub fn owner(&self) -> &str {
-        self.text
-            .get(crate::token::ID_LEN..self.owner_end)
-            .unwrap_or_default()
+        self.text(&self.owner)
     }
 
     /// The display name.
     #[must_use]
     pub fn name(&self) -> &str {
-        self.text
-            .get(self.owner_end..self.name_end)
-            .unwrap_or_default()
+        self.text(&self.name)
     }
 
     /// The scopes, in the order they were given.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.text
-            .get(self.name_end..)
+        scope_slices(self.fields.get(self.scopes.clone()).unwrap_or_default())
+            .filter_map(|s| std::str::from_utf8(s).ok())
+    }
+
+    /// A string field; [`of_record`](Self::of_record) checked it is UTF-8.
+    fn text(&self, at: &Range<usize>) -> &str {
+        self.fields
+            .get(at.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
             .unwrap_or_default()
-            .split(' ')
-            .filter(|s| !s.is_empty())
     }
 
     /// Expiry, in seconds since the Unix epoch, if any.
@@ -426,35 +432,54 @@ impl ApiKeyVerified {
         }
     }
 
-    /// The proof for a record's view: its strings copied into one
-    /// buffer, whose UTF-8 is checked once.
-    fn of_view(id: &str, view: &KeyView<'_>, matched: Matched) -> Result<Self, StoreError> {
-        let mut text = Vec::with_capacity(
-            id.len()
-                .saturating_add(view.owner.len())
-                .saturating_add(view.name.len())
-                .saturating_add(view.scopes.len()),
+    /// The proof for a record's bytes and their view: the bytes are cut
+    /// down to the strings (no digest stays in the proof), and those are
+    /// checked to be UTF-8 once.
+    fn of_record(
+        id: &str,
+        mut record: Vec<u8>,
+        view: &KeyView,
+        matched: Matched,
+    ) -> Result<Self, StoreError> {
+        let not_utf8 = || StoreError::Corrupt("api key record is not UTF-8");
+        let id = id
+            .as_bytes()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("api key id"))?;
+        // All ASCII, the usual case, is UTF-8 in every field whatever the
+        // length bytes between them; else each field is checked.
+        let all = record
+            .get(view.owner.start..view.scopes.end)
+            .ok_or_else(not_utf8)?;
+        if !all.is_ascii() {
+            for at in [&view.owner, &view.name] {
+                std::str::from_utf8(record.get(at.clone()).ok_or_else(not_utf8)?)
+                    .map_err(|_| not_utf8())?;
+            }
+            let scopes = record.get(view.scopes.clone()).ok_or_else(not_utf8)?;
+            for scope in scope_slices(scopes) {
+                std::str::from_utf8(scope).map_err(|_| not_utf8())?;
+            }
+        }
+        let base = view.owner.start;
+        let from_base = |at: &Range<usize>| -> Result<Range<usize>, StoreError> {
+            let start = at.start.checked_sub(base).ok_or_else(not_utf8)?;
+            let end = at.end.checked_sub(base).ok_or_else(not_utf8)?;
+            Ok(start..end)
+        };
+        let (owner, name, scopes) = (
+            from_base(&view.owner)?,
+            from_base(&view.name)?,
+            from_base(&view.scopes)?,
         );
-        text.extend_from_slice(id.as_bytes());
-        text.extend_from_slice(view.owner);
-        let owner_end = text.len();
-        text.extend_from_slice(view.name);
-        let name_end = text.len();
-        for scope in view.scopes() {
-            text.extend_from_slice(scope);
-            text.push(b' ');
-        }
-        let text = String::from_utf8(text)
-            .map_err(|_| StoreError::Corrupt("api key record is not UTF-8"))?;
-        // Every split falls on a character boundary: the id is ASCII, and
-        // owner and name were each written as whole strings.
-        if !(text.is_char_boundary(owner_end) && text.is_char_boundary(name_end)) {
-            return Err(StoreError::Corrupt("api key record is not UTF-8"));
-        }
+        record.truncate(view.scopes.end);
+        record.drain(..base);
         Ok(Self {
-            text,
-            owner_end,
-            name_end,
+            id,
+            fields: record,
+            owner,
+            name,
+            scopes,
             expires_at: view.status.expires_at,
             rolled_until: rolled_until(matched),
         })

@@ -33,6 +33,27 @@ impl fmt::Debug for ApiKeys {
     }
 }
 
+/// A `last_used_at` write a verify found due: the record's new bytes, to
+/// write over the version loaded.
+struct Touch {
+    version: u64,
+    value: Vec<u8>,
+    ttl: Duration,
+}
+
+/// The store key of a key's record, on the stack: a verify allocates
+/// only for the load and its answer.
+fn key_name(id: &str) -> Result<[u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN], Error> {
+    let mut name = [0u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN];
+    let (head, tail) = name.split_at_mut(KEY_KEY_PREFIX.len());
+    head.copy_from_slice(KEY_KEY_PREFIX.as_bytes());
+    if tail.len() != id.len() {
+        return Err(ApiKeyError::Unknown.into());
+    }
+    tail.copy_from_slice(id.as_bytes());
+    Ok(name)
+}
+
 /// The store key of a key's record.
 pub(crate) fn key_key(id: &str) -> String {
     format!("{KEY_KEY_PREFIX}{id}")
@@ -219,79 +240,99 @@ impl ApiKeys {
     /// [`Error::ApiKey`] with `Unknown`, `Revoked`, `Expired` or
     /// `Disabled`; [`Error::Store`] when the store fails (fail closed).
     pub async fn verify(&self, presented: &str) -> Result<ApiKeyVerified, Error> {
-        let keyed_default = self.inner.keyed_default;
-        let parsed = self.tokens(keyed_default).parse(presented)?;
-        let id = parsed.id();
-        // The record's key, on the stack: a verify allocates only for the
-        // load and its answer.
-        let mut name = [0u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN];
-        let (head, tail) = name.split_at_mut(KEY_KEY_PREFIX.len());
-        head.copy_from_slice(KEY_KEY_PREFIX.as_bytes());
-        if tail.len() != id.len() {
-            return Err(ApiKeyError::Unknown.into());
-        }
-        tail.copy_from_slice(id.as_bytes());
-        let record_key = std::str::from_utf8(&name).map_err(|_| ApiKeyError::Unknown)?;
-        // The digest in the record's mode: the one parsed, unless the key
-        // was made in the other mode.
-        let digest_for = |keyed: bool| -> Result<TokenDigest, Error> {
-            if keyed == keyed_default {
-                Ok(parsed.digest())
-            } else {
-                Ok(self.tokens(keyed).parse(presented)?.digest())
-            }
+        // Only what the check needs lives across the load: a runtime moves
+        // the future it is handed, so it is kept small.
+        let (digest, name) = {
+            let parsed = self.tokens(self.inner.keyed_default).parse(presented)?;
+            (parsed.digest(), key_name(parsed.id())?)
         };
-        let (interval, retention) = (
-            self.inner.policy.touch_interval_secs,
-            self.inner.policy.retention_secs,
-        );
-        let result = read_then_try(
-            &*self.inner.store,
-            &*self.inner.clock,
-            &[record_key],
-            |raw, now| {
-                let bytes = raw.first().and_then(Option::as_ref).map(|r| &r.value[..]);
-                // A record in the JSON form is read in full and viewed in
-                // the binary one.
-                let rewritten;
-                let bytes = match bytes {
-                    Some(b) if KeyView::of(b).is_none() => {
-                        rewritten = KeyRecord::from_bytes(b)?.to_bytes()?;
-                        Some(&rewritten[..])
-                    }
-                    other => other,
-                };
-                let view = bytes.and_then(KeyView::of);
-                let keyed = bytes.is_some_and(|b| view.is_some() && is_keyed(b));
-                let digest = digest_for(keyed)?;
-                let matched = check_status(view.as_ref().map(|v| v.status), &digest, now)?;
-                let Some(view) = view else {
-                    return Err(ApiKeyError::Unknown.into());
-                };
-                let proof = ApiKeyVerified::of_view(id, &view, matched)?;
-                if !touch_due(view.last_used_at, now, interval) {
-                    return Ok(Decision::only(proof));
-                }
-                let mut r = KeyRecord::from_bytes(bytes.unwrap_or_default())?;
-                r.last_used_at = Some(now);
-                let ttl = record_ttl(&r, now, retention);
-                Ok(Decision::only(proof).write(0, &r, ttl)?)
-            },
-        )
-        .await;
-        match result {
-            Ok((proof, attempt)) => {
-                if let Attempt::Failed(e) = attempt {
-                    tracing::warn!(key_id = %id, error = %e, "api key last_used_at not written");
-                }
-                Ok(proof)
-            }
+        let record_key = std::str::from_utf8(&name).map_err(|_| ApiKeyError::Unknown)?;
+        let snapshot = self.inner.store.load_many(&[record_key]).await?;
+        let (records, now) = at_store_time(snapshot, 1, &*self.inner.clock)?;
+        let record = records.into_iter().next().flatten();
+        let id = record_key.get(KEY_KEY_PREFIX.len()..).unwrap_or_default();
+        let (proof, touch) = match self.check(presented, id, digest, record, now) {
+            Ok(checked) => checked,
             Err(Error::ApiKey(e)) => {
                 tracing::info!(key_id = %id, reason = e.reason(), "api key refused");
-                Err(e.into())
+                return Err(e.into());
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        match touch {
+            None => Ok(proof),
+            // Boxed, so that the rare write does not grow every verify's
+            // future.
+            Some(touch) => Ok(Box::pin(self.touch(record_key, touch, proof)).await),
         }
+    }
+
+    /// The verify rule over the loaded record: the proof, and the
+    /// `last_used_at` write when one is due.
+    fn check(
+        &self,
+        presented: &str,
+        id: &str,
+        parsed: TokenDigest,
+        record: Option<Record>,
+        now: u64,
+    ) -> Result<(ApiKeyVerified, Option<Touch>), Error> {
+        let Some(Record { version, value }) = record else {
+            return Err(ApiKeyError::Unknown.into());
+        };
+        // A record in the JSON form is read in full and viewed in the
+        // binary one.
+        let (value, view) = match KeyView::of(&value) {
+            Some(view) => (value, view),
+            None => {
+                let value = KeyRecord::from_bytes(&value)?.to_bytes()?;
+                let view = KeyView::of(&value).ok_or(ApiKeyError::Unknown)?;
+                (value, view)
+            }
+        };
+        // The digest in the record's mode: the one parsed, unless the key
+        // was made in the other mode.
+        let keyed = is_keyed(&value);
+        let digest = if keyed == self.inner.keyed_default {
+            parsed
+        } else {
+            self.tokens(keyed).parse(presented)?.digest()
+        };
+        let matched = check_status(Some(view.status), &digest, now)?;
+        let policy = &self.inner.policy;
+        let touch = if touch_due(view.last_used_at, now, policy.touch_interval_secs) {
+            let mut r = KeyRecord::from_bytes(&value)?;
+            r.last_used_at = Some(now);
+            Some(Touch {
+                version,
+                ttl: record_ttl(&r, now, policy.retention_secs),
+                value: r.to_bytes()?,
+            })
+        } else {
+            None
+        };
+        let proof = ApiKeyVerified::of_record(id, value, &view, matched)?;
+        Ok((proof, touch))
+    }
+
+    /// Writes `last_used_at` if the record is still the one loaded. A
+    /// conflict means another writer got there first; a failure is logged
+    /// and never fails the verify.
+    async fn touch(&self, record_key: &str, touch: Touch, proof: ApiKeyVerified) -> ApiKeyVerified {
+        let Touch {
+            version,
+            value,
+            ttl,
+        } = touch;
+        let swapped = self
+            .inner
+            .store
+            .swap(record_key, Some(version), &value, ttl)
+            .await;
+        if let Err(e) = swapped {
+            tracing::warn!(key_id = %proof.id(), error = %e, "api key last_used_at not written");
+        }
+        proof
     }
 
     /// Rolls a key: a new secret under the same id, in one commit. The old

@@ -202,14 +202,16 @@ impl Store for MemoryStore {
     }
 
     fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Snapshot> {
-        let result = keys
-            .iter()
-            .map(|k| self.load_now(k))
-            .collect::<Result<Vec<_>, _>>()
-            .map(|records| Snapshot {
+        let result = (|| {
+            let mut records = Vec::with_capacity(keys.len());
+            for key in keys {
+                records.push(self.load_now(key)?);
+            }
+            Ok(Snapshot {
                 records,
                 now_ms: None,
-            });
+            })
+        })();
         Box::pin(async move { result })
     }
 

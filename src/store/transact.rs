@@ -268,56 +268,25 @@ where
     Err(Error::Busy)
 }
 
-/// What [`read_then_try`] did with its decision's operations.
-#[derive(Debug)]
-pub(crate) enum Attempt {
-    /// The decision wrote nothing.
-    Nothing,
-    /// The operations committed.
-    Committed,
-    /// A record changed since it was loaded; nothing was written.
-    Conflict,
-    /// The commit failed; nothing is known to be written.
-    Failed(StoreError),
-}
-
-/// One load, one decision over the raw records, and at most one commit
-/// attempt whose failure does not change the outcome: for a read on a hot
-/// path that writes something on the side when it is due (an API key's
-/// `last_used_at`), where a conflict means another writer got there
-/// first. The decision reads the bytes itself, so it can borrow from them.
-/// A load failure, or an error from `decide`, is returned as with
-/// [`transact`].
+/// The records of a [`Store::load_many`] of `asked` keys, and the time to
+/// decide at (the store's clock where it keeps one): for a read on a hot
+/// path that needs no retry loop, an API-key verify, whose one write on
+/// the side (`last_used_at`) is a compare-and-swap that may lose to
+/// another writer. The caller awaits the load itself, so that its future
+/// holds no more than the load's.
 ///
 /// # Errors
-/// What `decide` returns; [`Error::Store`] when the load fails.
-pub(crate) async fn read_then_try<T, F>(
-    store: &dyn Store,
+/// [`Error::Store`] when the answer is for another number of keys.
+pub(crate) fn at_store_time(
+    snapshot: Snapshot,
+    asked: usize,
     clock: &dyn Clock,
-    keys: &[&str],
-    decide: F,
-) -> Result<(T, Attempt), Error>
-where
-    F: FnOnce(&[Option<Record>], u64) -> Result<Decision<T>, Error>,
-{
-    let snapshot = store.load_many(keys).await?;
-    if snapshot.records.len() != keys.len() {
+) -> Result<(Vec<Option<Record>>, u64), Error> {
+    if snapshot.records.len() != asked {
         return Err(StoreError::Corrupt("load_many returned too few records").into());
     }
     let now = store_now(&snapshot, clock);
-    let decision = decide(&snapshot.records, now)?;
-    if decision.ops.is_empty() {
-        return Ok((decision.outcome, Attempt::Nothing));
-    }
-    let attempt = match plan(keys, &snapshot, &decision.ops) {
-        Err(e) => Attempt::Failed(e),
-        Ok(ops) => match store.commit(&ops).await {
-            Ok(Commit::Committed { .. }) => Attempt::Committed,
-            Ok(Commit::Conflict { .. }) => Attempt::Conflict,
-            Err(e) => Attempt::Failed(e),
-        },
-    };
-    Ok((decision.outcome, attempt))
+    Ok((snapshot.records, now))
 }
 
 /// The decision's time: the store's clock where it keeps one, else the
