@@ -30,9 +30,10 @@ use axum::{Json, Router};
 use keyward::api_key::ApiKeyView;
 use keyward::limit::{CODE_VERIFY_PER_SOURCE, LOGIN_PER_ACCOUNT, LOGIN_PER_SOURCE, Limit};
 use keyward::otp::{OtpError, Purpose};
+use keyward::session::{MAX_META_LEN, SessionInfo};
 use keyward::{
     AccessClaims, ApiKeyError, ApiKeyVerified, ApiKeys, Error, KeySpec, Keyward, Password,
-    TokenPair,
+    SessionError, TokenPair, Verified,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -668,6 +669,8 @@ pub fn router(app: App) -> Router {
         .route("/api-keys", post(create_key).get(list_keys))
         .route("/api-keys/{id}", delete(revoke_key))
         .route("/api-keys/{id}/roll", post(roll_key))
+        .route("/sessions", get(list_sessions))
+        .route("/sessions/{id}", delete(revoke_session))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(app)
 }
@@ -1000,14 +1003,54 @@ async fn login(
             Err(e) => tracing::warn!(error = %e, "rehash not stored"),
         }
     }
-    let sessions = match app.kw.sessions() {
-        Ok(s) => s,
-        Err(e) => return unavailable("sessions", &e),
-    };
-    match sessions.start(&verified, &req.username).await {
+    match start_session(&app, &verified, &req.username, device(&headers).as_deref()).await {
         Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
         Err(e) => unavailable("session start", &e),
     }
+}
+
+/// What a user should recognise a session by on `GET /sessions`: the
+/// request's `User-Agent`, made fit for keyward's session metadata (1 to
+/// [`MAX_META_LEN`] bytes, no control characters). Bytes that are not
+/// UTF-8 become U+FFFD, control characters (a tab, say, which a header
+/// may hold) become spaces, and the text is cut to [`MAX_META_LEN`] bytes
+/// on a character boundary. `None` without the header, or when nothing
+/// is left of it.
+pub fn device(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(header::USER_AGENT)?.as_bytes();
+    let text: String = String::from_utf8_lossy(raw)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    let end = (0..=text.len().min(MAX_META_LEN))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    let text = text.get(..end)?.trim_end();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// Starts `subject`'s session after a password check, with `device` as
+/// its metadata when there is one. Metadata keyward refuses never costs
+/// the user their login: the session starts without it (logged, without
+/// the value).
+async fn start_session(
+    app: &App,
+    proof: &Verified,
+    subject: &str,
+    device: Option<&str>,
+) -> Result<TokenPair, Error> {
+    let sessions = app.kw.sessions()?;
+    if let Some(meta) = device {
+        match sessions.start_with_meta(proof, subject, meta).await {
+            Err(Error::Config(e)) => {
+                tracing::warn!(error = %e, "session metadata refused; session started without it");
+            }
+            started => return started,
+        }
+    }
+    sessions.start(proof, subject).await
 }
 
 async fn otp_send(
@@ -1326,12 +1369,20 @@ async fn caller(app: &App, headers: &HeaderMap) -> Result<Caller, Response> {
 /// The user of a key-management route: an access token whose session is
 /// still alive. API keys are refused here (see the routes' comment).
 async fn session_user(app: &App, headers: &HeaderMap) -> Result<String, Response> {
+    session_claims(app, headers).await.map(|c| c.sub)
+}
+
+/// The claims of the request's access token, checked against its session
+/// (`authenticate_strict`): 401 `invalid_token` for a missing, malformed,
+/// expired or forged token, for one whose session has ended, and for an
+/// API key.
+async fn session_claims(app: &App, headers: &HeaderMap) -> Result<AccessClaims, Response> {
     let sessions = app.kw.sessions().map_err(|e| unavailable("sessions", &e))?;
     let Some(token) = bearer(headers) else {
         return Err(invalid_token());
     };
     match sessions.authenticate_strict(token).await {
-        Ok(c) => Ok(c.sub),
+        Ok(c) => Ok(c),
         Err(Error::Jwt(_) | Error::Session(_)) => Err(invalid_token()),
         Err(Error::Busy) => Err(too_many(1)),
         Err(e) => Err(unavailable("authenticate", &e)),
@@ -1492,5 +1543,89 @@ async fn revoke_key(
     match keys.revoke(&id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => key_admin_refused("api key revoke", e),
+    }
+}
+
+// ---- Sessions ("your devices") ----
+//
+// A logged-in user sees and ends their own sessions with their access
+// token, checked against its session (`authenticate_strict`, as for the
+// API-key routes; an API key is refused):
+//
+// - `GET /sessions`: 200 `{"sessions": [...]}`, the live sessions, oldest
+//   first, each `{"session", "started_at", "refreshed_at", "generation",
+//   "expires_at", "meta", "current"}`. `meta` is the `User-Agent` the
+//   login sent (see [`device`]), or `null`; `current` marks the session
+//   of the access token asking.
+// - `DELETE /sessions/{id}`: 204. The session's refresh token is refused
+//   at once, and its access tokens at once on the routes that check the
+//   session (`authenticate_strict`); elsewhere they expire within their
+//   lifetime. Ending the current session is allowed: it logs this device
+//   out. Ending a session already revoked answers 204 again while keyward
+//   keeps its record (until the session's absolute end), 404 after.
+//
+// Answers: 401 `invalid_token` for a missing or refused bearer; 404
+// `unknown` alike for an id that names no session, a malformed one and
+// another user's session (keyward checks the owner in the same
+// transaction as the revocation), so that ids tell nothing; 429 for
+// `Busy`, 503 when the store fails.
+
+/// One entry of `GET /sessions`.
+fn session_entry(info: &SessionInfo, current_sid: &str) -> serde_json::Value {
+    json!({
+        "session": info.id,
+        "started_at": info.started_at,
+        "refreshed_at": info.refreshed_at,
+        "generation": info.generation,
+        "expires_at": info.expires_at,
+        "meta": info.meta,
+        "current": info.id == current_sid,
+    })
+}
+
+/// `GET /sessions`.
+async fn list_sessions(State(app): State<App>, headers: HeaderMap) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let listed = match app.kw.sessions() {
+        Ok(s) => s.list(&claims.sub).await,
+        Err(e) => return unavailable("sessions", &e),
+    };
+    match listed {
+        Ok(infos) => {
+            let sessions: Vec<_> = infos
+                .iter()
+                .map(|info| session_entry(info, &claims.sid))
+                .collect();
+            Json(json!({"sessions": sessions})).into_response()
+        }
+        Err(Error::Busy) => too_many(1),
+        Err(e) => unavailable("session list", &e),
+    }
+}
+
+/// `DELETE /sessions/{id}`.
+async fn revoke_session(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let revoked = match app.kw.sessions() {
+        Ok(s) => s.revoke_session(&claims.sub, &id).await,
+        Err(e) => return unavailable("sessions", &e),
+    };
+    match revoked {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(Error::Session(e @ SessionError::Unknown)) => {
+            error(StatusCode::NOT_FOUND, json!({"error": e.reason()}))
+        }
+        Err(Error::Busy) => too_many(1),
+        Err(e) => unavailable("session revoke", &e),
     }
 }

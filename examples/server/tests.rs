@@ -2063,6 +2063,348 @@ async fn bad_api_key_requests_are_400_and_the_key_limit_409() {
     );
 }
 
+// ---- Sessions ("your devices") ----
+
+impl Server {
+    /// Registers `user` (the password of [`Server::access_token`]).
+    async fn register(&self, user: &str) {
+        let (st, _) = self
+            .post(
+                "/register",
+                json!({"username": user, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+    }
+
+    /// Logs `user` in, sending `agent` as the `User-Agent`: the token pair.
+    async fn login_from(&self, user: &str, agent: Option<&str>) -> Value {
+        let mut req = self
+            .client
+            .post(format!("{}/login", self.base))
+            .json(&json!({"username": user, "password": "correct horse battery"}));
+        if let Some(a) = agent {
+            req = req.header(reqwest::header::USER_AGENT, a);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// `GET /sessions`.
+    async fn list_sessions(&self, token: &str) -> Reply {
+        self.call(reqwest::Method::GET, "/sessions", Some(token), Body::Empty)
+            .await
+    }
+
+    /// `DELETE /sessions/{id}`.
+    async fn revoke_session(&self, token: &str, id: &str) -> Reply {
+        let path = format!("/sessions/{id}");
+        self.call(reqwest::Method::DELETE, &path, Some(token), Body::Empty)
+            .await
+    }
+
+    /// The session id (`sid`) of an access token, from `/me`.
+    async fn sid(&self, pair: &Value) -> String {
+        let (st, me) = self.get_as("/me", text(&pair["access_token"])).await;
+        assert_eq!(st, StatusCode::OK);
+        text(&me["sid"]).to_owned()
+    }
+
+    /// The session ids `token`'s user sees, in the listed order.
+    async fn session_ids(&self, token: &str) -> Vec<String> {
+        let listed = self.list_sessions(token).await;
+        assert_eq!(listed.status, StatusCode::OK);
+        listed.body["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| text(&e["session"]).to_owned())
+            .collect()
+    }
+}
+
+fn access(pair: &Value) -> &str {
+    text(&pair["access_token"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_listed_with_the_current_one_marked() {
+    let s = serve().await;
+    s.register("alice").await;
+    let started = s.clock.now();
+    let phone = s.login_from("alice", Some("Phone/1.0 (Android)")).await;
+    s.clock.advance(5);
+    let laptop = s.login_from("alice", None).await;
+    let (phone_sid, laptop_sid) = (s.sid(&phone).await, s.sid(&laptop).await);
+    assert_ne!(phone_sid, laptop_sid);
+
+    let listed = s.list_sessions(access(&laptop)).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let idle = keyward::session::DEFAULT_IDLE_TTL_SECS;
+    // Oldest first; the laptop's token asked, so the laptop is current.
+    assert_eq!(
+        listed.body,
+        json!({"sessions": [
+            {
+                "session": phone_sid,
+                "started_at": started,
+                "refreshed_at": started,
+                "generation": 0,
+                "expires_at": started + idle,
+                "meta": "Phone/1.0 (Android)",
+                "current": false,
+            },
+            {
+                "session": laptop_sid,
+                "started_at": started + 5,
+                "refreshed_at": started + 5,
+                "generation": 0,
+                "expires_at": started + 5 + idle,
+                "meta": null,
+                "current": true,
+            },
+        ]})
+    );
+    // Nothing secret in the list.
+    let raw = listed.body.to_string();
+    for pair in [&phone, &laptop] {
+        assert!(!raw.contains(text(&pair["refresh_token"])));
+        assert!(!raw.contains(access(pair)));
+    }
+
+    // Asked with the phone's token, the phone is current; a refresh shows.
+    s.clock.advance(60);
+    let (st, refreshed) = refresh(&s, &phone).await;
+    assert_eq!(st, StatusCode::OK);
+    let listed = s.list_sessions(access(&refreshed)).await;
+    let entries = listed.body["sessions"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let current: Vec<&Value> = entries.iter().filter(|e| e["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    let now = s.clock.now();
+    assert_eq!(
+        (
+            &current[0]["session"],
+            &current[0]["generation"],
+            &current[0]["refreshed_at"],
+            &current[0]["expires_at"],
+        ),
+        (
+            &json!(phone_sid),
+            &json!(1),
+            &json!(now),
+            &json!(now + idle)
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_revoked_by_id_refuses_its_refresh_token() {
+    let s = serve().await;
+    s.register("alice").await;
+    let phone = s.login_from("alice", Some("Phone/1.0")).await;
+    let laptop = s.login_from("alice", Some("Laptop/2.0")).await;
+    let (phone_sid, laptop_sid) = (s.sid(&phone).await, s.sid(&laptop).await);
+
+    // The laptop signs the phone out.
+    let revoked = s.revoke_session(access(&laptop), &phone_sid).await;
+    assert_eq!(
+        (revoked.status, revoked.body),
+        (StatusCode::NO_CONTENT, Value::Null)
+    );
+    let (st, body) = refresh(&s, &phone).await;
+    assert_eq!(
+        (st, body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "revoked"}))
+    );
+    // The phone's access token no longer passes the session check.
+    let listed = s.list_sessions(access(&phone)).await;
+    assert_eq!(
+        (listed.status, listed.body),
+        (StatusCode::UNAUTHORIZED, json!({"error": "invalid_token"}))
+    );
+    let listed = s.list_sessions(access(&laptop)).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let entries = listed.body["sessions"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (&entries[0]["session"], &entries[0]["current"]),
+        (&json!(laptop_sid), &json!(true))
+    );
+    // Ending it again changes nothing and says so alike.
+    let again = s.revoke_session(access(&laptop), &phone_sid).await;
+    assert_eq!(again.status, StatusCode::NO_CONTENT);
+    // The laptop's session is untouched.
+    let (st, laptop2) = refresh(&s, &laptop).await;
+    assert_eq!(st, StatusCode::OK);
+
+    // Ending the current session logs this device out.
+    let own = s.revoke_session(access(&laptop2), &laptop_sid).await;
+    assert_eq!(own.status, StatusCode::NO_CONTENT);
+    let (st, _) = refresh(&s, &laptop2).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.list_sessions(access(&laptop2)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = s.login_from("alice", None).await;
+    assert_eq!(s.session_ids(access(&fresh)).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_an_unknown_session_is_404_unknown() {
+    let s = serve().await;
+    s.register("alice").await;
+    let pair = s.login_from("alice", None).await;
+    let sid = s.sid(&pair).await;
+    let unknown = json!({"error": "unknown"});
+    // A well-formed id nobody holds, the real id in upper case, malformed
+    // ids: one answer for all.
+    for id in [
+        "0".repeat(32),
+        sid.to_uppercase(),
+        format!("{sid}00"),
+        "not-a-session".to_owned(),
+    ] {
+        let r = s.revoke_session(access(&pair), &id).await;
+        assert_eq!(
+            (r.status, &r.body),
+            (StatusCode::NOT_FOUND, &unknown),
+            "{id}"
+        );
+    }
+    // Nothing was revoked.
+    assert_eq!(s.session_ids(access(&pair)).await, [sid]);
+    assert_eq!(refresh(&s, &pair).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_session_cannot_be_revoked() {
+    let s = serve().await;
+    s.register("alice").await;
+    s.register("bob").await;
+    let alice = s.login_from("alice", Some("Alice's browser")).await;
+    let bob = s.login_from("bob", None).await;
+    let (alice_sid, bob_sid) = (s.sid(&alice).await, s.sid(&bob).await);
+
+    // Bob sees only his own session, and cannot end Alice's: 404, as for
+    // an id nobody holds.
+    assert_eq!(s.session_ids(access(&bob)).await, [bob_sid.as_str()]);
+    let r = s.revoke_session(access(&bob), &alice_sid).await;
+    assert_eq!(
+        (r.status, r.body),
+        (StatusCode::NOT_FOUND, json!({"error": "unknown"}))
+    );
+    // Alice's session still works: her access token, then her refresh.
+    assert_eq!(s.session_ids(access(&alice)).await, [alice_sid.as_str()]);
+    let (st, alice2) = refresh(&s, &alice).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(s.session_ids(access(&alice2)).await, [alice_sid.as_str()]);
+    // Nor can Alice end Bob's.
+    let r = s.revoke_session(access(&alice2), &bob_sid).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(refresh(&s, &bob).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_routes_need_a_live_access_token() {
+    let s = serve().await;
+    s.register("alice").await;
+    let pair = s.login_from("alice", None).await;
+    let sid = s.sid(&pair).await;
+    let made = s
+        .create_key(access(&pair), json!({"name": "ci", "scopes": []}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let key = text(&made.body["key"]).to_owned();
+    let invalid = json!({"error": "invalid_token"});
+    let one = format!("/sessions/{sid}");
+    // No bearer, a malformed one, and an API key (which manages no
+    // sessions): 401 on both routes.
+    for bearer in [None, Some("not.a.jwt"), Some(key.as_str())] {
+        for (method, path) in [
+            (reqwest::Method::GET, "/sessions"),
+            (reqwest::Method::DELETE, one.as_str()),
+        ] {
+            let r = s.call(method.clone(), path, bearer, Body::Empty).await;
+            assert_eq!(
+                (r.status, &r.body),
+                (StatusCode::UNAUTHORIZED, &invalid),
+                "{method} {path}"
+            );
+        }
+    }
+    // None of them ended the session.
+    assert_eq!(s.session_ids(access(&pair)).await, [sid.as_str()]);
+    // After logout-all, the access token is refused too.
+    assert_eq!(
+        s.with_bearer(reqwest::Method::POST, "/logout-all", Some(access(&pair)))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let r = s.list_sessions(access(&pair)).await;
+    assert_eq!((r.status, r.body), (StatusCode::UNAUTHORIZED, invalid));
+    let fresh = s.login_from("alice", None).await;
+    assert_eq!(s.session_ids(access(&fresh)).await.len(), 1);
+}
+
+#[test]
+fn the_user_agent_becomes_session_metadata_keyward_accepts() {
+    use axum::http::{HeaderMap, HeaderValue, header};
+    let device = |ua: &[u8]| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::USER_AGENT, HeaderValue::from_bytes(ua).unwrap());
+        app::device(&headers)
+    };
+    let max = keyward::session::MAX_META_LEN;
+    assert_eq!(app::device(&HeaderMap::new()), None);
+    assert_eq!(
+        device(b"Mozilla/5.0 (X11; Linux x86_64)").as_deref(),
+        Some("Mozilla/5.0 (X11; Linux x86_64)")
+    );
+    // A tab is allowed in a header but is a control character: a space.
+    assert_eq!(device(b"a\tb").as_deref(), Some("a b"));
+    // Nothing but blanks: no metadata.
+    assert_eq!(device(b" \t ").as_deref(), None);
+    // Bytes that are not UTF-8 are replaced.
+    assert_eq!(device(b"caf\xe9").as_deref(), Some("caf\u{fffd}"));
+    // Too long: cut to MAX_META_LEN bytes, never inside a character.
+    let long = "x".repeat(max + 10);
+    assert_eq!(device(long.as_bytes()).unwrap().len(), max);
+    // "é" is two bytes; one "x" in front puts a boundary just past the cut.
+    let accented = format!("x{}", "é".repeat(max));
+    let cut = device(accented.as_bytes()).unwrap();
+    assert_eq!(cut.len(), max - 1);
+    assert!(cut.starts_with('x') && cut[1..].chars().all(|c| c == 'é'));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_or_odd_user_agent_still_logs_in_and_is_listed_cut() {
+    let s = serve().await;
+    s.register("alice").await;
+    let max = keyward::session::MAX_META_LEN;
+    let long = format!("Agent/1.0 {}", "é".repeat(max));
+    // A second apart, so that the list (oldest first) has their order.
+    let pair = s.login_from("alice", Some(&long)).await;
+    s.clock.advance(1);
+    let odd = s.login_from("alice", Some("tab\there")).await;
+    s.clock.advance(1);
+    let blank = s.login_from("alice", Some("   ")).await;
+    let listed = s.list_sessions(access(&blank)).await;
+    let entries = listed.body["sessions"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    let meta: Vec<&Value> = entries.iter().map(|e| &e["meta"]).collect();
+    let cut = text(meta[0]);
+    assert!(cut.len() <= max && long.starts_with(cut), "{cut}");
+    assert!(cut.len() > max - 2, "{}", cut.len());
+    assert_eq!(meta[1], "tab here");
+    assert_eq!(meta[2], &Value::Null);
+    assert_eq!(refresh(&s, &pair).await.0, StatusCode::OK);
+    assert_eq!(refresh(&s, &odd).await.0, StatusCode::OK);
+}
+
 /// The PostgreSQL and Redis servers of the replica tests, and fresh key
 /// namespaces on them.
 #[allow(
