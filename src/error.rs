@@ -45,6 +45,10 @@ pub enum Error {
     /// compare-and-swap `max_retries` times in a row. Shed the request (for
     /// example with HTTP 429).
     Busy,
+    /// The subject is being erased ([`Keyward::erase`](crate::Keyward::erase)
+    /// began and has not finished): nothing of it starts, refreshes or
+    /// verifies until a run of the erase completes.
+    Erasing,
     /// The operating system's random number generator failed.
     Rng,
     /// A policy or builder setting is invalid.
@@ -103,6 +107,7 @@ impl fmt::Display for Error {
             Self::Busy => f.write_str(
                 "at capacity (password hashing, or contention on the state store); try again later",
             ),
+            Self::Erasing => f.write_str("the subject is being erased"),
             Self::Rng => f.write_str("the operating system random number generator failed"),
             Self::Config(msg) => write!(f, "invalid configuration: {msg}"),
             Self::Keyring(e) => write!(f, "key ring: {e}"),

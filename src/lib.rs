@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod clock;
 #[cfg(feature = "config")]
 pub mod config;
+mod erase;
 mod error;
 mod hex;
 pub mod jwt;
@@ -28,6 +29,7 @@ pub use api_key::{ApiKeyError, ApiKeyPolicy, ApiKeyVerified, ApiKeys, KeySpec};
 pub use clock::{Clock, SystemClock};
 #[cfg(feature = "config")]
 pub use config::{Config, ConfigError};
+pub use erase::Erased;
 pub use error::{Error, HashError, KeyringError, TokenError};
 pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
 pub use keyring::{JwtAlg, KeyRing};
@@ -112,6 +114,54 @@ impl Keyward {
         self.inner.jwt.as_deref().ok_or_else(|| {
             Error::Config("access tokens need a key ring, an issuer and an audience".into())
         })
+    }
+
+    /// Erases every record keyward keeps for `subject`: its session
+    /// families and list, its API keys and their index, its pending codes
+    /// and lockout state, and its own records. Needs sessions, one-time
+    /// codes and API keys configured, so that every record is found.
+    ///
+    /// The first step marks the subject: from then until a run completes,
+    /// no session of it refreshes, authenticates strictly or starts, no
+    /// code is issued or accepted, no key is created, and the first 31 of
+    /// its API keys are already gone (any others follow a commit later).
+    /// Access tokens already issued stay valid until they expire (the
+    /// access-token lifetime, 15 minutes by default) for
+    /// [`Sessions::authenticate`], and are refused at once by
+    /// [`Sessions::authenticate_strict`].
+    ///
+    /// Idempotent and resumable: interrupted anywhere, running it again
+    /// finishes the job, and a run over a subject with nothing left
+    /// reports zeros.
+    ///
+    /// ```
+    /// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, Password};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), keyward::Error> {
+    /// let kw = Keyward::builder()
+    ///     .store(MemoryStore::new())
+    ///     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+    ///     .issuer("https://auth.example")
+    ///     .audience("example-api")
+    ///     .build()?;
+    /// let pair = kw.sessions()?.dangerous_start_without_proof("user-42").await?;
+    /// let erased = kw.erase("user-42").await?;
+    /// assert_eq!(erased.sessions, 1);
+    /// assert!(kw.sessions()?.refresh(pair.refresh.unprotected_as_str()).await.is_err());
+    /// assert_eq!(kw.erase("user-42").await?, keyward::Erased::default());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a service is not configured, or for an empty
+    /// subject or one over 1,024 bytes; [`Error::Store`] and
+    /// [`Error::Busy`] (run it again).
+    pub async fn erase(&self, subject: &str) -> Result<Erased, Error> {
+        if subject.is_empty() || subject.len() > 1024 {
+            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+        }
+        erase::erase(subject, self.sessions()?, self.otp()?, self.api_keys()?).await
     }
 
     /// Sessions: start, refresh with rotation and reuse detection, revoke.

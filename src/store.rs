@@ -44,7 +44,7 @@ pub use sqlite::SqliteStore;
 pub use crate::error::StoreError;
 pub use transact::DEFAULT_MAX_RETRIES;
 pub(crate) use transact::{
-    Decision, Stored, at_store_time, decode, encode, json_stored, transact, transact_ms,
+    Decision, Records, Stored, at_store_time, decode, encode, json_stored, transact, transact_ms,
 };
 
 /// Longest key: keys are namespaced ids, not data.

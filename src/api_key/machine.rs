@@ -43,6 +43,10 @@ pub(crate) struct Previous {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct OwnerIndex {
     pub(crate) keys: Vec<IndexEntry>,
+    /// An erasure of the owner began and has not finished: no key is
+    /// created for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) erasing: bool,
 }
 
 /// One entry of an [`OwnerIndex`].

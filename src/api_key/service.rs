@@ -41,6 +41,10 @@ struct Touch {
     ttl: Duration,
 }
 
+/// Key records deleted per commit of an erasure: the commit's other
+/// operation is the owner's index.
+const KEYS_PER_COMMIT: usize = crate::store::MAX_COMMIT_OPS.saturating_sub(1);
+
 /// The store key of a key's record, on the stack: a verify allocates
 /// only for the load and its answer.
 fn key_name(id: &str) -> Result<[u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN], Error> {
@@ -165,6 +169,9 @@ impl ApiKeys {
                             if existing.is_some() {
                                 return Err(collision());
                             }
+                            if index.as_ref().is_some_and(|i| i.erasing) {
+                                return Err(Error::Erasing);
+                            }
                             let r = record(now)?;
                             let entry = IndexEntry {
                                 id: id.clone(),
@@ -190,6 +197,9 @@ impl ApiKeys {
                     self.transact_many(&keys, |(index, existing, records): Records, now| {
                         if existing.is_some() {
                             return Err(collision());
+                        }
+                        if index.as_ref().is_some_and(|i| i.erasing) {
+                            return Err(Error::Erasing);
                         }
                         let same = index.as_ref().is_some_and(|i| {
                             i.keys.len() == ids.len()
@@ -496,9 +506,81 @@ impl ApiKeys {
         .await
     }
 
-    async fn transact_many<T, F>(&self, keys: &[&str], decide: F) -> Result<T, Error>
+    /// Deletes every key of the owner that its index lists, a commit at
+    /// a time. The first commit marks the index and deletes the first
+    /// keys: from then on no key is created for the owner, until
+    /// [`erase_end`](Self::erase_end). The number of key records deleted.
+    pub(crate) async fn erase_keys(&self, owner: &str) -> Result<u64, Error> {
+        let index_key = owner_key(&self.owner_tag(owner));
+        let mut deleted = 0u64;
+        loop {
+            // The ids of the next commit's batch.
+            let batch = self
+                .transact_many(&[&index_key], |(index,): (Option<OwnerIndex>,), _now| {
+                    let batch: Vec<String> = index
+                        .iter()
+                        .flat_map(|i| &i.keys)
+                        .take(KEYS_PER_COMMIT)
+                        .map(|e| e.id.clone())
+                        .collect();
+                    Ok(Decision::only(batch))
+                })
+                .await?;
+            if batch.is_empty() {
+                // No key listed: the mark alone, so that none is created.
+                self.transact_many(&[&index_key], |(index,): (Option<OwnerIndex>,), _now| {
+                    let mut index = index.unwrap_or_default();
+                    if index.erasing {
+                        return Ok(Decision::only(()));
+                    }
+                    index.erasing = true;
+                    Ok(Decision::only(()).write(0, &index, MAX_TTL)?)
+                })
+                .await?;
+                return Ok(deleted);
+            }
+            let mut keys = vec![index_key.clone()];
+            keys.extend(batch.iter().map(|id| key_key(id)));
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let found = self
+                .transact_many(&keys, |(index, first, rest): Records, _now| {
+                    let mut index = index.unwrap_or_default();
+                    index.keys.retain(|e| !batch.contains(&e.id));
+                    index.erasing = true;
+                    let present = std::iter::once(&first).chain(&rest);
+                    let found = present.clone().flatten().count();
+                    let mut d = Decision::only(u64::try_from(found).unwrap_or(u64::MAX))
+                        .write(0, &index, MAX_TTL)?;
+                    for (at, record) in present.enumerate() {
+                        if record.is_some() {
+                            d = d.delete(at.saturating_add(1));
+                        }
+                    }
+                    Ok(d)
+                })
+                .await?;
+            deleted = deleted.saturating_add(found);
+        }
+    }
+
+    /// Deletes the owner's index, mark and all: the last of an erasure's
+    /// steps for keys, once [`erase_keys`](Self::erase_keys) has emptied
+    /// it.
+    pub(crate) async fn erase_end(&self, owner: &str) -> Result<(), Error> {
+        let index_key = owner_key(&self.owner_tag(owner));
+        self.transact_many(&[&index_key], |(index,): (Option<OwnerIndex>,), _now| {
+            Ok(match index {
+                Some(_) => Decision::only(()).delete(0),
+                None => Decision::only(()),
+            })
+        })
+        .await
+    }
+
+    async fn transact_many<T, R, F>(&self, keys: &[&str], decide: F) -> Result<T, Error>
     where
-        F: FnMut(Records, u64) -> Result<Decision<T>, Error>,
+        R: crate::store::Records,
+        F: FnMut(R, u64) -> Result<Decision<T>, Error>,
     {
         transact(
             &*self.inner.store,

@@ -110,6 +110,14 @@ enum Command {
     /// shares it: check, reset (uses --store).
     #[command(subcommand)]
     Limit(LimitCommand),
+    /// Erase every record of a subject: sessions, API keys, pending codes
+    /// and lockout state (uses --store). Idempotent: run it again after an
+    /// interruption; a run over an erased subject reports zeros.
+    Erase {
+        /// The subject.
+        #[arg(long)]
+        sub: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -490,6 +498,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         Command::Otp(cmd) => run_otp(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Key(cmd) => run_key(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Limit(cmd) => run_limit(cmd, cli.keyring.as_deref(), &cli.store),
+        Command::Erase { sub } => run_erase(&sub, &config, cli.keyring.as_deref(), &cli.store),
         Command::Audit => {
             let kw = keyward(password_policy(&config)?, cli.keyring.as_deref())?;
             let counts = audit(kw.passwords(), std::io::stdin().lock())?;
@@ -728,6 +737,42 @@ fn check_subject(sub: &str) -> Result<(), Usage> {
 /// The code-send limit (`[throttle]`'s `code_send_*`) and the lockout both
 /// live in the store, so they carry over from one run to the next and hold
 /// across every process sharing `--store`.
+fn run_erase(
+    sub: &str,
+    config: &Config,
+    keyring: Option<&Path>,
+    store_url: &str,
+) -> Result<Done, Usage> {
+    check_subject(sub)?;
+    let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
+    let passwords = password_policy(config)?;
+    runtime()?.block_on(async {
+        let kw = Keyward::builder()
+            .password_policy(passwords)
+            .jwt_policy(config.jwt_policy()?)
+            .session_policy(config.session_policy())
+            .otp_policy(config.otp_policy())
+            .throttle_policy(config.throttle_policy())
+            .api_key_policy(config.api_key_policy())
+            .keys(keys)
+            .shared_store(open_store(store_url).await?)
+            .build()?;
+        let erased = kw.erase(sub).await?;
+        Ok(Done::Ok(
+            json!({
+                "subject": sub,
+                "erased": {
+                    "sessions": erased.sessions,
+                    "api_keys": erased.api_keys,
+                    "codes": erased.codes,
+                    "factors": erased.factors,
+                },
+            })
+            .to_string(),
+        ))
+    })
+}
+
 fn run_otp(
     cmd: OtpCommand,
     config: &Config,

@@ -40,6 +40,10 @@ pub(crate) struct SubjectState {
     pub(crate) locked_until_unlock: bool,
     #[serde(default)]
     pub(crate) codes: Vec<PendingCode>,
+    /// An erasure of the subject began and has not finished: no code is
+    /// issued or accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) erasing: bool,
 }
 
 /// Why the state refuses a code or an issue before looking at any code.
@@ -47,6 +51,7 @@ pub(crate) struct SubjectState {
 pub(crate) enum Refusal {
     Locked { until: u64 },
     LockedUntilUnlock,
+    Erasing,
 }
 
 /// The outcome of a presented code.
@@ -61,6 +66,9 @@ pub(crate) enum Verdict {
 
 impl SubjectState {
     pub(crate) fn refusal(&self, now: u64) -> Option<Refusal> {
+        if self.erasing {
+            return Some(Refusal::Erasing);
+        }
         if self.locked_until_unlock {
             return Some(Refusal::LockedUntilUnlock);
         }
@@ -83,7 +91,7 @@ impl SubjectState {
     /// longest TTL (so the consecutive count survives slow attacks), codes
     /// until a day after they expire.
     pub(crate) fn ttl(&self, now: u64) -> Duration {
-        if self.has_failures() {
+        if self.has_failures() || self.erasing {
             return MAX_TTL;
         }
         let end = self
@@ -229,6 +237,7 @@ pub(crate) fn decide_unlock(state: &SubjectState) -> SubjectState {
                 ..c.clone()
             })
             .collect(),
+        erasing: state.erasing,
         ..SubjectState::default()
     }
 }
@@ -241,5 +250,6 @@ pub(crate) fn refusal_error(refusal: Refusal, now: u64) -> Error {
         }
         .into(),
         Refusal::LockedUntilUnlock => OtpError::LockedUntilUnlock.into(),
+        Refusal::Erasing => Error::Erasing,
     }
 }

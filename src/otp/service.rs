@@ -255,6 +255,58 @@ impl Otp {
         Ok(())
     }
 
+    /// Marks the subject's record as being erased and drops its pending
+    /// codes: from now on no code is issued or accepted. The number of
+    /// pending codes dropped.
+    pub(crate) async fn erase_mark(&self, subject: &str) -> Result<u64, Error> {
+        check_subject(subject)?;
+        let key = record_key(&self.subject_tag(subject));
+        self.transact(&key, |state, now| {
+            let dropped = state
+                .as_ref()
+                .map_or(0, |s| u64::try_from(s.codes.len()).unwrap_or(u64::MAX));
+            let marked = SubjectState {
+                erasing: true,
+                ..SubjectState::default()
+            };
+            if state.as_ref() == Some(&marked) {
+                return Ok(Decision::only(0));
+            }
+            Ok(Decision::only(dropped).write(0, &marked, marked.ttl(now))?)
+        })
+        .await
+    }
+
+    /// Deletes the subject's record, lockout state and mark with it, and
+    /// its code-send limit's record: the last of an erasure's steps for
+    /// codes.
+    pub(crate) async fn erase_end(&self, subject: &str) -> Result<(), Error> {
+        check_subject(subject)?;
+        let tag = self.subject_tag(subject);
+        let key = record_key(&tag);
+        let send_key = self
+            .inner
+            .limits
+            .key_of(&self.inner.code_send, &hex(&tag))?;
+        transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&key, &send_key],
+            self.inner.policy.max_retries,
+            |(state, sent): (Option<SubjectState>, Option<Tat>), _now| {
+                let mut d = Decision::only(());
+                if state.is_some() {
+                    d = d.delete(0);
+                }
+                if sent.is_some() {
+                    d = d.delete(1);
+                }
+                Ok(d)
+            },
+        )
+        .await
+    }
+
     /// One transaction over the subject's record.
     async fn transact<T>(
         &self,

@@ -121,6 +121,10 @@ pub(crate) fn liveness(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub(crate) struct SubjectRecord {
     pub(crate) epoch: u64,
+    /// An erasure of the subject began and has not finished: no session
+    /// of it starts, refreshes or authenticates strictly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) erasing: bool,
 }
 
 /// The start rule: a new family at the subject's current epoch.
@@ -155,6 +159,7 @@ pub(crate) fn decide_revoke_all(subject_record: Option<SubjectRecord>, now: u64)
     let old = subject_record.map_or(0, |r| r.epoch);
     SubjectRecord {
         epoch: old.saturating_add(1).max(now),
+        erasing: subject_record.is_some_and(|r| r.erasing),
     }
 }
 

@@ -22,6 +22,7 @@
 //! decision uses the store's clock where the store keeps one. Any storage
 //! error fails closed.
 
+mod erase;
 mod inventory;
 mod machine;
 mod policy;

@@ -6,15 +6,15 @@ use super::*;
 /// [`Keyward::sessions`](crate::Keyward::sessions). Cheap to clone.
 #[derive(Clone)]
 pub struct Sessions {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    store: Arc<dyn Store>,
+pub(super) struct Inner {
+    pub(super) store: Arc<dyn Store>,
     jwt: Arc<Jwt>,
     mac_key: SecretBytes,
-    policy: SessionPolicy,
-    clock: Arc<dyn Clock>,
+    pub(super) policy: SessionPolicy,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for Sessions {
@@ -26,17 +26,17 @@ impl fmt::Debug for Sessions {
     }
 }
 
-fn family_key(family: &[u8; 16]) -> String {
+pub(crate) fn family_key(family: &[u8; 16]) -> String {
     format!("kw:fam:{}", hex(family))
 }
 
-fn subject_key(tag: &[u8; 16]) -> String {
+pub(crate) fn subject_key(tag: &[u8; 16]) -> String {
     format!("kw:subj:{}", hex(tag))
 }
 
 /// The family record a list entry names. Entries hold the ids keyward
 /// wrote; anything else was written by someone else.
-fn listed_family_key(id: &str) -> Result<String, StoreError> {
+pub(crate) fn listed_family_key(id: &str) -> Result<String, StoreError> {
     unhex::<16>(id)
         .map(|f| family_key(&f))
         .ok_or(StoreError::Corrupt(
@@ -44,7 +44,7 @@ fn listed_family_key(id: &str) -> Result<String, StoreError> {
         ))
 }
 
-fn list_key(tag: &[u8; 16]) -> String {
+pub(crate) fn list_key(tag: &[u8; 16]) -> String {
     format!("kw:sess:{}", hex(tag))
 }
 
@@ -155,6 +155,9 @@ impl Sessions {
                         // 128 random bits collided: refuse rather than
                         // share a family.
                         return Err(StoreError::Corrupt("session id collision").into());
+                    }
+                    if subject_record.is_some_and(|r| r.erasing) {
+                        return Err(Error::Erasing);
                     }
                     let family = decide_start(subject, subject_record, now);
                     let ttl = self.record_ttl(&family, now);
@@ -525,7 +528,7 @@ impl Sessions {
         .await
     }
 
-    fn subject_tag(&self, subject: &str) -> [u8; 16] {
+    pub(crate) fn subject_tag(&self, subject: &str) -> [u8; 16] {
         crate::mac::tag128(
             self.inner.mac_key.unprotected_as_bytes(),
             &[SUBJECT_DOMAIN, subject.as_bytes()],

@@ -67,6 +67,27 @@ impl MemoryStore {
             .sum()
     }
 
+    /// The keys of the live records, sorted: what a raw dump of the store
+    /// would list.
+    #[must_use]
+    pub fn live_keys(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut keys: Vec<String> = self
+            .shards
+            .iter()
+            .filter_map(|s| s.lock().ok())
+            .flat_map(|s| {
+                s.map
+                    .iter()
+                    .filter(|(_, e)| e.expires > now)
+                    .map(|(k, _)| k.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// Whether no entries are held.
     #[must_use]
     pub fn is_empty(&self) -> bool {
