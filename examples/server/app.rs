@@ -385,6 +385,19 @@ impl Users {
         Ok(affected == 1)
     }
 
+    /// Deletes a user; `false` if there was none.
+    pub async fn delete(&self, username: &str) -> Result<bool, sqlx::Error> {
+        let sql = "DELETE FROM app_users WHERE username = $1";
+        let affected = with_pool!(&self.db, |pool| {
+            sqlx::query(sql)
+                .bind(username)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(affected == 1)
+    }
+
     /// The stored hash of `username`, for tests and the demo.
     pub async fn stored_hash(&self, username: &str) -> Option<String> {
         self.get(username).await.ok().flatten()
@@ -671,6 +684,7 @@ pub fn router(app: App) -> Router {
         .route("/api-keys/{id}/roll", post(roll_key))
         .route("/sessions", get(list_sessions))
         .route("/sessions/{id}", delete(revoke_session))
+        .route("/account", delete(delete_account))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(app)
 }
@@ -1603,6 +1617,26 @@ async fn list_sessions(State(app): State<App>, headers: HeaderMap) -> Response {
         }
         Err(Error::Busy) => too_many(1),
         Err(e) => unavailable("session list", &e),
+    }
+}
+
+/// `DELETE /account`: erases the caller from keyward (sessions, API keys,
+/// codes, lockout state), then deletes its user row. In that order: if the
+/// row cannot be deleted, the caller can still sign in and ask again,
+/// while nothing of what keyward held survives.
+async fn delete_account(State(app): State<App>, headers: HeaderMap) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    match app.kw.erase(&claims.sub).await {
+        Ok(_) => {}
+        Err(Error::Busy) => return too_many(1),
+        Err(e) => return unavailable("erase", &e),
+    }
+    match app.users.delete(&claims.sub).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => unavailable("user row delete after an erase", &e),
     }
 }
 

@@ -3,7 +3,10 @@
 //! the JWKS, and API keys: a logged-in user creates, lists, rolls and
 //! revokes their keys under `/api-keys`, and `/me` and `/api/reports` (which
 //! asks a key for the `reports:read` scope) take `Authorization: Bearer`
-//! with either an access token or an API key (see `app.rs`).
+//! with either an access token or an API key (see `app.rs`). A logged-in
+//! user lists their devices under `GET /sessions`, signs one out with
+//! `DELETE /sessions/{id}`, and deletes their account with
+//! `DELETE /account`, which erases everything keyward holds for them.
 //!
 //! ```text
 //! cargo run --release --example server [--features postgres,redis] -- \

@@ -2503,3 +2503,70 @@ mod common {
         format!("kwtest.{test}.{}.{nanos}:", std::process::id())
     }
 }
+
+// ---- Account deletion ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_account_erases_the_caller_and_only_the_caller() {
+    let s = serve().await;
+    s.register("alice").await;
+    s.register("bob").await;
+    let phone = s.login_from("alice", None).await;
+    let laptop = s.login_from("alice", None).await;
+    let alice_key = s
+        .create_key(access(&laptop), json!({"name": "ci"}))
+        .await
+        .body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = s.login_from("bob", None).await;
+    let bob_key = s.create_key(access(&bob), json!({"name": "ci"})).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Without a live access token: refused, nothing erased.
+    let anon = s
+        .call(reqwest::Method::DELETE, "/account", None, Body::Empty)
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.get_as("/me", &alice_key).await.0, StatusCode::OK);
+
+    let gone = s
+        .call(
+            reqwest::Method::DELETE,
+            "/account",
+            Some(access(&phone)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    // Every credential of alice is refused; her name no longer logs in.
+    for pair in [&phone, &laptop] {
+        assert_eq!(refresh(&s, pair).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            s.list_sessions(access(pair)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        s.get_as("/me", &alice_key).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (st, _) = s
+        .post(
+            "/login",
+            json!({"username": "alice", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // Bob is untouched.
+    assert_eq!(s.get_as("/me", &bob_key).await.0, StatusCode::OK);
+    assert_eq!(refresh(&s, &bob).await.0, StatusCode::OK);
+    // The name is free again, and starts with nothing.
+    s.register("alice").await;
+    let again = s.login_from("alice", None).await;
+    assert_eq!(s.session_ids(access(&again)).await.len(), 1);
+    assert_eq!(s.list_keys(access(&again)).await.body["keys"], json!([]));
+}
