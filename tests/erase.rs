@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use keyward::api_key::KeySpec;
 use keyward::store::{Commit, Op, Record, Snapshot, StoreFuture};
-use keyward::{
-    Erased, Error, JwtAlg, KeyRing, Keyward, MemoryStore, Purpose, Store, StoreError,
-};
+use keyward::{Erased, Error, JwtAlg, KeyRing, Keyward, MemoryStore, Purpose, Store, StoreError};
 
 /// A store whose commits fail once `allowed` of them have gone through:
 /// an erasure cut off at that point.
@@ -155,7 +153,14 @@ fn service(store: Arc<dyn Store>) -> Keyward {
 
 /// A fresh store with B's records, then A's: the keys B alone holds, and
 /// both subjects' credentials.
-async fn setup() -> (Arc<MemoryStore>, Arc<CutStore>, Keyward, Vec<String>, Held, Held) {
+async fn setup() -> (
+    Arc<MemoryStore>,
+    Arc<CutStore>,
+    Keyward,
+    Vec<String>,
+    Held,
+    Held,
+) {
     let memory = Arc::new(MemoryStore::new());
     let cut = Arc::new(CutStore::new(Arc::clone(&memory)));
     let kw = service(Arc::clone(&cut) as Arc<dyn Store>);
@@ -171,14 +176,22 @@ async fn an_erase_deletes_every_record_and_counts_them() {
     assert_ne!(memory.live_keys(), only_b, "alice's records are there");
     let erased = kw.erase("alice@example.com").await.unwrap();
     assert_eq!(
-        (erased.sessions, erased.api_keys, erased.codes, erased.factors),
+        (
+            erased.sessions,
+            erased.api_keys,
+            erased.codes,
+            erased.factors
+        ),
         (3, 2, 1, 0)
     );
     assert_eq!(memory.live_keys(), only_b, "only bob's records are left");
     assert_eq!(working(&kw, "alice@example.com", &a).await, 0);
     assert_eq!(working(&kw, "bob@example.com", &b).await, 3 + 2 + 1 + 3);
     // A second run finds nothing.
-    assert_eq!(kw.erase("alice@example.com").await.unwrap(), Erased::default());
+    assert_eq!(
+        kw.erase("alice@example.com").await.unwrap(),
+        Erased::default()
+    );
     // The subject can start afresh.
     kw.sessions()
         .unwrap()
@@ -209,21 +222,32 @@ async fn an_erase_cut_off_anywhere_finishes_when_run_again() {
         let sessions = kw.sessions().unwrap();
         if k >= 1 {
             for t in &a.access {
-                assert!(sessions.authenticate_strict(t).await.is_err(), "cut after {k}");
+                assert!(
+                    sessions.authenticate_strict(t).await.is_err(),
+                    "cut after {k}"
+                );
             }
             let start = sessions
                 .dangerous_start_without_proof("alice@example.com")
                 .await;
-            assert!(matches!(start, Err(Error::Erasing)), "cut after {k}: {start:?}");
+            assert!(
+                matches!(start, Err(Error::Erasing)),
+                "cut after {k}: {start:?}"
+            );
         }
         if k >= 2 {
             let otp = kw.otp().unwrap();
-            let code = otp.verify("alice@example.com", Purpose::Login, &a.code).await;
+            let code = otp
+                .verify("alice@example.com", Purpose::Login, &a.code)
+                .await;
             let issue = otp.issue("alice@example.com", Purpose::Login).await;
             // Refused by the mark while alice's code record holds it; once
             // it is gone (the last steps), the code is gone with it.
             if held(&memory, "kw:otp:") > held_in(&only_b, "kw:otp:") {
-                assert!(matches!(code, Err(Error::Erasing)), "cut after {k}: {code:?}");
+                assert!(
+                    matches!(code, Err(Error::Erasing)),
+                    "cut after {k}: {code:?}"
+                );
                 assert!(matches!(issue, Err(Error::Erasing)), "cut after {k}");
             } else {
                 assert!(code.is_err() && issue.is_err(), "cut after {k}");
@@ -242,18 +266,29 @@ async fn an_erase_cut_off_anywhere_finishes_when_run_again() {
             } else {
                 assert!(create.is_err(), "cut after {k}");
             }
-            assert_eq!(working(&kw, "alice@example.com", &a).await, 0, "cut after {k}");
+            assert_eq!(
+                working(&kw, "alice@example.com", &a).await,
+                0,
+                "cut after {k}"
+            );
         }
         cut.heal();
         kw.erase("alice@example.com").await.unwrap();
         assert_eq!(memory.live_keys(), only_b, "cut after {k}");
-        assert_eq!(working(&kw, "alice@example.com", &a).await, 0, "cut after {k}");
+        assert_eq!(
+            working(&kw, "alice@example.com", &a).await,
+            0,
+            "cut after {k}"
+        );
         assert_eq!(
             working(&kw, "bob@example.com", &b).await,
             3 + 2 + 1 + 3,
             "cut after {k}"
         );
-        assert_eq!(kw.erase("alice@example.com").await.unwrap(), Erased::default());
+        assert_eq!(
+            kw.erase("alice@example.com").await.unwrap(),
+            Erased::default()
+        );
     }
 }
 
@@ -287,4 +322,33 @@ async fn an_erase_needs_a_subject() {
         kw.erase(&"x".repeat(1025)).await,
         Err(Error::Config(_))
     ));
+}
+
+#[tokio::test]
+async fn a_revoked_key_past_the_owner_cap_is_still_erased() {
+    let memory = Arc::new(MemoryStore::new());
+    let mut policy = keyward::ApiKeyPolicy::default();
+    policy.max_keys_per_owner = 2;
+    let kw = Keyward::builder()
+        .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
+        .issuer("https://auth.example")
+        .audience("example-api")
+        .api_key_policy(policy)
+        .shared_store(Arc::clone(&memory) as Arc<dyn Store>)
+        .build()
+        .unwrap();
+    let keys = kw.api_keys().unwrap();
+    let first = keys.create("dave", KeySpec::named("a")).await.unwrap();
+    keys.create("dave", KeySpec::named("b")).await.unwrap();
+    keys.revoke(first.id()).await.unwrap();
+    // At the cap by the index: the create looks at the records, and the
+    // revoked key makes room, while its record is kept for its holder.
+    keys.create("dave", KeySpec::named("c")).await.unwrap();
+    assert!(matches!(
+        keys.verify(first.key().unprotected_as_str()).await,
+        Err(Error::ApiKey(keyward::ApiKeyError::Revoked))
+    ));
+    let erased = kw.erase("dave").await.unwrap();
+    assert_eq!(erased.api_keys, 3);
+    assert!(memory.live_keys().is_empty(), "{:?}", memory.live_keys());
 }

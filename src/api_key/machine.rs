@@ -55,6 +55,20 @@ pub(crate) struct IndexEntry {
     pub(crate) id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) expires_at: Option<u64>,
+    /// Set once a create found the key revoked: when its record ends (its
+    /// revocation plus the retention). The entry stays until then, so that
+    /// an erasure finds the record, and counts as no live key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revoked_until: Option<u64>,
+}
+
+impl IndexEntry {
+    /// Whether the key's record is gone: revoked or expired longer ago
+    /// than the retention.
+    fn gone(&self, retention: u64, now: u64) -> bool {
+        ended(self.revoked_until, now)
+            || ended(self.expires_at.map(|x| x.saturating_add(retention)), now)
+    }
 }
 
 /// Which secret a presented key matched.
@@ -174,28 +188,33 @@ pub(crate) enum Room {
 }
 
 /// The create rule over the index alone: adds `new` if the keys the index
-/// counts as live are fewer than `max`. Entries expired longer ago than
-/// `retention` are dropped (their records are gone).
+/// counts as live are fewer than `max`. Entries whose record is gone
+/// (expired or revoked longer ago than `retention`) are dropped.
+///
+/// # Errors
+/// [`ApiKeyError::TooManyKeys`] when the index is full of keys whose
+/// records are kept.
 pub(crate) fn decide_create(
     index: Option<OwnerIndex>,
     new: IndexEntry,
     max: u32,
     retention: u64,
     now: u64,
-) -> Room {
+) -> Result<Room, ApiKeyError> {
     let mut index = index.unwrap_or_default();
-    index
-        .keys
-        .retain(|e| !ended(e.expires_at.map(|x| x.saturating_add(retention)), now));
+    index.keys.retain(|e| !e.gone(retention, now));
     if live(&index, now) >= max {
-        return Room::AskRecords(index.keys.iter().map(|e| e.id.clone()).collect());
+        return Ok(Room::AskRecords(
+            index.keys.iter().map(|e| e.id.clone()).collect(),
+        ));
     }
-    Room::Yes(with_entry(index, new, now))
+    Ok(Room::Yes(with_entry(index, new, retention, now)?))
 }
 
 /// The create rule with the listed keys' records loaded (in the index's
-/// order): entries whose record is revoked or gone are dropped first, so
-/// the cap counts exactly the live keys.
+/// order): an entry whose record is gone is dropped, and one whose record
+/// is revoked is marked so (it stays until its record ends, and counts as
+/// no live key), so the cap counts exactly the live keys.
 ///
 /// # Errors
 /// [`ApiKeyError::TooManyKeys`] when the owner holds `max` live keys.
@@ -204,54 +223,57 @@ pub(crate) fn decide_create_exact(
     records: &[Option<KeyRecord>],
     new: IndexEntry,
     max: u32,
+    retention: u64,
     now: u64,
 ) -> Result<OwnerIndex, ApiKeyError> {
     let mut index = index.unwrap_or_default();
     let mut kept = Vec::with_capacity(index.keys.len());
-    for (entry, record) in index.keys.drain(..).zip(records) {
-        if record.as_ref().is_some_and(|r| r.revoked_at.is_none()) {
-            kept.push(entry);
+    for (mut entry, record) in index.keys.drain(..).zip(records) {
+        let Some(r) = record else {
+            continue;
+        };
+        if let Some(at) = r.revoked_at {
+            entry.revoked_until = Some(at.saturating_add(retention));
         }
+        kept.push(entry);
     }
     index.keys = kept;
     if live(&index, now) >= max {
         return Err(ApiKeyError::TooManyKeys { max });
     }
-    Ok(with_entry(index, new, now))
+    with_entry(index, new, retention, now)
 }
 
-/// Keys of the index that are not expired.
+/// Keys of the index that are neither expired nor known to be revoked.
 fn live(index: &OwnerIndex, now: u64) -> u32 {
     let n = index
         .keys
         .iter()
-        .filter(|e| !ended(e.expires_at, now))
+        .filter(|e| !ended(e.expires_at, now) && e.revoked_until.is_none())
         .count();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Adds an entry, first dropping expired ones (soonest-expired first) while
-/// the index is full. Live entries are never dropped: the cap keeps them
-/// below the limit.
-fn with_entry(mut index: OwnerIndex, new: IndexEntry, now: u64) -> OwnerIndex {
+/// Adds an entry, first dropping those whose record is gone (the soonest
+/// gone first) while the index is full. An entry whose record is kept is
+/// never dropped, so that an erasure finds every record.
+///
+/// # Errors
+/// [`ApiKeyError::TooManyKeys`] (with [`MAX_INDEX_LEN`]) when the index is
+/// full of such entries.
+fn with_entry(
+    mut index: OwnerIndex,
+    new: IndexEntry,
+    retention: u64,
+    now: u64,
+) -> Result<OwnerIndex, ApiKeyError> {
     let limit = usize::try_from(MAX_INDEX_LEN).unwrap_or(usize::MAX);
-    while index.keys.len() >= limit {
-        let oldest = index
-            .keys
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| ended(e.expires_at, now))
-            .min_by_key(|(_, e)| e.expires_at)
-            .map(|(i, _)| i);
-        match oldest {
-            Some(i) => {
-                index.keys.remove(i);
-            }
-            None => break,
-        }
+    index.keys.retain(|e| !e.gone(retention, now));
+    if index.keys.len() >= limit {
+        return Err(ApiKeyError::TooManyKeys { max: MAX_INDEX_LEN });
     }
     index.keys.push(new);
-    index
+    Ok(index)
 }
 
 /// The roll rule: `digest` becomes the current secret; the old one stays

@@ -176,8 +176,9 @@ impl ApiKeys {
                             let entry = IndexEntry {
                                 id: id.clone(),
                                 expires_at: r.expires_at,
+                                revoked_until: None,
                             };
-                            match decide_create(index, entry, max, retention, now) {
+                            match decide_create(index, entry, max, retention, now)? {
                                 Room::AskRecords(ids) => Ok(Decision::only(Err(ids))),
                                 Room::Yes(index) => {
                                     let ttl = record_ttl(&r, now, retention);
@@ -213,8 +214,10 @@ impl ApiKeys {
                         let entry = IndexEntry {
                             id: id.clone(),
                             expires_at: r.expires_at,
+                            revoked_until: None,
                         };
-                        let index = decide_create_exact(index, &records, entry, max, now)?;
+                        let index =
+                            decide_create_exact(index, &records, entry, max, retention, now)?;
                         let ttl = record_ttl(&r, now, retention);
                         Ok(Decision::only(Ok(r.clone()))
                             .write(0, &index, MAX_TTL)?

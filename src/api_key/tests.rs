@@ -41,6 +41,7 @@ fn entry(id: &str, expires_at: Option<u64>) -> IndexEntry {
     IndexEntry {
         id: id.into(),
         expires_at,
+        revoked_until: None,
     }
 }
 
@@ -181,20 +182,22 @@ fn disable_and_enable_flip_the_flag_once() {
 fn the_owner_cap_counts_live_keys() {
     let index = OwnerIndex {
         keys: vec![entry("a", None), entry("b", Some(T0 + 10))],
+        erasing: false,
     };
     // Two live keys and a cap of two: the index asks for the records.
     assert_eq!(
         decide_create(Some(index.clone()), entry("c", None), 2, RETAIN, T0),
-        Room::AskRecords(vec!["a".into(), "b".into()])
+        Ok(Room::AskRecords(vec!["a".into(), "b".into()]))
     );
     // Once b has expired, there is room.
-    let Room::Yes(grown) = decide_create(Some(index.clone()), entry("c", None), 2, RETAIN, T0 + 10)
+    let Ok(Room::Yes(grown)) =
+        decide_create(Some(index.clone()), entry("c", None), 2, RETAIN, T0 + 10)
     else {
         panic!("room expected");
     };
     assert_eq!(grown.keys.len(), 3, "an expired key stays listed");
     // Forgotten entries (expired longer than the retention) are dropped.
-    let Room::Yes(pruned) = decide_create(
+    let Ok(Room::Yes(pruned)) = decide_create(
         Some(index.clone()),
         entry("c", None),
         2,
@@ -204,7 +207,9 @@ fn the_owner_cap_counts_live_keys() {
         panic!("room expected");
     };
     assert_eq!(pruned.keys, vec![entry("a", None), entry("c", None)]);
-    // With the records: a revoked key and a vanished one do not count.
+    // With the records: a revoked key and a vanished one do not count. The
+    // vanished one is dropped; the revoked one stays listed until its
+    // record ends, so that an erasure finds it.
     let mut revoked = record(None);
     revoked.revoked_at = Some(T0);
     let exact = decide_create_exact(
@@ -212,10 +217,26 @@ fn the_owner_cap_counts_live_keys() {
         &[Some(revoked), None],
         entry("c", None),
         2,
+        RETAIN,
         T0,
     )
     .unwrap();
-    assert_eq!(exact.keys, vec![entry("c", None)]);
+    let marked = IndexEntry {
+        revoked_until: Some(T0 + RETAIN),
+        ..entry("a", None)
+    };
+    assert_eq!(exact.keys, vec![marked.clone(), entry("c", None)]);
+    // It counts as no live key, and goes once its record has ended.
+    let Ok(Room::Yes(after)) = decide_create(Some(exact.clone()), entry("d", None), 2, RETAIN, T0)
+    else {
+        panic!("room expected");
+    };
+    assert_eq!(after.keys.len(), 3);
+    let Ok(Room::Yes(later)) = decide_create(Some(exact), entry("d", None), 2, RETAIN, T0 + RETAIN)
+    else {
+        panic!("room expected");
+    };
+    assert!(later.keys.iter().all(|e| e.id != "a"));
     // Both live: refused.
     assert_eq!(
         decide_create_exact(
@@ -223,6 +244,7 @@ fn the_owner_cap_counts_live_keys() {
             &[Some(record(None)), Some(record(Some(T0 + 10)))],
             entry("c", None),
             2,
+            RETAIN,
             T0,
         ),
         Err(ApiKeyError::TooManyKeys { max: 2 })
@@ -230,19 +252,36 @@ fn the_owner_cap_counts_live_keys() {
 }
 
 #[test]
-fn a_full_index_sheds_expired_entries_first() {
+fn a_full_index_sheds_only_entries_whose_record_is_gone() {
     let limit = usize::try_from(MAX_INDEX_LEN).unwrap();
     let mut keys: Vec<IndexEntry> = (0..limit - 2)
         .map(|i| entry(&i.to_string(), None))
         .collect();
     keys.push(entry("late", Some(T0 + 5)));
     keys.push(entry("early", Some(T0 + 1)));
-    let Room::Yes(index) = decide_create(
-        Some(OwnerIndex { keys }),
+    let full = OwnerIndex {
+        keys,
+        erasing: false,
+    };
+    // Expired, but their records are kept: an erasure must find them, so
+    // the index has no room.
+    assert_eq!(
+        decide_create(
+            Some(full.clone()),
+            entry("new", None),
+            MAX_INDEX_LEN,
+            RETAIN,
+            T0 + 10,
+        ),
+        Err(ApiKeyError::TooManyKeys { max: MAX_INDEX_LEN })
+    );
+    // Once the earlier one's record has ended, it makes room.
+    let Ok(Room::Yes(index)) = decide_create(
+        Some(full),
         entry("new", None),
         MAX_INDEX_LEN,
         RETAIN,
-        T0 + 10,
+        T0 + 1 + RETAIN,
     ) else {
         panic!("room expected");
     };
