@@ -733,10 +733,8 @@ fn check_subject(sub: &str) -> Result<(), Usage> {
     Ok(())
 }
 
-/// The one-time-code commands, with the `[otp]` and `[throttle]` policies.
-/// The code-send limit (`[throttle]`'s `code_send_*`) and the lockout both
-/// live in the store, so they carry over from one run to the next and hold
-/// across every process sharing `--store`.
+/// `erase`: every record of the subject, through `Keyward::erase`, with
+/// every service's policy from the configuration.
 fn run_erase(
     sub: &str,
     config: &Config,
@@ -773,6 +771,10 @@ fn run_erase(
     })
 }
 
+/// The one-time-code commands, with the `[otp]` and `[throttle]` policies.
+/// The code-send limit (`[throttle]`'s `code_send_*`) and the lockout both
+/// live in the store, so they carry over from one run to the next and hold
+/// across every process sharing `--store`.
 fn run_otp(
     cmd: OtpCommand,
     config: &Config,

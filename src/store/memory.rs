@@ -285,6 +285,7 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "tokio")]
     #[tokio::test]
     async fn conformance() {
         super::super::conformance::run(std::sync::Arc::new(MemoryStore::new())).await;
