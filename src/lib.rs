@@ -135,7 +135,7 @@ impl Keyward {
     /// reports zeros.
     ///
     /// ```
-    /// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, Password};
+    /// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), keyward::Error> {
     /// let kw = Keyward::builder()

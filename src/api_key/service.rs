@@ -286,7 +286,7 @@ impl ApiKeys {
         &self,
         presented: &str,
         id: &str,
-        parsed: TokenDigest,
+        presented_digest: TokenDigest,
         record: Option<Record>,
         now: u64,
     ) -> Result<(ApiKeyVerified, Option<Touch>), Error> {
@@ -307,7 +307,7 @@ impl ApiKeys {
         // was made in the other mode.
         let keyed = is_keyed(&value);
         let digest = if keyed == self.inner.keyed_default {
-            parsed
+            presented_digest
         } else {
             self.tokens(keyed).parse(presented)?.digest()
         };
@@ -546,21 +546,23 @@ impl ApiKeys {
             keys.extend(batch.iter().map(|id| key_key(id)));
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             let found = self
-                .transact_many(&keys, |(index, first, rest): Records, _now| {
-                    let mut index = index.unwrap_or_default();
-                    index.keys.retain(|e| !batch.contains(&e.id));
-                    index.erasing = true;
-                    let present = std::iter::once(&first).chain(&rest);
-                    let found = present.clone().flatten().count();
-                    let mut d = Decision::only(u64::try_from(found).unwrap_or(u64::MAX))
-                        .write(0, &index, MAX_TTL)?;
-                    for (at, record) in present.enumerate() {
-                        if record.is_some() {
-                            d = d.delete(at.saturating_add(1));
+                .transact_many(
+                    &keys,
+                    |(index, records): (Option<OwnerIndex>, Vec<Option<KeyRecord>>), _now| {
+                        let mut index = index.unwrap_or_default();
+                        index.keys.retain(|e| !batch.contains(&e.id));
+                        index.erasing = true;
+                        let found = records.iter().flatten().count();
+                        let mut d = Decision::only(u64::try_from(found).unwrap_or(u64::MAX))
+                            .write(0, &index, MAX_TTL)?;
+                        for (at, record) in records.iter().enumerate() {
+                            if record.is_some() {
+                                d = d.delete(at.saturating_add(1));
+                            }
                         }
-                    }
-                    Ok(d)
-                })
+                        Ok(d)
+                    },
+                )
                 .await?;
             deleted = deleted.saturating_add(found);
         }

@@ -6,9 +6,8 @@
 
 use super::*;
 
-/// Families deleted per commit: the rest of a commit's operations are the
-/// list and the subject's record.
-const FAMILIES_PER_COMMIT: usize = crate::store::MAX_COMMIT_OPS.saturating_sub(2);
+/// Families deleted per commit: the commit's other operation is the list.
+const FAMILIES_PER_COMMIT: usize = crate::store::MAX_COMMIT_OPS.saturating_sub(1);
 
 impl Sessions {
     /// Marks the subject as being erased, in its record: the epoch passes
@@ -36,7 +35,7 @@ impl Sessions {
     /// commit at a time. The number of family records deleted.
     pub(crate) async fn erase_families(&self, subject: &str) -> Result<u64, Error> {
         let tag = self.subject_tag(subject);
-        let (list_key, subj_key) = (list_key(&tag), subject_key(&tag));
+        let list_key = list_key(&tag);
         let mut deleted = 0u64;
         loop {
             let listed = transact(
@@ -60,7 +59,7 @@ impl Sessions {
                 .iter()
                 .map(|id| listed_family_key(id))
                 .collect::<Result<_, _>>()?;
-            let mut keys: Vec<&str> = vec![&list_key, &subj_key];
+            let mut keys: Vec<&str> = vec![&list_key];
             keys.extend(fam_keys.iter().map(String::as_str));
             deleted = deleted.saturating_add(
                 transact(
@@ -68,17 +67,12 @@ impl Sessions {
                     &*self.inner.clock,
                     &keys,
                     self.inner.policy.max_retries,
-                    |(list, _subject, families): (
-                        Option<SessionList>,
-                        Option<SubjectRecord>,
-                        Vec<Option<Family>>,
-                    ),
-                     now| {
+                    |(list, families): (Option<SessionList>, Vec<Option<Family>>), now| {
                         let found = families.iter().flatten().count();
                         let mut d = Decision::only(u64::try_from(found).unwrap_or(u64::MAX));
                         for (at, family) in families.iter().enumerate() {
                             if family.is_some() {
-                                d = d.delete(at.saturating_add(2));
+                                d = d.delete(at.saturating_add(1));
                             }
                         }
                         let mut list = list.unwrap_or_default();

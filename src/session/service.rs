@@ -26,17 +26,17 @@ impl fmt::Debug for Sessions {
     }
 }
 
-pub(crate) fn family_key(family: &[u8; 16]) -> String {
+pub(super) fn family_key(family: &[u8; 16]) -> String {
     format!("kw:fam:{}", hex(family))
 }
 
-pub(crate) fn subject_key(tag: &[u8; 16]) -> String {
+pub(super) fn subject_key(tag: &[u8; 16]) -> String {
     format!("kw:subj:{}", hex(tag))
 }
 
 /// The family record a list entry names. Entries hold the ids keyward
 /// wrote; anything else was written by someone else.
-pub(crate) fn listed_family_key(id: &str) -> Result<String, StoreError> {
+pub(super) fn listed_family_key(id: &str) -> Result<String, StoreError> {
     unhex::<16>(id)
         .map(|f| family_key(&f))
         .ok_or(StoreError::Corrupt(
@@ -44,7 +44,7 @@ pub(crate) fn listed_family_key(id: &str) -> Result<String, StoreError> {
         ))
 }
 
-pub(crate) fn list_key(tag: &[u8; 16]) -> String {
+pub(super) fn list_key(tag: &[u8; 16]) -> String {
     format!("kw:sess:{}", hex(tag))
 }
 
@@ -528,7 +528,7 @@ impl Sessions {
         .await
     }
 
-    pub(crate) fn subject_tag(&self, subject: &str) -> [u8; 16] {
+    pub(super) fn subject_tag(&self, subject: &str) -> [u8; 16] {
         crate::mac::tag128(
             self.inner.mac_key.unprotected_as_bytes(),
             &[SUBJECT_DOMAIN, subject.as_bytes()],

@@ -118,6 +118,24 @@ impl<A: Stored, B: Stored, C: Stored> Records for (Option<A>, Option<B>, Option<
     }
 }
 
+/// One record, then any number of records of one type: an index and the
+/// records it lists.
+impl<A, B> Records for (Option<A>, Vec<Option<B>>)
+where
+    A: Stored,
+    B: Stored,
+{
+    fn fits(len: usize) -> bool {
+        len >= 1
+    }
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        let rest = (1..raw.len())
+            .map(|i| slot(raw, i))
+            .collect::<Result<_, _>>()?;
+        Ok((slot(raw, 0)?, rest))
+    }
+}
+
 /// Two records, then any number of records of one type: an index, a new
 /// record, and the records the index lists.
 impl<A, B, C> Records for (Option<A>, Option<B>, Vec<Option<C>>)
