@@ -15,6 +15,7 @@
 use serde::Serialize;
 
 use crate::api_key::ApiKeys;
+use crate::audit::{self, Salts, Shown};
 use crate::error::Error;
 use crate::otp::Otp;
 use crate::session::Sessions;
@@ -41,15 +42,25 @@ pub(crate) async fn erase(
     sessions: &Sessions,
     otp: &Otp,
     api_keys: &ApiKeys,
+    salts: &Salts,
 ) -> Result<Erased, Error> {
+    // The tag the subject's events carried, for the erasure's own event;
+    // none when a run before this one already deleted the salt.
+    let tag = salts.tag(subject).await?;
     sessions.erase_mark(subject).await?;
     let codes = otp.erase_mark(subject).await?;
     let api_keys_deleted = api_keys.erase_keys(subject).await?;
     let families = sessions.erase_families(subject).await?;
+    // The salt goes while the marks still stop every issuance, so that no
+    // record is written with a tag of the old salt after it.
+    salts.erase(subject).await?;
     api_keys.erase_end(subject).await?;
     otp.erase_end(subject).await?;
     sessions.erase_end(subject).await?;
     tracing::warn!(
+        target: audit::TARGET,
+        event = "subject.erased",
+        tag = %Shown(tag),
         sessions = families,
         api_keys = api_keys_deleted,
         codes,

@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod api_key;
+mod audit;
 pub mod clock;
 #[cfg(feature = "config")]
 pub mod config;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use api_key::{ApiKeyError, ApiKeyPolicy, ApiKeyVerified, ApiKeys, KeySpec};
 
+pub use audit::AuditTag;
 pub use clock::{Clock, SystemClock};
 #[cfg(feature = "config")]
 pub use config::{Config, ConfigError};
@@ -77,6 +79,7 @@ struct Inner {
     api_keys: Option<ApiKeys>,
     limits: Option<Limits>,
     throttles: Arc<Throttles>,
+    salts: Option<audit::Salts>,
 }
 
 impl Keyward {
@@ -161,7 +164,57 @@ impl Keyward {
         if subject.is_empty() || subject.len() > 1024 {
             return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
         }
-        erase::erase(subject, self.sessions()?, self.otp()?, self.api_keys()?).await
+        let salts = self.salts()?;
+        erase::erase(
+            subject,
+            self.sessions()?,
+            self.otp()?,
+            self.api_keys()?,
+            salts,
+        )
+        .await
+    }
+
+    /// The tag that `subject`'s audit events carry (target
+    /// `keyward::audit`), to find them in the logs; `None` when the subject
+    /// has no salt: it was erased, or has had no session, code or key
+    /// issued since its last one lapsed. One store read.
+    ///
+    /// ```
+    /// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), keyward::Error> {
+    /// let kw = Keyward::builder()
+    ///     .store(MemoryStore::new())
+    ///     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+    ///     .issuer("https://auth.example")
+    ///     .audience("example-api")
+    ///     .build()?;
+    /// assert_eq!(kw.audit_tag("user-42").await?, None);
+    /// kw.sessions()?.dangerous_start_without_proof("user-42").await?;
+    /// let tag = kw.audit_tag("user-42").await?.expect("a session was issued");
+    /// assert_eq!(tag.to_hex().len(), 32);
+    /// kw.erase("user-42").await?;
+    /// assert_eq!(kw.audit_tag("user-42").await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] without a store, or for an empty subject or one
+    /// over 1,024 bytes; [`Error::Store`].
+    pub async fn audit_tag(&self, subject: &str) -> Result<Option<AuditTag>, Error> {
+        if subject.is_empty() || subject.len() > 1024 {
+            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+        }
+        self.salts()?.tag(subject).await
+    }
+
+    fn salts(&self) -> Result<&audit::Salts, Error> {
+        self.inner
+            .salts
+            .as_ref()
+            .ok_or_else(|| Error::Config("audit tags need a store and a key ring".into()))
     }
 
     /// Sessions: start, refresh with rotation and reuse detection, revoke.
@@ -366,6 +419,7 @@ impl KeywardBuilder {
                 keys.derive(keyring::SESSION_KEY_LABEL),
                 self.session_policy,
                 Arc::clone(&clock),
+                audit::Audit::new(keys),
             )?),
             _ => None,
         };
@@ -389,6 +443,7 @@ impl KeywardBuilder {
                 Arc::clone(&clock),
                 limits.clone(),
                 code_send,
+                audit::Audit::new(keys),
             )?),
             _ => None,
         };
@@ -412,6 +467,14 @@ impl KeywardBuilder {
             )?),
             _ => None,
         };
+        let salts = match (&self.store, &self.keys) {
+            (Some(store), Some(keys)) => Some(audit::Salts::new(
+                audit::Audit::new(keys),
+                Arc::clone(store),
+                Arc::clone(&clock),
+            )),
+            _ => None,
+        };
         Ok(Keyward {
             inner: Arc::new(Inner {
                 passwords,
@@ -423,6 +486,7 @@ impl KeywardBuilder {
                 api_keys,
                 limits,
                 throttles,
+                salts,
             }),
         })
     }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! flags u8            bit 0 enabled, 1 keyed, 2 expires_at, 3 revoked_at,
-//!                     4 previous, 5 last_used_at
+//!                     4 previous, 5 last_used_at, 6 audit_tag
 //! created_at u64
 //! expires_at u64      if bit 2
 //! revoked_at u64      if bit 3
@@ -18,6 +18,7 @@
 //! prefix              u8 length, UTF-8
 //! scopes              u8 count, then each u8 length, UTF-8
 //! metadata            u8 count, then each key (u8 length) and value (u16)
+//! audit_tag [16]      if bit 6
 //! ```
 //!
 //! A record in the JSON form (format byte `0x01`) reads too.
@@ -35,6 +36,7 @@ const EXPIRES: u8 = 1 << 2;
 const REVOKED: u8 = 1 << 3;
 const PREVIOUS: u8 = 1 << 4;
 const LAST_USED: u8 = 1 << 5;
+const AUDIT: u8 = 1 << 6;
 
 crate::store::json_stored!(OwnerIndex);
 
@@ -50,7 +52,8 @@ impl crate::store::Stored for KeyRecord {
                 | flag(self.expires_at.is_some(), EXPIRES)
                 | flag(self.revoked_at.is_some(), REVOKED)
                 | flag(self.previous.is_some(), PREVIOUS)
-                | flag(self.last_used_at.is_some(), LAST_USED),
+                | flag(self.last_used_at.is_some(), LAST_USED)
+                | flag(self.audit_tag.is_some(), AUDIT),
         );
         out.extend_from_slice(&self.created_at.to_le_bytes());
         for t in [self.expires_at, self.revoked_at, self.last_used_at]
@@ -75,6 +78,9 @@ impl crate::store::Stored for KeyRecord {
         for (k, v) in &self.metadata {
             put8(&mut out, k).ok_or_else(too_long)?;
             put16(&mut out, v).ok_or_else(too_long)?;
+        }
+        if let Some(tag) = &self.audit_tag {
+            out.extend_from_slice(tag.as_bytes());
         }
         Ok(out)
     }
@@ -127,6 +133,11 @@ fn read(bytes: &[u8]) -> Option<KeyRecord> {
     let metadata = (0..r.u8()?)
         .map(|_| Some((r.str8()?, r.str16()?)))
         .collect::<Option<_>>()?;
+    let audit_tag = if on(AUDIT) {
+        Some(AuditTag::from_bytes(r.take::<16>()?))
+    } else {
+        None
+    };
     if !r.0.is_empty() {
         return None;
     }
@@ -144,6 +155,7 @@ fn read(bytes: &[u8]) -> Option<KeyRecord> {
         digest,
         previous,
         last_used_at,
+        audit_tag,
     })
 }
 
@@ -164,7 +176,7 @@ impl Fixed {
     /// set.
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         let flags = r.u8()?;
-        if flags >> 6 != 0 {
+        if flags >> 7 != 0 {
             return None;
         }
         let on = |bit: u8| flags & bit != 0;

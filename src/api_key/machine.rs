@@ -28,6 +28,10 @@ pub(crate) struct KeyRecord {
     pub(crate) previous: Option<Previous>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) last_used_at: Option<u64>,
+    /// The owner's audit tag when the key was created: what the key's
+    /// events carry. Missing on keys created before audit tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audit_tag: Option<AuditTag>,
 }
 
 /// The secret a roll replaced, valid while `now < until`.

@@ -72,6 +72,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{self, Audit, AuditTag, Salt, Shown};
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
 use crate::hex::encode as hex;

@@ -21,6 +21,7 @@ struct Inner {
     keyed_default: bool,
     tag_key: SecretBytes,
     policy: ApiKeyPolicy,
+    audit: Audit,
 }
 
 impl fmt::Debug for ApiKeys {
@@ -89,6 +90,7 @@ impl ApiKeys {
                 keyed_default,
                 tag_key: keys.derive(crate::keyring::API_KEY_LABEL),
                 policy,
+                audit: Audit::new(keys),
             }),
         })
     }
@@ -124,10 +126,11 @@ impl ApiKeys {
         let id = new.id().to_owned();
         let index_key = owner_key(&self.owner_tag(owner));
         let record_key = key_key(&id);
+        let salt_key = self.inner.audit.salt_key(owner);
         let policy = &self.inner.policy;
         let (max, retention) = (policy.max_keys_per_owner, policy.retention_secs);
         let expires_in = spec.expires_in.map(|d| d.as_secs());
-        let record = |now: u64| -> Result<KeyRecord, Error> {
+        let record = |now: u64, audit_tag: AuditTag| -> Result<KeyRecord, Error> {
             let expires_at = match expires_in {
                 None => None,
                 Some(secs) => {
@@ -153,6 +156,7 @@ impl ApiKeys {
                 digest: new.digest(),
                 previous: None,
                 last_used_at: None,
+                audit_tag: Some(audit_tag),
             })
         };
         let collision = || Error::from(StoreError::Corrupt("api key id collision"));
@@ -164,15 +168,16 @@ impl ApiKeys {
             let outcome = match listed.take() {
                 None => {
                     self.transact_many(
-                        &[&index_key, &record_key],
-                        |(index, existing, _): Records, now| {
+                        &[&index_key, &record_key, &salt_key],
+                        |(index, existing, salt, _): Records, now| {
                             if existing.is_some() {
                                 return Err(collision());
                             }
                             if index.as_ref().is_some_and(|i| i.erasing) {
                                 return Err(Error::Erasing);
                             }
-                            let r = record(now)?;
+                            let salt = Salt::for_issuance(salt, now)?;
+                            let r = record(now, salt.0.tag(owner)?)?;
                             let entry = IndexEntry {
                                 id: id.clone(),
                                 expires_at: r.expires_at,
@@ -182,9 +187,10 @@ impl ApiKeys {
                                 Room::AskRecords(ids) => Ok(Decision::only(Err(ids))),
                                 Room::Yes(index) => {
                                     let ttl = record_ttl(&r, now, retention);
-                                    Ok(Decision::only(Ok(r.clone()))
+                                    let d = Decision::only(Ok(r.clone()))
                                         .write(0, &index, MAX_TTL)?
-                                        .write(1, &r, ttl)?)
+                                        .write(1, &r, ttl)?;
+                                    Ok(with_salt(d, salt)?)
                                 }
                             }
                         },
@@ -192,10 +198,10 @@ impl ApiKeys {
                     .await?
                 }
                 Some(ids) => {
-                    let mut keys = vec![index_key.clone(), record_key.clone()];
+                    let mut keys = vec![index_key.clone(), record_key.clone(), salt_key.clone()];
                     keys.extend(ids.iter().map(|id| key_key(id)));
                     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                    self.transact_many(&keys, |(index, existing, records): Records, now| {
+                    self.transact_many(&keys, |(index, existing, salt, records): Records, now| {
                         if existing.is_some() {
                             return Err(collision());
                         }
@@ -210,7 +216,8 @@ impl ApiKeys {
                             // The index changed since it was read: read again.
                             return Ok(Decision::only(Err(Vec::new())));
                         }
-                        let r = record(now)?;
+                        let salt = Salt::for_issuance(salt, now)?;
+                        let r = record(now, salt.0.tag(owner)?)?;
                         let entry = IndexEntry {
                             id: id.clone(),
                             expires_at: r.expires_at,
@@ -219,16 +226,17 @@ impl ApiKeys {
                         let index =
                             decide_create_exact(index, &records, entry, max, retention, now)?;
                         let ttl = record_ttl(&r, now, retention);
-                        Ok(Decision::only(Ok(r.clone()))
+                        let d = Decision::only(Ok(r.clone()))
                             .write(0, &index, MAX_TTL)?
-                            .write(1, &r, ttl)?)
+                            .write(1, &r, ttl)?;
+                        Ok(with_salt(d, salt)?)
                     })
                     .await?
                 }
             };
             match outcome {
-                Ok(r) => {
-                    created = Some(r);
+                Ok(done) => {
+                    created = Some(done);
                     break;
                 }
                 Err(ids) if ids.is_empty() => listed = None,
@@ -236,7 +244,7 @@ impl ApiKeys {
             }
         }
         let record = created.ok_or(Error::Busy)?;
-        tracing::info!(key_id = %id, "api key created");
+        tracing::info!(target: audit::TARGET, event = "key.created", tag = %Shown(record.audit_tag), key_id = %id, "api key created");
         Ok(CreatedKey {
             view: ApiKeyView::of(&id, &record),
             key: new.into_token(),
@@ -267,7 +275,7 @@ impl ApiKeys {
         let (proof, touch) = match self.check(presented, id, digest, record, now) {
             Ok(checked) => checked,
             Err(Error::ApiKey(e)) => {
-                tracing::info!(key_id = %id, reason = e.reason(), "api key refused");
+                tracing::info!(target: audit::TARGET, event = "key.refused", key_id = %id, reason = e.reason(), "api key refused");
                 return Err(e.into());
             }
             Err(e) => return Err(e),
@@ -361,7 +369,7 @@ impl ApiKeys {
         check_id(id)?;
         let record_key = key_key(id);
         let retention = self.inner.policy.retention_secs;
-        let (key, until) = self
+        let (key, until, audit_tag) = self
             .transact_one(&record_key, |record: Option<KeyRecord>, now| {
                 // The new secret's digest is in the record's mode.
                 let new = match &record {
@@ -370,10 +378,11 @@ impl ApiKeys {
                 };
                 let (r, until) = decide_roll(record, new.digest(), overlap.as_secs(), now)?;
                 let ttl = record_ttl(&r, now, retention);
-                Ok(Decision::only((new.into_token(), until)).write(0, &r, ttl)?)
+                let tag = Shown(r.audit_tag);
+                Ok(Decision::only((new.into_token(), until, tag)).write(0, &r, ttl)?)
             })
             .await?;
-        tracing::info!(key_id = %id, previous_valid_until = until, "api key rolled");
+        tracing::info!(target: audit::TARGET, event = "key.rolled", tag = %audit_tag, key_id = %id, previous_valid_until = until, "api key rolled");
         Ok(RolledKey {
             key,
             id: id.to_owned(),
@@ -392,14 +401,21 @@ impl ApiKeys {
         check_id(id)?;
         let record_key = key_key(id);
         let retention = self.inner.policy.retention_secs;
-        self.transact_one(&record_key, |record: Option<KeyRecord>, now| {
-            Ok(match decide_revoke(record, now)? {
-                None => Decision::only(()),
-                Some(r) => Decision::only(()).write(0, &r, record_ttl(&r, now, retention))?,
+        let revoked = self
+            .transact_one(&record_key, |record: Option<KeyRecord>, now| {
+                Ok(match decide_revoke(record, now)? {
+                    None => Decision::only(None),
+                    Some(r) => Decision::only(Some(Shown(r.audit_tag))).write(
+                        0,
+                        &r,
+                        record_ttl(&r, now, retention),
+                    )?,
+                })
             })
-        })
-        .await?;
-        tracing::info!(key_id = %id, "api key revoked");
+            .await?;
+        if let Some(audit_tag) = revoked {
+            tracing::info!(target: audit::TARGET, event = "key.revoked", tag = %audit_tag, key_id = %id, "api key revoked");
+        }
         Ok(())
     }
 
@@ -428,14 +444,26 @@ impl ApiKeys {
         check_id(id)?;
         let record_key = key_key(id);
         let retention = self.inner.policy.retention_secs;
-        self.transact_one(&record_key, |record: Option<KeyRecord>, now| {
-            Ok(match decide_enabled(record, enabled)? {
-                None => Decision::only(()),
-                Some(r) => Decision::only(()).write(0, &r, record_ttl(&r, now, retention))?,
+        let changed = self
+            .transact_one(&record_key, |record: Option<KeyRecord>, now| {
+                Ok(match decide_enabled(record, enabled)? {
+                    None => Decision::only(None),
+                    Some(r) => Decision::only(Some(Shown(r.audit_tag))).write(
+                        0,
+                        &r,
+                        record_ttl(&r, now, retention),
+                    )?,
+                })
             })
-        })
-        .await?;
-        tracing::info!(key_id = %id, enabled, "api key enabled flag set");
+            .await?;
+        if let Some(audit_tag) = changed {
+            let event = if enabled {
+                "key.enabled"
+            } else {
+                "key.disabled"
+            };
+            tracing::info!(target: audit::TARGET, event, tag = %audit_tag, key_id = %id, "api key enabled flag set");
+        }
         Ok(())
     }
 
@@ -603,8 +631,21 @@ impl ApiKeys {
 type Records = (
     Option<OwnerIndex>,
     Option<KeyRecord>,
+    Option<Salt>,
     Vec<Option<KeyRecord>>,
 );
+
+/// A create's decision with the owner's audit salt (at position 2) written
+/// when new or renewed: a key is an issuance.
+fn with_salt<T>(
+    d: Decision<T>,
+    (salt, ttl): (Salt, Option<Duration>),
+) -> Result<Decision<T>, StoreError> {
+    Ok(match ttl {
+        Some(ttl) => d.write(2, &salt, ttl)?,
+        None => d.check(2),
+    })
+}
 
 fn check_id(id: &str) -> Result<(), Error> {
     if crate::token::is_token_id(id) {

@@ -34,6 +34,7 @@ fn record(expires_at: Option<u64>) -> KeyRecord {
         digest: digest(1),
         previous: None,
         last_used_at: None,
+        audit_tag: None,
     }
 }
 
@@ -827,7 +828,12 @@ fn any_record() -> impl Strategy<Value = KeyRecord> {
             prop::option::of(any::<u64>()),
             prop::option::of(any::<u64>()),
         ),
-        (any::<bool>(), any::<bool>(), any::<[u8; 32]>()),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<[u8; 32]>(),
+            prop::option::of(any::<[u8; 16]>()),
+        ),
         prop::option::of((any::<[u8; 32]>(), any::<u64>())),
         prop::option::of(any::<u64>()),
     )
@@ -836,7 +842,7 @@ fn any_record() -> impl Strategy<Value = KeyRecord> {
                 (owner, name, prefix, scopes),
                 metadata,
                 (created_at, expires_at, revoked_at),
-                (enabled, keyed, d),
+                (enabled, keyed, d, audit_tag),
                 previous,
                 last_used_at,
             )| KeyRecord {
@@ -856,6 +862,7 @@ fn any_record() -> impl Strategy<Value = KeyRecord> {
                     until,
                 }),
                 last_used_at,
+                audit_tag: audit_tag.map(crate::audit::AuditTag::from_bytes),
             },
         )
 }

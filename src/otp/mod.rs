@@ -56,6 +56,7 @@ use rand::TryCryptoRng;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::audit::{self, Audit, Salt, Shown};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::hex::{Case, decode_array, encode as hex};

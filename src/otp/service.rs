@@ -23,6 +23,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: Limits,
     pub(crate) code_send: Limit,
+    pub(crate) audit: Audit,
 }
 
 impl fmt::Debug for Otp {
@@ -42,6 +43,7 @@ impl Otp {
         clock: Arc<dyn Clock>,
         limits: Limits,
         code_send: Limit,
+        audit: Audit,
     ) -> Result<Self, Error> {
         policy.validate()?;
         code_send.validate()?;
@@ -53,6 +55,7 @@ impl Otp {
                 clock,
                 limits,
                 code_send,
+                audit,
             }),
         })
     }
@@ -102,38 +105,52 @@ impl Otp {
         let key = record_key(&tag);
         let send = &self.inner.code_send;
         let send_key = self.inner.limits.key_of(send, &subject_tag)?;
+        let salt_key = self.inner.audit.salt_key(subject);
         let policy = &self.inner.policy;
         // The code and the send it takes from the subject's send limit are
         // one commit: a refused issue (locked, or over the limit) takes no
         // send, and a lock is reported as such.
-        let issued = transact_ms(
+        let (issued, audit_tag) = transact_ms(
             &*self.inner.store,
             &*self.inner.clock,
-            &[&key, &send_key],
+            &[&key, &send_key, &salt_key],
             policy.max_retries,
-            |(state, sent): (Option<SubjectState>, Option<Tat>), now_ms| {
+            |(state, sent, salt): (Option<SubjectState>, Option<Tat>, Option<Salt>), now_ms| {
                 let now = now_ms.checked_div(1_000).unwrap_or(0);
+                let refused_tag = Salt::tag_of(salt.as_ref(), subject, now);
                 let state = state.unwrap_or_default();
                 let (next, expires_at) =
                     match decide_issue(&state, purpose.name(), mac, now, policy) {
                         Ok(issued) => issued,
                         Err(refusal) => {
-                            return Ok(Decision::only(Err(refusal_error(refusal, now))));
+                            return Ok(Decision::only((
+                                Err(refusal_error(refusal, now)),
+                                refused_tag,
+                            )));
                         }
                     };
                 match Limits::take_in(send, sent, now_ms)? {
-                    Take::Allowed { record, ttl } => Ok(Decision::only(Ok(expires_at))
-                        .write(0, &next, next.ttl(now))?
-                        .write(1, &record, ttl)?),
-                    Take::Denied(e) => Ok(Decision::only(Err(e))),
+                    Take::Allowed { record, ttl } => {
+                        // The code is an issuance: the subject's audit salt
+                        // is written with it when new or renewed.
+                        let (salt, salt_ttl) = Salt::for_issuance(salt, now)?;
+                        let d = Decision::only((Ok(expires_at), Some(salt.tag(subject)?)))
+                            .write(0, &next, next.ttl(now))?
+                            .write(1, &record, ttl)?;
+                        Ok(match salt_ttl {
+                            Some(salt_ttl) => d.write(2, &salt, salt_ttl)?,
+                            None => d.check(2),
+                        })
+                    }
+                    Take::Denied(e) => Ok(Decision::only((Err(e), refused_tag))),
                 }
             },
         )
         .await?;
-        let subject_tag = hex(&tag);
+        let shown = Shown(audit_tag);
         match issued {
             Ok(expires_at) => {
-                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, expires_at, "one-time code issued");
+                tracing::info!(target: audit::TARGET, event = "code.issued", tag = %shown, purpose = %purpose, expires_at, "one-time code issued");
                 Ok(IssuedCode {
                     code,
                     expires_at,
@@ -141,11 +158,11 @@ impl Otp {
                 })
             }
             Err(e @ Error::RateLimited { .. }) => {
-                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code refused: sent too recently");
+                tracing::info!(target: audit::TARGET, event = "code.refused", tag = %shown, purpose = %purpose, reason = "rate_limited", "one-time code refused: sent too recently");
                 Err(e)
             }
             Err(e) => {
-                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code refused: subject locked");
+                tracing::info!(target: audit::TARGET, event = "code.refused", tag = %shown, purpose = %purpose, reason = "locked", "one-time code refused: subject locked");
                 Err(e)
             }
         }
@@ -178,27 +195,35 @@ impl Otp {
         let candidate = (code.len() <= MAX_CODE_INPUT)
             .then(|| self.code_mac(subject, &purpose, code.as_bytes()));
         let key = record_key(&tag);
+        let salt_key = self.inner.audit.salt_key(subject);
         let policy = &self.inner.policy;
-        let (verdict, locked_until_unlock, now) = self
-            .transact(&key, |state, now| {
-                let Some(state) = state else {
-                    return Ok(Decision::only((Verdict::NoCode, false, now)));
-                };
-                let (next, verdict) = decide_verify(&state, purpose.name(), candidate, now, policy);
-                Ok(match next {
-                    Some(next) => Decision::only((verdict, next.locked_until_unlock, now)).write(
-                        0,
-                        &next,
-                        next.ttl(now),
-                    )?,
-                    None => Decision::only((verdict, false, now)),
-                })
-            })
+        let (verdict, locked_until_unlock, now, audit_tag) =
+            transact(
+                &*self.inner.store,
+                &*self.inner.clock,
+                &[&key, &salt_key],
+                policy.max_retries,
+                |(state, salt): (Option<SubjectState>, Option<Salt>), now| {
+                    let audit_tag = Salt::tag_of(salt.as_ref(), subject, now);
+                    let Some(state) = state else {
+                        return Ok(Decision::only((Verdict::NoCode, false, now, audit_tag)));
+                    };
+                    let (next, verdict) =
+                        decide_verify(&state, purpose.name(), candidate, now, policy);
+                    Ok(match next {
+                        Some(next) => {
+                            Decision::only((verdict, next.locked_until_unlock, now, audit_tag))
+                                .write(0, &next, next.ttl(now))?
+                        }
+                        None => Decision::only((verdict, false, now, audit_tag)),
+                    })
+                },
+            )
             .await?;
-        let subject_tag = hex(&tag);
+        let shown = Shown(audit_tag);
         match verdict {
             Verdict::Ok => {
-                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code verified");
+                tracing::info!(target: audit::TARGET, event = "code.verified", tag = %shown, purpose = %purpose, "one-time code verified");
                 Ok(OtpVerified {
                     subject: subject.to_owned(),
                     purpose,
@@ -207,16 +232,16 @@ impl Otp {
             }
             Verdict::Invalid { attempts_left } => {
                 if locked_until_unlock {
-                    tracing::warn!(subject_tag = %subject_tag, purpose = %purpose, "wrong one-time code; subject locked until an operator unlocks");
+                    tracing::warn!(target: audit::TARGET, event = "code.locked", tag = %shown, purpose = %purpose, until_unlock = true, "wrong one-time code; subject locked until an operator unlocks");
                 } else if attempts_left == 0 {
-                    tracing::warn!(subject_tag = %subject_tag, purpose = %purpose, lockout_secs = self.inner.policy.lockout_secs, "wrong one-time code; subject locked");
+                    tracing::warn!(target: audit::TARGET, event = "code.locked", tag = %shown, purpose = %purpose, lockout_secs = self.inner.policy.lockout_secs, "wrong one-time code; subject locked");
                 } else {
-                    tracing::info!(subject_tag = %subject_tag, purpose = %purpose, attempts_left, "wrong one-time code");
+                    tracing::info!(target: audit::TARGET, event = "code.failed", tag = %shown, purpose = %purpose, attempts_left, "wrong one-time code");
                 }
                 Err(OtpError::Invalid { attempts_left }.into())
             }
             Verdict::Refused(refusal) => {
-                tracing::info!(subject_tag = %subject_tag, purpose = %purpose, "one-time code refused: subject locked");
+                tracing::info!(target: audit::TARGET, event = "code.refused", tag = %shown, purpose = %purpose, reason = "locked", "one-time code refused: subject locked");
                 Err(refusal_error(refusal, now))
             }
             Verdict::Expired => Err(OtpError::Expired.into()),
@@ -237,20 +262,27 @@ impl Otp {
         check_subject(subject)?;
         let tag = self.subject_tag(subject);
         let key = record_key(&tag);
-        let unlocked = self
-            .transact(&key, |state, now| {
+        let salt_key = self.inner.audit.salt_key(subject);
+        let unlocked = transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&key, &salt_key],
+            self.inner.policy.max_retries,
+            |(state, salt): (Option<SubjectState>, Option<Salt>), now| {
                 let Some(state) = state else {
-                    return Ok(Decision::only(false));
+                    return Ok(Decision::only(None));
                 };
                 let next = decide_unlock(&state);
                 if next == state {
-                    return Ok(Decision::only(false));
+                    return Ok(Decision::only(None));
                 }
-                Ok(Decision::only(true).write(0, &next, next.ttl(now))?)
-            })
-            .await?;
-        if unlocked {
-            tracing::warn!(subject_tag = %hex(&tag), "one-time codes unlocked by an operator");
+                let audit_tag = Salt::tag_of(salt.as_ref(), subject, now);
+                Ok(Decision::only(Some(audit_tag)).write(0, &next, next.ttl(now))?)
+            },
+        )
+        .await?;
+        if let Some(audit_tag) = unlocked {
+            tracing::warn!(target: audit::TARGET, event = "code.unlocked", tag = %Shown(audit_tag), "one-time codes unlocked by an operator");
         }
         Ok(())
     }

@@ -20,6 +20,11 @@ pub struct Family {
     pub generation: u64,
     /// Whether the family is revoked.
     pub revoked: bool,
+    /// The subject's audit tag when the family started, in hex: what the
+    /// family's events carry in place of the subject. Missing on families
+    /// started before audit tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) audit_tag: Option<String>,
 }
 
 /// What a presented refresh token leads to.
@@ -140,6 +145,7 @@ pub(crate) fn decide_start(
         last_used: now,
         generation: 0,
         revoked: false,
+        audit_tag: None,
     }
 }
 
@@ -180,6 +186,7 @@ mod tests {
             last_used: now,
             generation: 0,
             revoked: false,
+            audit_tag: None,
         }
     }
 

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{self, Audit, AuditTag, Salt, Shown};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::error::OtpError;

@@ -15,6 +15,7 @@ pub(super) struct Inner {
     mac_key: SecretBytes,
     pub(super) policy: SessionPolicy,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) audit: Audit,
 }
 
 impl fmt::Debug for Sessions {
@@ -44,6 +45,11 @@ pub(super) fn listed_family_key(id: &str) -> Result<String, StoreError> {
         ))
 }
 
+/// The audit tag a family's events carry.
+fn family_tag(family: &Family) -> Option<AuditTag> {
+    family.audit_tag.as_deref().and_then(AuditTag::from_hex)
+}
+
 pub(super) fn list_key(tag: &[u8; 16]) -> String {
     format!("kw:sess:{}", hex(tag))
 }
@@ -55,6 +61,7 @@ impl Sessions {
         mac_key: SecretBytes,
         policy: SessionPolicy,
         clock: Arc<dyn Clock>,
+        audit: Audit,
     ) -> Result<Self, Error> {
         policy.validate()?;
         Ok(Self {
@@ -64,6 +71,7 @@ impl Sessions {
                 mac_key,
                 policy,
                 clock,
+                audit,
             }),
         })
     }
@@ -133,7 +141,12 @@ impl Sessions {
         let mut family_id = [0u8; 16];
         crate::random::fill_random(&mut family_id)?;
         let session_id = hex(&family_id);
-        let keys = [family_key(&family_id), subject_key(&tag), list_key(&tag)];
+        let keys = [
+            family_key(&family_id),
+            subject_key(&tag),
+            list_key(&tag),
+            self.inner.audit.salt_key(subject),
+        ];
         // At most twice: a full list evicts its oldest family once.
         for _ in 0..2 {
             // Guarded on the subject's record: a revoke-all that commits
@@ -143,12 +156,13 @@ impl Sessions {
             let evict = transact(
                 &*self.inner.store,
                 &*self.inner.clock,
-                &[&keys[0], &keys[1], &keys[2]],
+                &[&keys[0], &keys[1], &keys[2], &keys[3]],
                 self.inner.policy.max_retries,
-                |(existing, subject_record, list): (
+                |(existing, subject_record, list, salt): (
                     Option<Family>,
                     Option<SubjectRecord>,
                     Option<SessionList>,
+                    Option<Salt>,
                 ),
                  now| {
                     if existing.is_some() {
@@ -159,7 +173,15 @@ impl Sessions {
                     if subject_record.is_some_and(|r| r.erasing) {
                         return Err(Error::Erasing);
                     }
-                    let family = decide_start(subject, subject_record, now);
+                    // The family keeps the subject's audit tag for the
+                    // events of its refreshes; the salt is written with it
+                    // when it is new or renewed.
+                    let (salt, salt_ttl) = Salt::for_issuance(salt, now)?;
+                    let audit_tag = salt.tag(subject)?;
+                    let family = Family {
+                        audit_tag: Some(audit_tag.to_hex()),
+                        ..decide_start(subject, subject_record, now)
+                    };
                     let ttl = self.record_ttl(&family, now);
                     let entry = ListEntry {
                         id: session_id.clone(),
@@ -167,26 +189,35 @@ impl Sessions {
                         meta: meta.map(str::to_owned),
                     };
                     Ok(match admit(list, entry, now) {
-                        Admit::List(list) => Decision::only(None)
-                            .write(0, &family, ttl)?
-                            .check(1)
-                            .write(2, &list, list_ttl(&list, now))?,
-                        Admit::Evict(oldest) => Decision::only(Some(oldest)),
+                        Admit::List(list) => {
+                            let d = Decision::only(Err(audit_tag))
+                                .write(0, &family, ttl)?
+                                .check(1)
+                                .write(2, &list, list_ttl(&list, now))?;
+                            match salt_ttl {
+                                Some(salt_ttl) => d.write(3, &salt, salt_ttl)?,
+                                None => d.check(3),
+                            }
+                        }
+                        Admit::Evict(oldest) => Decision::only(Ok((oldest, audit_tag))),
                     })
                 },
             )
             .await?;
-            let Some(oldest) = evict else {
-                return self.started(&session_id, tag, family_id, subject);
+            let (oldest, audit_tag) = match evict {
+                Ok(evict) => evict,
+                Err(audit_tag) => {
+                    return self.started(&session_id, tag, family_id, subject, audit_tag);
+                }
             };
-            self.evict(&tag, &oldest).await?;
+            self.evict(&tag, &oldest, audit_tag).await?;
         }
         Err(Error::Busy)
     }
 
     /// Ends the family `id` of the subject tagged `tag` to make room in
     /// its list: its record is deleted with its entry, in one commit.
-    async fn evict(&self, tag: &[u8; 16], id: &str) -> Result<(), Error> {
+    async fn evict(&self, tag: &[u8; 16], id: &str, audit_tag: AuditTag) -> Result<(), Error> {
         let fam_key = listed_family_key(id)?;
         let list_key = list_key(tag);
         transact(
@@ -211,7 +242,7 @@ impl Sessions {
             },
         )
         .await?;
-        tracing::info!(session = %id, subject_tag = %hex(tag), "session ended: the subject's list was full");
+        tracing::info!(target: audit::TARGET, event = "session.evicted", tag = %audit_tag, session = %id, "session ended: the subject's list was full");
         Ok(())
     }
 
@@ -289,7 +320,7 @@ impl Sessions {
     pub async fn revoke_session(&self, subject: &str, session_id: &str) -> Result<(), Error> {
         let family_id = unhex::<16>(session_id).ok_or(SessionError::Unknown)?;
         let fam_key = family_key(&family_id);
-        transact(
+        let audit_tag = transact(
             &*self.inner.store,
             &*self.inner.clock,
             &[&fam_key],
@@ -298,17 +329,18 @@ impl Sessions {
                 let Some(family) = family.filter(|f| f.subject == subject) else {
                     return Err(SessionError::Unknown.into());
                 };
+                let audit_tag = family_tag(&family);
                 Ok(match decide_revoke(&family) {
                     Some(next) => {
                         let ttl = self.record_ttl(&next, now);
-                        Decision::only(()).write(0, &next, ttl)?
+                        Decision::only(audit_tag).write(0, &next, ttl)?
                     }
-                    None => Decision::only(()),
+                    None => Decision::only(audit_tag),
                 })
             },
         )
         .await?;
-        tracing::info!(session = %session_id, subject_tag = %hex(&self.subject_tag(subject)), "session revoked by id");
+        tracing::info!(target: audit::TARGET, event = "session.revoked", tag = %Shown(audit_tag), session = %session_id, "session revoked by id");
         Ok(())
     }
 
@@ -318,8 +350,9 @@ impl Sessions {
         tag: [u8; 16],
         family_id: [u8; 16],
         subject: &str,
+        audit_tag: AuditTag,
     ) -> Result<TokenPair, Error> {
-        tracing::info!(session = %session_id, subject_tag = %hex(&tag), "session started");
+        tracing::info!(target: audit::TARGET, event = "session.started", tag = %audit_tag, session = %session_id, "session started");
         self.pair(
             &Parsed {
                 subject_tag: tag,
@@ -345,7 +378,7 @@ impl Sessions {
         let parsed = self.parse(refresh_token)?;
         let (fam_key, subj_key) = (family_key(&parsed.family), subject_key(&parsed.subject_tag));
         let policy = &self.inner.policy;
-        let (outcome, subject) = self
+        let (outcome, subject, audit_tag) = self
             .transact(&fam_key, &subj_key, |family, subject_record, now| {
                 let Some(family) = family else {
                     // The MAC proves keyward issued it; the record is gone
@@ -367,7 +400,8 @@ impl Sessions {
                 }
                 let epoch = subject_record.map_or(0, |r| r.epoch);
                 let (next, outcome) = decide(&family, parsed.generation, epoch, now, policy);
-                let decision = Decision::only((outcome, family.subject.clone()));
+                let decision =
+                    Decision::only((outcome, family.subject.clone(), family_tag(&family)));
                 Ok(match (next, outcome) {
                     (Some(next), _) => {
                         let ttl = self.record_ttl(&next, now);
@@ -384,9 +418,9 @@ impl Sessions {
         match outcome {
             Outcome::Rotated { generation } | Outcome::GraceReplay { generation } => {
                 if matches!(outcome, Outcome::Rotated { .. }) {
-                    tracing::info!(session = %session, subject_tag = %hex(&parsed.subject_tag), generation, "refresh token rotated");
+                    tracing::info!(target: audit::TARGET, event = "session.rotated", tag = %Shown(audit_tag), session = %session, generation, "refresh token rotated");
                 } else {
-                    tracing::info!(session = %session, subject_tag = %hex(&parsed.subject_tag), generation, "refresh grace replay");
+                    tracing::info!(target: audit::TARGET, event = "session.grace_replay", tag = %Shown(audit_tag), session = %session, generation, "refresh grace replay");
                 }
                 self.pair(
                     &Parsed {
@@ -397,7 +431,7 @@ impl Sessions {
                 )
             }
             Outcome::Reused => {
-                tracing::warn!(session = %session, subject_tag = %hex(&parsed.subject_tag), "refresh token reuse detected; session family revoked");
+                tracing::warn!(target: audit::TARGET, event = "session.reuse_detected", tag = %Shown(audit_tag), session = %session, "refresh token reuse detected; session family revoked");
                 Err(SessionError::Reused.into())
             }
             Outcome::Expired => Err(SessionError::Expired.into()),
@@ -425,18 +459,19 @@ impl Sessions {
                 let Some(family) = family else {
                     return Err(SessionError::Expired.into());
                 };
+                let audit_tag = family_tag(&family);
                 Ok(match decide_revoke(&family) {
                     Some(next) => {
                         let ttl = self.record_ttl(&next, now);
-                        Decision::only(true).write(0, &next, ttl)?
+                        Decision::only(Some(audit_tag)).write(0, &next, ttl)?
                     }
-                    None => Decision::only(false),
+                    None => Decision::only(None),
                 })
             },
         )
         .await?;
-        if revoked {
-            tracing::info!(session = %session, subject_tag = %hex(&parsed.subject_tag), "session revoked");
+        if let Some(audit_tag) = revoked {
+            tracing::info!(target: audit::TARGET, event = "session.revoked", tag = %Shown(audit_tag), session = %session, "session revoked");
         }
         Ok(session)
     }
@@ -450,19 +485,21 @@ impl Sessions {
     /// [`Error::Store`]; [`Error::Busy`] under extreme contention.
     pub async fn revoke_all(&self, subject: &str) -> Result<(), Error> {
         let key = subject_key(&self.subject_tag(subject));
+        let salt_key = self.inner.audit.salt_key(subject);
         // Outlive every family that could still be alive.
         let ttl = Duration::from_secs(self.inner.policy.absolute_ttl_secs.saturating_add(86_400));
-        transact(
+        let audit_tag = transact(
             &*self.inner.store,
             &*self.inner.clock,
-            &[&key],
+            &[&key, &salt_key],
             self.inner.policy.max_retries,
-            |(record,): (Option<SubjectRecord>,), now| {
-                Ok(Decision::only(()).write(0, &decide_revoke_all(record, now), ttl)?)
+            |(record, salt): (Option<SubjectRecord>, Option<Salt>), now| {
+                let audit_tag = Salt::tag_of(salt.as_ref(), subject, now);
+                Ok(Decision::only(audit_tag).write(0, &decide_revoke_all(record, now), ttl)?)
             },
         )
         .await?;
-        tracing::info!(subject_tag = %hex(&self.subject_tag(subject)), "all sessions of subject revoked");
+        tracing::info!(target: audit::TARGET, event = "session.all_revoked", tag = %Shown(audit_tag), "all sessions of subject revoked");
         Ok(())
     }
 

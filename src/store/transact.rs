@@ -118,6 +118,17 @@ impl<A: Stored, B: Stored, C: Stored> Records for (Option<A>, Option<B>, Option<
     }
 }
 
+impl<A: Stored, B: Stored, C: Stored, D: Stored> Records
+    for (Option<A>, Option<B>, Option<C>, Option<D>)
+{
+    fn fits(len: usize) -> bool {
+        len == 4
+    }
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        Ok((slot(raw, 0)?, slot(raw, 1)?, slot(raw, 2)?, slot(raw, 3)?))
+    }
+}
+
 /// One record, then any number of records of one type: an index and the
 /// records it lists.
 impl<A, B> Records for (Option<A>, Vec<Option<B>>)
@@ -152,6 +163,25 @@ where
             .map(|i| slot(raw, i))
             .collect::<Result<_, _>>()?;
         Ok((slot(raw, 0)?, slot(raw, 1)?, rest))
+    }
+}
+
+/// Three records, then any number of records of one type.
+impl<A, B, C, D> Records for (Option<A>, Option<B>, Option<C>, Vec<Option<D>>)
+where
+    A: Stored,
+    B: Stored,
+    C: Stored,
+    D: Stored,
+{
+    fn fits(len: usize) -> bool {
+        len >= 3
+    }
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        let rest = (3..raw.len())
+            .map(|i| slot(raw, i))
+            .collect::<Result<_, _>>()?;
+        Ok((slot(raw, 0)?, slot(raw, 1)?, slot(raw, 2)?, rest))
     }
 }
 
