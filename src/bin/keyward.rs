@@ -118,6 +118,13 @@ enum Command {
         #[arg(long)]
         sub: String,
     },
+    /// Print the tag that a subject's audit events carry (uses --store);
+    /// exit 1 when the subject has no salt (never issued, or erased).
+    Tag {
+        /// The subject.
+        #[arg(long)]
+        sub: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -499,6 +506,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         Command::Key(cmd) => run_key(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Limit(cmd) => run_limit(cmd, cli.keyring.as_deref(), &cli.store),
         Command::Erase { sub } => run_erase(&sub, &config, cli.keyring.as_deref(), &cli.store),
+        Command::Tag { sub } => run_tag(&sub, cli.keyring.as_deref(), &cli.store),
         Command::Audit => {
             let kw = keyward(password_policy(&config)?, cli.keyring.as_deref())?;
             let counts = audit(kw.passwords(), std::io::stdin().lock())?;
@@ -768,6 +776,22 @@ fn run_erase(
             })
             .to_string(),
         ))
+    })
+}
+
+/// `keyward tag`: the subject's audit tag, from its salt in the store.
+fn run_tag(sub: &str, keyring: Option<&Path>, store_url: &str) -> Result<Done, Usage> {
+    check_subject(sub)?;
+    let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
+    runtime()?.block_on(async {
+        let kw = Keyward::builder()
+            .keys(keys)
+            .shared_store(open_store(store_url).await?)
+            .build()?;
+        Ok(match kw.audit_tag(sub).await? {
+            Some(tag) => Done::Ok(json!({"subject": sub, "tag": tag.to_hex()}).to_string()),
+            None => Done::Negative(json!({"error": "unknown"}).to_string()),
+        })
     })
 }
 
