@@ -341,10 +341,10 @@ fn erase_one_of_two(store: &TestStore, dir: &Path) {
     let with_alice = store.live_keys();
     let alices: BTreeSet<&String> = with_alice.difference(&only_bob).collect();
     // Every kind of record alice holds: three session families and her
-    // session list, two API keys and her owner index, her code record and
-    // her code-send limit's record.
+    // session list, two API keys and her owner index, her code record, her
+    // code-send limit's record and her audit salt.
     let kinds: Vec<(&str, usize)> = [
-        "kw:fam:", "kw:sess:", "kw:ak:", "kw:ako:", "kw:otp:", "kw:rl:",
+        "kw:fam:", "kw:sess:", "kw:ak:", "kw:ako:", "kw:otp:", "kw:rl:", "kw:salt:",
     ]
     .into_iter()
     .map(|kind| (kind, alices.iter().filter(|k| k.contains(kind)).count()))
@@ -357,17 +357,26 @@ fn erase_one_of_two(store: &TestStore, dir: &Path) {
             ("kw:ak:", 2),
             ("kw:ako:", 1),
             ("kw:otp:", 1),
-            ("kw:rl:", 1)
+            ("kw:rl:", 1),
+            ("kw:salt:", 1)
         ],
         "alice's records: {alices:?}"
     );
-    assert_eq!(alices.len(), 9, "alice's records: {alices:?}");
+    assert_eq!(alices.len(), 10, "alice's records: {alices:?}");
     // Both names are there to be found before the erase: the checks
     // after it can fail.
     assert!(store.holding(&alice) > 0, "alice's name is stored");
     assert!(store.holding(&bob) > 0, "bob's name is stored");
+    // Her audit tag too: her session families keep it for their events.
+    let tag = ok(&run(dir, store, &["tag", "--sub", &alice], b""));
+    assert_eq!(tag["subject"], alice.as_str());
+    let tag = tag["tag"].as_str().unwrap().to_owned();
+    assert!(store.holding(&tag) > 0, "alice's tag is stored");
 
     assert_eq!(erase(dir, store, &alice), erased(&alice, 3, 2, 1));
+    // Her tag is gone with her salt: no one can compute it again.
+    refused(&run(dir, store, &["tag", "--sub", &alice], b""), "unknown");
+    assert_eq!(store.holding(&tag), 0, "alice's tag is still stored");
 
     // Nothing of alice's is left: no record she added is live, no record
     // holds her name, live or not. Bob's name is still there.
@@ -434,7 +443,8 @@ fn erase_one_of_two(store: &TestStore, dir: &Path) {
     let left: Vec<String> = store.live_keys().difference(&only_bob).cloned().collect();
     assert!(left.is_empty(), "records after a second erase: {left:?}");
 
-    // The erase is over, not pending: alice may start afresh.
+    // The erase is over, not pending: alice may start afresh, under a new
+    // tag.
     ok(&run(
         dir,
         store,
@@ -442,6 +452,8 @@ fn erase_one_of_two(store: &TestStore, dir: &Path) {
         b"",
     ));
     assert!(store.holding(&alice) > 0);
+    let new_tag = ok(&run(dir, store, &["tag", "--sub", &alice], b""));
+    assert_ne!(new_tag["tag"].as_str().unwrap(), tag);
 }
 
 #[test]

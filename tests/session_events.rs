@@ -1,5 +1,5 @@
 //! Session and one-time-code events through `tracing`: they name the
-//! session id and a keyed tag of the subject, never the subject itself, a
+//! session id and the subject's audit tag, never the subject itself, a
 //! token or a code. A test binary of its own: `tracing` caches per call
 //! site whether anyone listens, so the events are captured where no other
 //! test runs at the same time.
@@ -61,6 +61,7 @@ async fn events_carry_a_subject_tag_and_nothing_personal_or_secret() {
     otp.unlock(SUBJECT).await.unwrap();
     secrets.push(code.unprotected_as_str().to_owned());
 
+    let tag = kw.audit_tag(SUBJECT).await.unwrap().unwrap();
     let log = out.text();
     for event in [
         "session started",
@@ -77,7 +78,8 @@ async fn events_carry_a_subject_tag_and_nothing_personal_or_secret() {
         let lines: Vec<&str> = log.lines().filter(|l| l.contains(event)).collect();
         assert!(!lines.is_empty(), "no {event:?} event in:\n{log}");
         for line in lines {
-            assert!(line.contains("subject_tag="), "{line}");
+            assert!(line.contains(" keyward::audit: "), "{line}");
+            assert!(line.contains(&format!("tag={tag}")), "{line}");
         }
     }
     assert!(!log.contains(SUBJECT), "the subject in the log:\n{log}");
