@@ -492,11 +492,15 @@ fn bad_input_is_a_usage_error() {
     let held = give(d, &store, &sub);
 
     let long = "a".repeat(1025);
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["erase"], "--sub"),
         (&["erase", "--sub", ""], "--sub"),
         (&["erase", "--sub", &long], "--sub"),
         (&["erase", "--sub", "a", "--sub", "b"], "--sub"),
+        (&["tag"], "--sub"),
+        (&["tag", "--sub", ""], "--sub"),
+        (&["tag", "--sub", &long], "--sub"),
+        (&["tag", "--sub", "a", "--sub", "b"], "--sub"),
     ];
     for (args, names) in cases {
         let r = run(d, &store, args, b"");
@@ -504,32 +508,58 @@ fn bad_input_is_a_usage_error() {
         assert!(line.contains(names), "{args:?}: {line}");
         assert!(r.stdout.is_empty(), "{args:?}: {:?}", r.stdout);
     }
-    let r = run(d, &store, &["erase", "--sub", ""], b"");
-    assert!(r.usage_error().contains("subject"), "{}", r.stderr);
+    for command in ["erase", "tag"] {
+        let r = run(d, &store, &[command, "--sub", ""], b"");
+        assert!(r.usage_error().contains("subject"), "{}", r.stderr);
+    }
 
     // A store that cannot be reached, without echoing its password.
     for url in [
         "redis://u:hunter2@127.0.0.1:1",
         "postgres://u:hunter2@127.0.0.1:1/db",
     ] {
-        let r = keyward(d, &["--store", url, "erase", "--sub", &sub], b"");
-        let line = r.usage_error();
-        assert!(line.starts_with("keyward: store "), "{line}");
-        assert!(!line.contains("hunter2"), "{line}");
-        assert!(r.stdout.is_empty());
+        for command in ["erase", "tag"] {
+            let r = keyward(d, &["--store", url, command, "--sub", &sub], b"");
+            let line = r.usage_error();
+            assert!(line.starts_with("keyward: store "), "{line}");
+            assert!(!line.contains("hunter2"), "{line}");
+            assert!(r.stdout.is_empty());
+        }
     }
     // A key ring that is not there.
+    for command in ["erase", "tag"] {
+        let r = run(
+            d,
+            &store,
+            &["--keyring", "missing.keys", command, "--sub", &sub],
+            b"",
+        );
+        assert!(r.usage_error().contains("missing.keys"), "{}", r.stderr);
+    }
+
+    // 1,024 bytes is a subject, with nothing to erase and no tag.
+    let longest = "a".repeat(1024);
+    assert_eq!(erase(d, &store, &longest), erased(&longest, 0, 0, 0));
+    refused(&run(d, &store, &["tag", "--sub", &longest], b""), "unknown");
+    // Another key ring does not know carol's salt record.
+    let other = tempfile::tempdir().unwrap();
+    let r = keyward(other.path(), &["init", "--alg", "HS256"], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let other_keys = other.path().join("keyward.keys");
     let r = run(
         d,
         &store,
-        &["--keyring", "missing.keys", "erase", "--sub", &sub],
+        &[
+            "--keyring",
+            other_keys.to_str().unwrap(),
+            "tag",
+            "--sub",
+            &sub,
+        ],
         b"",
     );
-    assert!(r.usage_error().contains("missing.keys"), "{}", r.stderr);
-
-    // 1,024 bytes is a subject, with nothing to erase.
-    let longest = "a".repeat(1024);
-    assert_eq!(erase(d, &store, &longest), erased(&longest, 0, 0, 0));
+    refused(&r, "unknown");
+    ok(&run(d, &store, &["tag", "--sub", &sub], b""));
 
     // None of it touched carol's credentials.
     for key in &held.keys {
