@@ -44,7 +44,7 @@ pub use sqlite::SqliteStore;
 pub use crate::error::StoreError;
 pub use transact::DEFAULT_MAX_RETRIES;
 pub(crate) use transact::{
-    Decision, Records, Stored, at_store_time, decode, encode, json_stored, transact, transact_ms,
+    Decision, Records, Stored, decode, encode, json_stored, store_seconds, transact, transact_ms,
 };
 
 /// Longest key: keys are namespaced ids, not data.
@@ -230,6 +230,24 @@ pub trait Store: Send + Sync + fmt::Debug {
                 records,
                 now_ms: None,
             })
+        })
+    }
+
+    /// The live record at `key` and the store's clock (as
+    /// [`Snapshot::now_ms`]): [`load_many`](Store::load_many) of one key,
+    /// for a caller that reads one record. Stores may override it to skip
+    /// the vector; the default asks `load_many`.
+    fn load_one<'a>(&'a self, key: &'a str) -> StoreFuture<'a, (Option<Record>, Option<u64>)> {
+        Box::pin(async move {
+            let snapshot = self.load_many(std::slice::from_ref(&key)).await?;
+            let now_ms = snapshot.now_ms;
+            let mut records = snapshot.records.into_iter();
+            match (records.next(), records.next()) {
+                (Some(record), None) => Ok((record, now_ms)),
+                _ => Err(StoreError::Corrupt(
+                    "load_many returned another number of records",
+                )),
+            }
         })
     }
 

@@ -78,7 +78,7 @@ use crate::error::{Error, StoreError};
 use crate::hex::encode as hex;
 use crate::keyring::KeyRing;
 use crate::secret::{SecretBytes, Token};
-use crate::store::{Decision, MAX_TTL, Record, Store, Stored, at_store_time, transact};
+use crate::store::{Decision, MAX_TTL, Record, Store, Stored, store_seconds, transact};
 use crate::token::{TokenDigest, Tokens};
 
 pub use crate::error::ApiKeyError;

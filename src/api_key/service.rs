@@ -268,9 +268,8 @@ impl ApiKeys {
             (parsed.digest(), key_name(parsed.id())?)
         };
         let record_key = std::str::from_utf8(&name).map_err(|_| ApiKeyError::Unknown)?;
-        let snapshot = self.inner.store.load_many(&[record_key]).await?;
-        let (records, now) = at_store_time(snapshot, 1, &*self.inner.clock)?;
-        let record = records.into_iter().next().flatten();
+        let (record, now_ms) = self.inner.store.load_one(record_key).await?;
+        let now = store_seconds(now_ms, &*self.inner.clock);
         let id = record_key.get(KEY_KEY_PREFIX.len()..).unwrap_or_default();
         let (proof, touch) = match self.check(presented, id, digest, record, now) {
             Ok(checked) => checked,

@@ -36,6 +36,7 @@ pub async fn run(store: Arc<dyn Store>) {
     large_values(&*store, &ns).await;
     bad_keys(&*store).await;
     load_many(&*store, &ns).await;
+    load_one(&*store, &ns).await;
     concurrency(Arc::clone(&store), &ns, 16, 50).await;
     writes_are_reported_as_made(&*store, &ns).await;
     commit_all_or_nothing(&*store, &ns).await;
@@ -404,6 +405,34 @@ pub async fn load_many(store: &dyn Store, ns: &str) {
             .records
             .is_empty()
     );
+}
+
+/// `load_one` answers as `load_many` of the one key does: the record, or
+/// `None`, and a store clock exactly when `load_many` reports one.
+pub async fn load_one(store: &dyn Store, ns: &str) {
+    let (present, absent) = (format!("{ns}.o.present"), format!("{ns}.o.absent"));
+    let version = swapped(
+        store
+            .swap(&present, None, b"P", TTL)
+            .await
+            .expect("store call failed"),
+    );
+    let many = store
+        .load_many(&[&present])
+        .await
+        .expect("store call failed");
+    let (record, now_ms) = store.load_one(&present).await.expect("store call failed");
+    let record = record.expect("the record is there");
+    assert_eq!(
+        (record.version, record.value.as_slice()),
+        (version, b"P".as_slice())
+    );
+    assert_eq!(now_ms.is_some(), many.now_ms.is_some(), "the same clock");
+    if let (Some(one), Some(many)) = (now_ms, many.now_ms) {
+        assert!(one >= many, "the store clock went back: {one} < {many}");
+    }
+    let (record, _) = store.load_one(&absent).await.expect("store call failed");
+    assert!(record.is_none());
 }
 
 /// `tasks` tasks race to swap one key from the same version, `rounds`

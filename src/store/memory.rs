@@ -236,6 +236,11 @@ impl Store for MemoryStore {
         Box::pin(async move { result })
     }
 
+    fn load_one<'a>(&'a self, key: &'a str) -> StoreFuture<'a, (Option<Record>, Option<u64>)> {
+        let result = self.load_now(key).map(|record| (record, None));
+        Box::pin(async move { result })
+    }
+
     fn commit<'a>(&'a self, ops: &'a [Op<'a>]) -> StoreFuture<'a, Commit> {
         let result = self.commit_now(ops);
         Box::pin(async move { result })

@@ -316,33 +316,17 @@ where
     Err(Error::Busy)
 }
 
-/// The records of a [`Store::load_many`] of `asked` keys, and the time to
-/// decide at (the store's clock where it keeps one): for a read on a hot
-/// path that needs no retry loop, an API-key verify, whose one write on
-/// the side (`last_used_at`) is a compare-and-swap that may lose to
-/// another writer. The caller awaits the load itself, so that its future
-/// holds no more than the load's.
-///
-/// # Errors
-/// [`Error::Store`] when the answer is for another number of keys.
-pub(crate) fn at_store_time(
-    snapshot: Snapshot,
-    asked: usize,
-    clock: &dyn Clock,
-) -> Result<(Vec<Option<Record>>, u64), Error> {
-    if snapshot.records.len() != asked {
-        return Err(StoreError::Corrupt("load_many returned too few records").into());
-    }
-    let now = store_now(&snapshot, clock);
-    Ok((snapshot.records, now))
+/// The time to decide at, in seconds, for a read that needs no retry loop
+/// ([`Store::load_one`], as an API-key verify makes): the store's clock
+/// where it keeps one, else the host's.
+pub(crate) fn store_seconds(now_ms: Option<u64>, clock: &dyn Clock) -> u64 {
+    now_ms.map_or_else(|| clock.now(), |ms| ms.checked_div(1_000).unwrap_or(0))
 }
 
 /// The decision's time: the store's clock where it keeps one, else the
 /// host's.
 fn store_now(snapshot: &Snapshot, clock: &dyn Clock) -> u64 {
-    snapshot
-        .now_ms
-        .map_or_else(|| clock.now(), |ms| ms.checked_div(1_000).unwrap_or(0))
+    store_seconds(snapshot.now_ms, clock)
 }
 
 /// [`store_now`] in milliseconds.
