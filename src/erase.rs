@@ -19,6 +19,7 @@ use crate::audit::{self, Salts, Shown};
 use crate::error::Error;
 use crate::otp::Otp;
 use crate::session::Sessions;
+use crate::totp::Totp;
 
 /// What one run of [`Keyward::erase`](crate::Keyward::erase) deleted, for
 /// the operator's records. A run that resumes an interrupted one counts
@@ -32,7 +33,7 @@ pub struct Erased {
     pub api_keys: u64,
     /// Pending one-time codes.
     pub codes: u64,
-    /// Second factors. keyward keeps none yet, so this is zero.
+    /// Second factors (TOTP), confirmed or not, with their recovery codes.
     pub factors: u64,
 }
 
@@ -41,6 +42,7 @@ pub(crate) async fn erase(
     subject: &str,
     sessions: &Sessions,
     otp: &Otp,
+    totp: &Totp,
     api_keys: &ApiKeys,
     salts: &Salts,
 ) -> Result<Erased, Error> {
@@ -51,6 +53,8 @@ pub(crate) async fn erase(
     let codes = otp.erase_mark(subject).await?;
     let api_keys_deleted = api_keys.erase_keys(subject).await?;
     let families = sessions.erase_families(subject).await?;
+    // The code record's mark refuses every second-factor code from here.
+    let factors = totp.erase(subject).await?;
     // The salt goes while the marks still stop every issuance, so that no
     // record is written with a tag of the old salt after it.
     salts.erase(subject).await?;
@@ -64,12 +68,13 @@ pub(crate) async fn erase(
         sessions = families,
         api_keys = api_keys_deleted,
         codes,
+        factors,
         "subject erased"
     );
     Ok(Erased {
         sessions: families,
         api_keys: api_keys_deleted,
         codes,
-        factors: 0,
+        factors,
     })
 }

@@ -68,6 +68,9 @@ pub enum Error {
     Otp(OtpError),
     /// An API key was refused, or a key operation could not be done.
     ApiKey(ApiKeyError),
+    /// A second-factor code or recovery code was refused, or a factor
+    /// operation could not be done.
+    Totp(TotpError),
     /// An in-process rate limit ([`Throttle`](crate::throttle::Throttle))
     /// refused the call. Nothing was done; try again after `retry_after`.
     Throttled {
@@ -117,6 +120,7 @@ impl fmt::Display for Error {
             Self::Token(e) => write!(f, "token: {e}"),
             Self::Otp(e) => write!(f, "{e}"),
             Self::ApiKey(e) => write!(f, "{e}"),
+            Self::Totp(e) => write!(f, "{e}"),
             Self::Throttled { retry_after } => write!(
                 f,
                 "too many requests; retry after {} s",
@@ -143,6 +147,7 @@ impl std::error::Error for Error {
             Self::Token(e) => Some(e),
             Self::Otp(e) => Some(e),
             Self::ApiKey(e) => Some(e),
+            Self::Totp(e) => Some(e),
             Self::Limit(e) => Some(e),
             _ => None,
         }
@@ -170,6 +175,12 @@ impl From<OtpError> for Error {
 impl From<ApiKeyError> for Error {
     fn from(e: ApiKeyError) -> Self {
         Self::ApiKey(e)
+    }
+}
+
+impl From<TotpError> for Error {
+    fn from(e: TotpError) -> Self {
+        Self::Totp(e)
     }
 }
 
@@ -559,6 +570,76 @@ impl fmt::Display for OtpError {
 }
 
 impl std::error::Error for OtpError {}
+
+// ---- TotpError: re-exported by `totp`. ----
+
+/// Why a second-factor code or recovery code was refused, or a factor
+/// operation was not done. A lock is reported as
+/// [`OtpError::Locked`] or [`OtpError::LockedUntilUnlock`]: codes, TOTP
+/// codes and recovery codes share one lockout. Callers branch on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TotpError {
+    /// The code is wrong, or is no recovery code of the subject's.
+    /// `attempts_left` more wrong guesses are allowed before a lock.
+    Invalid {
+        /// Wrong guesses left before the subject is locked.
+        attempts_left: u32,
+    },
+    /// The code's time step is at or before the last accepted one: it was
+    /// used already. Not counted as a failure.
+    Replayed,
+    /// The recovery code was used already. Not counted as a failure.
+    Used,
+    /// The subject has no confirmed factor (none enrolled, or its
+    /// enrollment was never confirmed).
+    NotEnrolled,
+    /// The subject has a confirmed factor already: disable it first.
+    AlreadyEnrolled,
+    /// The enrollment was not confirmed in time; enroll again.
+    Expired,
+    /// An issuer or account label that an authenticator app cannot show:
+    /// empty, over 256 bytes, or with a ':' or a control character.
+    BadLabel(&'static str),
+}
+
+impl TotpError {
+    /// The CLI's and HTTP API's name for it.
+    #[must_use]
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid",
+            Self::Replayed => "replayed",
+            Self::Used => "used",
+            Self::NotEnrolled => "not_enrolled",
+            Self::AlreadyEnrolled => "already_enrolled",
+            Self::Expired => "expired",
+            Self::BadLabel(_) => "bad_label",
+        }
+    }
+}
+
+impl fmt::Display for TotpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid { attempts_left } => write!(
+                f,
+                "wrong second-factor code; {attempts_left} attempts left before a lockout"
+            ),
+            Self::Replayed => f.write_str("this second-factor code was used already"),
+            Self::Used => f.write_str("this recovery code was used already"),
+            Self::NotEnrolled => f.write_str("no second factor is enrolled"),
+            Self::AlreadyEnrolled => f.write_str("a second factor is enrolled already"),
+            Self::Expired => f.write_str("the second-factor enrollment expired; enroll again"),
+            Self::BadLabel(what) => write!(
+                f,
+                "invalid {what}: 1 to 256 bytes, with no ':' and no control character"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TotpError {}
 
 // ---- ApiKeyError: re-exported by `api_key`. ----
 

@@ -41,6 +41,13 @@ pub(crate) fn decode_array<const N: usize>(hex: &str, case: Case) -> Option<[u8;
     Some(out)
 }
 
+/// Decodes lowercase hex of any even length.
+pub(crate) fn decode_vec(hex: &str) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; hex.len().checked_div(2)?];
+    decode_into(hex.as_bytes(), &mut out, Case::Lower)?;
+    Some(out)
+}
+
 fn nibble(c: u8, case: Case) -> Option<u8> {
     match c {
         b'0'..=b'9' => c.checked_sub(b'0'),

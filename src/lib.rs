@@ -22,6 +22,7 @@ pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ pub use store::testing;
 pub use store::{MemoryStore, Store, StoreError};
 pub use throttle::{Throttle, ThrottlePolicy, Throttles};
 pub use token::{NewToken, ParsedToken, TokenDigest, Tokens};
+pub use totp::{Totp, TotpError, TotpPolicy, TotpVerified};
 
 /// The one value a backend keeps in its state: every keyward capability is
 /// reached from it. Cheap to clone.
@@ -76,6 +78,7 @@ struct Inner {
     jwt: Option<Arc<Jwt>>,
     sessions: Option<Sessions>,
     otp: Option<Otp>,
+    totp: Option<Totp>,
     api_keys: Option<ApiKeys>,
     limits: Option<Limits>,
     throttles: Arc<Throttles>,
@@ -169,6 +172,7 @@ impl Keyward {
             subject,
             self.sessions()?,
             self.otp()?,
+            self.totp()?,
             self.api_keys()?,
             salts,
         )
@@ -239,6 +243,18 @@ impl Keyward {
             .ok_or_else(|| Error::Config("one-time codes need a store and a key ring".into()))
     }
 
+    /// The second factor: TOTP enrollment, verification with a replay
+    /// guard, and recovery codes.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the builder was given no store or no key ring.
+    pub fn totp(&self) -> Result<&Totp, Error> {
+        self.inner
+            .totp
+            .as_ref()
+            .ok_or_else(|| Error::Config("a second factor needs a store and a key ring".into()))
+    }
+
     /// API keys: create, verify, roll, revoke, disable, list. Digests are
     /// keyed when the builder chose
     /// [`keyed_token_digests`](KeywardBuilder::keyed_token_digests).
@@ -287,6 +303,7 @@ pub struct KeywardBuilder {
     jwt_policy: Option<JwtPolicy>,
     session_policy: SessionPolicy,
     otp_policy: OtpPolicy,
+    totp_policy: TotpPolicy,
     api_key_policy: ApiKeyPolicy,
     throttle_policy: ThrottlePolicy,
     store: Option<Arc<dyn Store>>,
@@ -347,6 +364,12 @@ impl KeywardBuilder {
     /// The one-time-code policy.
     pub fn otp_policy(mut self, policy: OtpPolicy) -> Self {
         self.otp_policy = policy;
+        self
+    }
+
+    /// The second-factor (TOTP) policy.
+    pub fn totp_policy(mut self, policy: TotpPolicy) -> Self {
+        self.totp_policy = policy;
         self
     }
 
@@ -447,6 +470,11 @@ impl KeywardBuilder {
             )?),
             _ => None,
         };
+        self.totp_policy.validate()?;
+        let totp = match (&otp, &self.keys) {
+            (Some(otp), Some(keys)) => Some(Totp::new(otp.clone(), keys, self.totp_policy)?),
+            _ => None,
+        };
         let tokens = match (self.keyed_token_digests, self.keys.as_ref()) {
             (false, _) => Tokens::plain(),
             (true, Some(keys)) => Tokens::keyed(keys),
@@ -483,6 +511,7 @@ impl KeywardBuilder {
                 jwt,
                 sessions,
                 otp,
+                totp,
                 api_keys,
                 limits,
                 throttles,

@@ -223,6 +223,44 @@ pub(crate) fn decide_verify(
     (Some(next), Verdict::Invalid { attempts_left })
 }
 
+/// A failure that is not a guess at a pending code (a wrong second-factor
+/// code or recovery code): counted against the subject's window and
+/// consecutive counts exactly as a wrong code is, so that every kind of
+/// guess shares one lockout; a lock it causes discards pending codes too.
+/// The caller checks [`SubjectState::refusal`] first. Returns the record
+/// to write and the wrong guesses left before a lock.
+pub(crate) fn decide_failure(
+    state: &SubjectState,
+    now: u64,
+    policy: &OtpPolicy,
+) -> (SubjectState, u32) {
+    let mut next = state.clone();
+    if next.locked_until.is_some_and(|until| until <= now) {
+        next.locked_until = None;
+    }
+    next.window_failures = next.window_failures.saturating_add(1);
+    next.consecutive_failures = next.consecutive_failures.saturating_add(1);
+    if next.consecutive_failures >= policy.max_consecutive_failures {
+        next.locked_until_unlock = true;
+        next.locked_until = None;
+    } else if next.window_failures >= policy.max_attempts {
+        next.locked_until = Some(now.saturating_add(policy.lockout_secs));
+    } else {
+        let left = policy
+            .max_attempts
+            .saturating_sub(next.window_failures)
+            .min(
+                policy
+                    .max_consecutive_failures
+                    .saturating_sub(next.consecutive_failures),
+            );
+        return (next, left);
+    }
+    next.window_failures = 0;
+    next.codes.clear();
+    (next, 0)
+}
+
 /// The unlock rule: the failure state is cleared. Pending codes stay, with
 /// the wrong guesses each has faced in its life (so an unlock gives no code
 /// more guesses), but none of those is counted any more, so none is left

@@ -67,8 +67,10 @@ use crate::store::{Decision, MAX_TTL, Store, transact, transact_ms};
 pub use crate::error::OtpError;
 pub use crate::store::DEFAULT_MAX_RETRIES;
 pub use code::{CustomPurpose, IssuedCode, OtpCode, OtpVerified, Purpose};
+pub(crate) use machine::{SubjectState, decide_failure, refusal_error};
 pub use policy::OtpPolicy;
 pub use service::Otp;
+pub(crate) use service::check_subject;
 
 #[allow(
     unused_imports,

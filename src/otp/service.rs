@@ -356,6 +356,12 @@ impl Otp {
         .await
     }
 
+    /// The store key of the subject's record, whose lockout second-factor
+    /// codes share.
+    pub(crate) fn state_key(&self, subject: &str) -> String {
+        record_key(&self.subject_tag(subject))
+    }
+
     fn subject_tag(&self, subject: &str) -> [u8; 16] {
         crate::mac::tag128(
             self.inner.mac_key.unprotected_as_bytes(),
