@@ -22,7 +22,7 @@ use keyward::{
     Error, JwtAlg, JwtError, KeyRing, Keyward, Limit, LimitError, Password, PasswordPolicy,
     Passwords, TokenError, Tokens,
 };
-use keyward::{OtpError, Purpose};
+use keyward::{OtpError, Purpose, TotpError};
 
 const DEFAULT_KEYRING: &str = "keyward.keys";
 const DEFAULT_CONFIG: &str = "keyward.toml";
@@ -102,6 +102,10 @@ enum Command {
     /// One-time codes: issue, verify, unlock (uses --store).
     #[command(subcommand)]
     Otp(OtpCommand),
+    /// A second factor (TOTP) over the state store: enroll, confirm,
+    /// verify, recovery codes, disable.
+    #[command(subcommand)]
+    Totp(TotpCommand),
     /// API keys: create, verify, roll, revoke, disable, enable, list (uses
     /// --store).
     #[command(subcommand)]
@@ -311,6 +315,53 @@ enum OtpCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum TotpCommand {
+    /// Enroll a new, unconfirmed factor; prints its secret and otpauth URI.
+    Enroll {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+        /// The service's name, shown in the app.
+        #[arg(long, default_value = "keyward")]
+        issuer: String,
+        /// The account's name, shown in the app [default: the subject].
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Confirm the enrollment with the code on stdin; prints the recovery
+    /// codes, once.
+    Confirm {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+    },
+    /// Verify the code on stdin; a code is accepted once.
+    Verify {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+    },
+    /// Replace the subject's recovery codes; prints the new set, once.
+    Recovery {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+    },
+    /// Use the recovery code on stdin; prints how many are left.
+    Recover {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+    },
+    /// Remove the subject's factor and its recovery codes.
+    Disable {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+    },
+}
+
 fn parse_purpose(name: &str) -> Result<Purpose, String> {
     Purpose::parse(name).map_err(|e| e.to_string())
 }
@@ -503,6 +554,7 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         Command::Jwt(cmd) => run_jwt(cmd, &config, cli.keyring.as_deref()),
         Command::Session(cmd) => run_session(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Otp(cmd) => run_otp(cmd, &config, cli.keyring.as_deref(), &cli.store),
+        Command::Totp(cmd) => run_totp(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Key(cmd) => run_key(cmd, &config, cli.keyring.as_deref(), &cli.store),
         Command::Limit(cmd) => run_limit(cmd, cli.keyring.as_deref(), &cli.store),
         Command::Erase { sub } => run_erase(&sub, &config, cli.keyring.as_deref(), &cli.store),
@@ -1053,8 +1105,101 @@ fn secs_rounded_up(d: Duration) -> u64 {
 
 /// A refused code or issue: exit 1 with the reason. Anything else (the
 /// store unreachable, a bad subject) is exit 2.
+/// The second-factor commands, with the `[otp]` policy's lockout.
+fn run_totp(
+    cmd: TotpCommand,
+    config: &Config,
+    keyring: Option<&Path>,
+    store_url: &str,
+) -> Result<Done, Usage> {
+    let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
+    let otp_policy = config.otp_policy();
+    let passwords = password_policy(config)?;
+    runtime()?.block_on(async {
+        let store = open_store(store_url).await?;
+        let kw = Keyward::builder()
+            .password_policy(passwords)
+            .keys(keys)
+            .otp_policy(otp_policy)
+            .shared_store(store)
+            .build()?;
+        let totp = kw.totp()?;
+        let codes = |set: &keyward::totp::RecoveryCodes| -> Vec<String> {
+            set.codes()
+                .iter()
+                .map(|c| c.unprotected_as_str().to_owned())
+                .collect()
+        };
+        let input = || -> Result<String, Usage> {
+            let input = read_secret()?;
+            let text = std::str::from_utf8(input.unprotected_as_bytes())
+                .map_err(|_| Usage("input is not a code: not UTF-8".into()))?;
+            Ok(text.to_owned())
+        };
+        let done = match cmd {
+            TotpCommand::Enroll {
+                sub,
+                issuer,
+                account,
+            } => {
+                check_subject(&sub)?;
+                let account = account.unwrap_or_else(|| sub.clone());
+                totp.enroll(&sub, &issuer, &account).await.map(|e| {
+                    json!({
+                        "secret": e.secret().unprotected_as_str(),
+                        "uri": e.uri().unprotected_as_str(),
+                        "factor": e.factor(),
+                    })
+                })
+            }
+            TotpCommand::Confirm { sub } => {
+                check_subject(&sub)?;
+                let code = input()?;
+                totp.confirm(&sub, &code)
+                    .await
+                    .map(|set| json!({"ok": true, "recovery_codes": codes(&set)}))
+            }
+            TotpCommand::Verify { sub } => {
+                check_subject(&sub)?;
+                let code = input()?;
+                totp.verify(&sub, &code)
+                    .await
+                    .map(|v| json!({"ok": true, "step": v.step()}))
+            }
+            TotpCommand::Recovery { sub } => {
+                check_subject(&sub)?;
+                totp.regenerate_recovery(&sub)
+                    .await
+                    .map(|set| json!({"recovery_codes": codes(&set)}))
+            }
+            TotpCommand::Recover { sub } => {
+                check_subject(&sub)?;
+                let code = input()?;
+                totp.recover(&sub, &code)
+                    .await
+                    .map(|left| json!({"ok": true, "remaining": left}))
+            }
+            TotpCommand::Disable { sub } => {
+                check_subject(&sub)?;
+                totp.disable(&sub)
+                    .await
+                    .map(|_| json!({"subject": sub, "disabled": true}))
+            }
+        };
+        match done {
+            Ok(out) => Ok(Done::Ok(out.to_string())),
+            Err(e) => otp_refusal(e),
+        }
+    })
+}
+
 fn otp_refusal(e: Error) -> Result<Done, Usage> {
     let out = match e {
+        Error::Totp(TotpError::Invalid { attempts_left }) => {
+            json!({"error": "invalid", "attempts_left": attempts_left})
+        }
+        Error::Totp(e @ TotpError::BadLabel(_)) => return Err(Usage(e.to_string())),
+        Error::Totp(e) => json!({"error": e.reason()}),
         Error::Otp(OtpError::Invalid { attempts_left }) => {
             json!({"error": "invalid", "attempts_left": attempts_left})
         }
