@@ -393,6 +393,9 @@ pub enum JwtError {
     WrongType,
     /// No key in the ring has the header's `kid` (or it has none).
     UnknownKey,
+    /// The token is valid, but its session was not started with a second
+    /// factor (`amr` has no `mfa`): [`AccessClaims::require_mfa`](crate::AccessClaims::require_mfa).
+    MfaRequired,
 }
 
 impl fmt::Display for JwtError {
@@ -408,6 +411,7 @@ impl fmt::Display for JwtError {
             Self::WrongIssuer => f.write_str("token is from another issuer"),
             Self::WrongType => f.write_str("token type is not at+jwt"),
             Self::UnknownKey => f.write_str("token is signed by an unknown key"),
+            Self::MfaRequired => f.write_str("a second factor is required"),
         }
     }
 }

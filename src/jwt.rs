@@ -60,7 +60,19 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
 /// Registered claim names keyward sets and checks; custom claims may not
 /// reuse them.
-const REGISTERED: [&str; 8] = ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid"];
+const REGISTERED: [&str; 9] = [
+    "iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "amr",
+];
+
+/// RFC 8176 authentication method references that keyward writes.
+pub(crate) mod amr {
+    /// A password.
+    pub(crate) const PWD: &str = "pwd";
+    /// A one-time password: a TOTP code, or an emailed or texted code.
+    pub(crate) const OTP: &str = "otp";
+    /// More than one factor.
+    pub(crate) const MFA: &str = "mfa";
+}
 
 impl JwtError {
     /// A stable snake_case name for the reason, as the CLI prints it.
@@ -77,6 +89,7 @@ impl JwtError {
             Self::WrongIssuer => "wrong_issuer",
             Self::WrongType => "wrong_type",
             Self::UnknownKey => "unknown_key",
+            Self::MfaRequired => "mfa_required",
         }
     }
 }
@@ -264,9 +277,36 @@ pub struct AccessClaims<C = NoClaims> {
     pub jti: String,
     /// Session (refresh-token family) id.
     pub sid: String,
+    /// How the session's subject authenticated (RFC 8176): `pwd` for a
+    /// password, `otp` for a one-time or TOTP code, `mfa` when a second
+    /// factor was checked too. Empty when the token says nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// Custom claims.
     #[serde(flatten)]
     pub extra: C,
+}
+
+impl<C> AccessClaims<C> {
+    /// Whether the session's subject passed a second factor: `amr` holds
+    /// `mfa` (RFC 8176).
+    #[must_use]
+    pub fn is_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == amr::MFA)
+    }
+
+    /// For a step-up route: `Ok` only when the session was started with a
+    /// second factor.
+    ///
+    /// # Errors
+    /// [`JwtError::MfaRequired`] otherwise.
+    pub fn require_mfa(&self) -> Result<(), Error> {
+        if self.is_mfa() {
+            Ok(())
+        } else {
+            Err(JwtError::MfaRequired.into())
+        }
+    }
 }
 
 struct VerifyKey {
@@ -387,7 +427,17 @@ impl Jwt {
     /// [`Error::Config`] for an empty subject or session id, [`Error::Rng`]
     /// if the OS RNG fails, [`Error::Jwt`] if signing fails.
     pub fn issue(&self, subject: &str, session_id: &str) -> Result<AccessToken, Error> {
-        self.sign(subject, session_id, &NoClaims {})
+        self.sign(subject, session_id, &[], &NoClaims {})
+    }
+
+    /// [`issue`](Self::issue) with the session's `amr` (RFC 8176).
+    pub(crate) fn issue_amr(
+        &self,
+        subject: &str,
+        session_id: &str,
+        amr: &[String],
+    ) -> Result<AccessToken, Error> {
+        self.sign(subject, session_id, amr, &NoClaims {})
     }
 
     /// Issues an access token with custom claims, which must serialise to a
@@ -415,13 +465,14 @@ impl Jwt {
                 "custom claims may not reuse a registered claim name".into(),
             ));
         }
-        self.sign(subject, session_id, &extra)
+        self.sign(subject, session_id, &[], &extra)
     }
 
     fn sign<C: Serialize>(
         &self,
         subject: &str,
         session_id: &str,
+        amr: &[String],
         extra: &C,
     ) -> Result<AccessToken, Error> {
         if subject.is_empty() || session_id.is_empty() {
@@ -444,6 +495,7 @@ impl Jwt {
             exp,
             jti: &jti,
             sid: session_id,
+            amr,
             extra,
         };
         let mut header = jsonwebtoken::Header::new(algorithm(self.signing_alg));
@@ -492,6 +544,17 @@ impl Jwt {
         let iat = take_time(&mut claims, "iat")?;
         let jti = take_string(&mut claims, "jti")?;
         let sid = take_string(&mut claims, "sid")?;
+        let amr = match claims.remove("amr") {
+            None => Vec::new(),
+            Some(Value::Array(values)) => values
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) if !s.is_empty() => Ok(s),
+                    _ => Err(JwtError::InvalidClaim("amr")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(JwtError::InvalidClaim("amr").into()),
+        };
         let nbf = match claims.remove("nbf") {
             None => None,
             Some(v) => Some(v.as_u64().ok_or(JwtError::InvalidClaim("nbf"))?),
@@ -522,6 +585,7 @@ impl Jwt {
             nbf,
             jti,
             sid,
+            amr,
             extra,
         })
     }
@@ -584,6 +648,8 @@ struct IssuedClaims<'a, C> {
     exp: u64,
     jti: &'a str,
     sid: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
     #[serde(flatten)]
     extra: &'a C,
 }

@@ -25,6 +25,10 @@ pub struct Family {
     /// started before audit tags.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) audit_tag: Option<String>,
+    /// How the subject authenticated at the start (RFC 8176 `amr`), for
+    /// every access token of the family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) amr: Vec<String>,
 }
 
 /// What a presented refresh token leads to.
@@ -146,6 +150,7 @@ pub(crate) fn decide_start(
         generation: 0,
         revoked: false,
         audit_tag: None,
+        amr: Vec::new(),
     }
 }
 
@@ -187,6 +192,7 @@ mod tests {
             generation: 0,
             revoked: false,
             audit_tag: None,
+            amr: Vec::new(),
         }
     }
 

@@ -40,11 +40,12 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::error::OtpError;
 use crate::hex::{Case, decode_array as unhex_case, encode as hex};
-use crate::jwt::{AccessClaims, AccessToken, Jwt};
+use crate::jwt::{AccessClaims, AccessToken, Jwt, amr};
 use crate::otp::{OtpVerified, Purpose};
 use crate::password::Verified;
 use crate::secret::SecretBytes;
 use crate::store::{Decision, Store, StoreError, transact};
+use crate::totp::TotpVerified;
 
 pub use crate::error::SessionError;
 pub use crate::store::DEFAULT_MAX_RETRIES;

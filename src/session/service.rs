@@ -90,7 +90,30 @@ impl Sessions {
     /// [`Error::Store`] when the store fails (no token is minted),
     /// [`Error::Config`] for an empty subject, [`Error::Rng`].
     pub async fn start(&self, _proof: &Verified, subject: &str) -> Result<TokenPair, Error> {
-        self.start_inner(subject, None).await
+        self.start_inner(subject, None, &[amr::PWD]).await
+    }
+
+    /// Starts a session after a password check and a second factor: its
+    /// access tokens carry `amr` `["pwd", "otp", "mfa"]` (RFC 8176), which
+    /// [`AccessClaims::require_mfa`] accepts, and so do those of every
+    /// refresh.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the second-factor proof is for another
+    /// subject; otherwise as [`start`](Self::start).
+    pub async fn start_with_second_factor(
+        &self,
+        _proof: &Verified,
+        second: &TotpVerified,
+        subject: &str,
+    ) -> Result<TokenPair, Error> {
+        if second.subject() != subject {
+            return Err(Error::Config(
+                "the second-factor proof is for another subject".into(),
+            ));
+        }
+        self.start_inner(subject, None, &[amr::PWD, amr::OTP, amr::MFA])
+            .await
     }
 
     /// [`start`](Self::start), keeping `meta` with the session for
@@ -107,7 +130,7 @@ impl Sessions {
         meta: &str,
     ) -> Result<TokenPair, Error> {
         check_meta(meta)?;
-        self.start_inner(subject, Some(meta)).await
+        self.start_inner(subject, Some(meta), &[amr::PWD]).await
     }
 
     /// DANGER: starts a session without a password proof. For operator
@@ -116,7 +139,7 @@ impl Sessions {
     /// # Errors
     /// As [`start`](Self::start).
     pub async fn dangerous_start_without_proof(&self, subject: &str) -> Result<TokenPair, Error> {
-        self.start_inner(subject, None).await
+        self.start_inner(subject, None, &[]).await
     }
 
     /// Starts a session for the subject of a login code: the one-time-code
@@ -130,10 +153,16 @@ impl Sessions {
         if *proof.purpose() != Purpose::Login {
             return Err(OtpError::NotForLogin.into());
         }
-        self.start_inner(proof.subject(), None).await
+        self.start_inner(proof.subject(), None, &[amr::OTP]).await
     }
 
-    async fn start_inner(&self, subject: &str, meta: Option<&str>) -> Result<TokenPair, Error> {
+    async fn start_inner(
+        &self,
+        subject: &str,
+        meta: Option<&str>,
+        amr: &[&str],
+    ) -> Result<TokenPair, Error> {
+        let amr: Vec<String> = amr.iter().map(|m| (*m).to_owned()).collect();
         if subject.is_empty() || subject.len() > 1024 {
             return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
         }
@@ -180,6 +209,7 @@ impl Sessions {
                     let audit_tag = salt.tag(subject)?;
                     let family = Family {
                         audit_tag: Some(audit_tag.to_hex()),
+                        amr: amr.clone(),
                         ..decide_start(subject, subject_record, now)
                     };
                     let ttl = self.record_ttl(&family, now);
@@ -207,7 +237,7 @@ impl Sessions {
             let (oldest, audit_tag) = match evict {
                 Ok(evict) => evict,
                 Err(audit_tag) => {
-                    return self.started(&session_id, tag, family_id, subject, audit_tag);
+                    return self.started(&session_id, tag, family_id, subject, audit_tag, &amr);
                 }
             };
             self.evict(&tag, &oldest, audit_tag).await?;
@@ -351,6 +381,7 @@ impl Sessions {
         family_id: [u8; 16],
         subject: &str,
         audit_tag: AuditTag,
+        amr: &[String],
     ) -> Result<TokenPair, Error> {
         tracing::info!(target: audit::TARGET, event = "session.started", tag = %audit_tag, session = %session_id, "session started");
         self.pair(
@@ -360,6 +391,7 @@ impl Sessions {
                 generation: 0,
             },
             subject,
+            amr,
         )
     }
 
@@ -378,7 +410,7 @@ impl Sessions {
         let parsed = self.parse(refresh_token)?;
         let (fam_key, subj_key) = (family_key(&parsed.family), subject_key(&parsed.subject_tag));
         let policy = &self.inner.policy;
-        let (outcome, subject, audit_tag) = self
+        let (outcome, subject, audit_tag, amr) = self
             .transact(&fam_key, &subj_key, |family, subject_record, now| {
                 let Some(family) = family else {
                     // The MAC proves keyward issued it; the record is gone
@@ -400,8 +432,12 @@ impl Sessions {
                 }
                 let epoch = subject_record.map_or(0, |r| r.epoch);
                 let (next, outcome) = decide(&family, parsed.generation, epoch, now, policy);
-                let decision =
-                    Decision::only((outcome, family.subject.clone(), family_tag(&family)));
+                let decision = Decision::only((
+                    outcome,
+                    family.subject.clone(),
+                    family_tag(&family),
+                    family.amr.clone(),
+                ));
                 Ok(match (next, outcome) {
                     (Some(next), _) => {
                         let ttl = self.record_ttl(&next, now);
@@ -428,6 +464,7 @@ impl Sessions {
                         ..parsed
                     },
                     &subject,
+                    &amr,
                 )
             }
             Outcome::Reused => {
@@ -576,9 +613,9 @@ impl Sessions {
         parse_token(self.inner.mac_key.unprotected_as_bytes(), token)
     }
 
-    fn pair(&self, p: &Parsed, subject: &str) -> Result<TokenPair, Error> {
+    fn pair(&self, p: &Parsed, subject: &str, amr: &[String]) -> Result<TokenPair, Error> {
         let session_id = hex(&p.family);
-        let access = self.inner.jwt.issue(subject, &session_id)?;
+        let access = self.inner.jwt.issue_amr(subject, &session_id, amr)?;
         Ok(TokenPair {
             access,
             refresh: format_token(self.inner.mac_key.unprotected_as_bytes(), p),
