@@ -44,6 +44,81 @@ fn pyotp_now(uri: &str) -> Option<String> {
     }
 }
 
+/// Every value stored: the whole records table on SQLite (the default
+/// `keyward.db` in `dir`) and PostgreSQL, every key under the run's prefix
+/// on Redis. Live, expired or deleted but not yet purged alike.
+fn raw_values(dir: &std::path::Path, store: Option<&str>) -> Vec<Vec<u8>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match store {
+        None => rt.block_on(async {
+            use sqlx::ConnectOptions as _;
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.join("keyward.db"))
+                .connect()
+                .await
+                .unwrap();
+            let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM keyward_records")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            rows.into_iter().map(|(v,)| v).collect()
+        }),
+        Some(url) if url.starts_with("postgres") => rt.block_on(async {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM keyward_records")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            rows.into_iter().map(|(v,)| v).collect()
+        }),
+        Some(url) => {
+            let (base, prefix) = url.split_once("prefix=").unwrap();
+            let base = base.trim_end_matches(['?', '&']);
+            let mut conn = redis::Client::open(base)
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let mut values = Vec::new();
+            let mut cursor = 0u64;
+            loop {
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{prefix}*"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(&mut conn)
+                    .unwrap();
+                for key in batch {
+                    let value: Option<Vec<u8>> =
+                        redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+                    values.extend(value);
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            values
+        }
+    }
+}
+
+/// No stored value holds `needle`, in either case.
+fn nowhere(values: &[Vec<u8>], needle: &str, label: &str) {
+    let forms = [needle.to_ascii_lowercase(), needle.to_ascii_uppercase()];
+    for value in values {
+        let value = String::from_utf8_lossy(value);
+        for form in &forms {
+            assert!(!value.contains(form.as_str()), "{label}: stored: {form}");
+        }
+    }
+}
+
 /// A directory with a key ring.
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -161,6 +236,18 @@ fn life(label: &str, store: Option<&str>, sub: &str) {
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(recovery.len(), 10);
+    // A raw read of the store finds neither the secret nor any recovery
+    // code; the factor record is there to be read.
+    let values = raw_values(on.dir, store);
+    assert!(
+        values.iter().any(|v| String::from_utf8_lossy(v).contains("ciphertext")),
+        "{label}: no factor record in the raw read"
+    );
+    nowhere(&values, &secret, label);
+    for code in &recovery {
+        nowhere(&values, code, label);
+        nowhere(&values, &code.replace('-', ""), label);
+    }
     // The confirming code is spent.
     assert_eq!(
         on.refused(&["verify"], code.as_bytes()),
