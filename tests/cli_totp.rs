@@ -78,10 +78,7 @@ fn raw_values(dir: &std::path::Path, store: Option<&str>) -> Vec<Vec<u8>> {
         Some(url) => {
             let (base, prefix) = url.split_once("prefix=").unwrap();
             let base = base.trim_end_matches(['?', '&']);
-            let mut conn = redis::Client::open(base)
-                .unwrap()
-                .get_connection()
-                .unwrap();
+            let mut conn = redis::Client::open(base).unwrap().get_connection().unwrap();
             let mut values = Vec::new();
             let mut cursor = 0u64;
             loop {
@@ -240,7 +237,9 @@ fn life(label: &str, store: Option<&str>, sub: &str) {
     // code; the factor record is there to be read.
     let values = raw_values(on.dir, store);
     assert!(
-        values.iter().any(|v| String::from_utf8_lossy(v).contains("ciphertext")),
+        values
+            .iter()
+            .any(|v| String::from_utf8_lossy(v).contains("ciphertext")),
         "{label}: no factor record in the raw read"
     );
     nowhere(&values, &secret, label);
