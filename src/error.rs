@@ -437,6 +437,9 @@ pub enum SessionError {
     /// No session of that id belongs to the subject (a session id of
     /// another subject, or one no longer stored).
     Unknown,
+    /// Not a live MFA challenge: one keyward did not issue, or one expired
+    /// or used. The client logs in again.
+    ChallengeInvalid,
 }
 
 impl fmt::Display for SessionError {
@@ -447,6 +450,9 @@ impl fmt::Display for SessionError {
             Self::Revoked => f.write_str("session revoked"),
             Self::Invalid => f.write_str("not a valid refresh token"),
             Self::Unknown => f.write_str("no such session for this subject"),
+            Self::ChallengeInvalid => {
+                f.write_str("not a live MFA challenge (unknown, expired or used); log in again")
+            }
         }
     }
 }

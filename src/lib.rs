@@ -40,7 +40,7 @@ pub use limit::{Allowance, Limit, LimitError, Limits};
 pub use otp::{IssuedCode, Otp, OtpCode, OtpError, OtpPolicy, OtpVerified, Purpose};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
 pub use secret::{Password, Token};
-pub use session::{RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
+pub use session::{MfaChallenge, RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
 #[cfg(feature = "postgres")]
 pub use store::PgStore;
 #[cfg(feature = "redis")]
@@ -52,7 +52,7 @@ pub use store::testing;
 pub use store::{MemoryStore, Store, StoreError};
 pub use throttle::{Throttle, ThrottlePolicy, Throttles};
 pub use token::{NewToken, ParsedToken, TokenDigest, Tokens};
-pub use totp::{Totp, TotpError, TotpPolicy, TotpVerified};
+pub use totp::{Recovered, SecondFactor, Totp, TotpError, TotpPolicy, TotpVerified};
 
 /// The one value a backend keeps in its state: every keyward capability is
 /// reached from it. Cheap to clone.

@@ -1,14 +1,20 @@
 //! Sessions started with a second factor: their access tokens carry
 //! `amr` (RFC 8176) through every refresh, `require_mfa` tells them apart
 //! from password-only sessions, and a second-factor proof starts a session
-//! for its own subject only.
+//! for its own subject only. An MFA challenge starts one session, for its
+//! own subject, within its lifetime, after a TOTP code or a recovery code.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 use std::sync::Arc;
 
 use keyward::clock::ManualClock;
 use keyward::jwt::JwtError;
-use keyward::{Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy};
+use keyward::otp::Purpose;
+use keyward::session::MFA_CHALLENGE_TTL_SECS;
+use keyward::totp::Enrollment;
+use keyward::{
+    Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, Verified,
+};
 
 fn service(clock: &ManualClock) -> Keyward {
     let mut policy = PasswordPolicy::default();
@@ -79,4 +85,173 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
     let bare = s.dangerous_start_without_proof("ada").await.unwrap();
     let claims = s.authenticate(bare.access.unprotected_as_str()).unwrap();
     assert!(claims.amr.is_empty());
+}
+
+/// ada, with a confirmed factor, her password proof, the enrollment and
+/// the recovery codes.
+async fn enrolled(kw: &Keyward, clock: &ManualClock) -> (Verified, Enrollment, Vec<String>) {
+    let pw = Password::from("correct horse battery staple");
+    let stored = kw.passwords().hash(&pw).unwrap();
+    let verified = kw.passwords().verify(&pw, &stored).unwrap();
+    let totp = kw.totp().unwrap();
+    let enrollment = totp.enroll("ada", "Example", "ada").await.unwrap();
+    let codes = totp
+        .confirm("ada", &totp.dangerous_code_now(&enrollment).unwrap())
+        .await
+        .unwrap();
+    let codes = codes
+        .codes()
+        .iter()
+        .map(|c| c.unprotected_as_str().to_owned())
+        .collect();
+    clock.advance(30);
+    (verified, enrollment, codes)
+}
+
+fn invalid_challenge<T: std::fmt::Debug>(r: Result<T, Error>) {
+    assert!(
+        matches!(r, Err(Error::Session(SessionError::ChallengeInvalid))),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_starts_one_session_after_the_second_factor() {
+    let clock = ManualClock::new(1_700_000_000);
+    let kw = service(&clock);
+    let (verified, enrollment, recovery) = enrolled(&kw, &clock).await;
+    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+
+    // Password, then a TOTP code: `pwd`, `otp`, `mfa`, and the device.
+    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let c = challenge.unprotected_as_str();
+    assert!(c.starts_with("kwm_"), "{c}");
+    assert_eq!(s.challenge_subject(c).await.unwrap(), "ada");
+    let code = totp.dangerous_code_now(&enrollment).unwrap();
+    let proof = totp.verify("ada", &code).await.unwrap();
+    let pair = s
+        .start_after_challenge(c, &proof, Some("Firefox on Linux"))
+        .await
+        .unwrap();
+    let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
+    assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
+    let listed = s.list("ada").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].meta.as_deref(), Some("Firefox on Linux"));
+    // Used up: not again, not even its subject is told.
+    invalid_challenge(s.start_after_challenge(c, &proof, None).await);
+    invalid_challenge(s.challenge_subject(c).await);
+
+    // Password, then a recovery code: `pwd`, `mfa`.
+    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let used = totp.recover("ada", &recovery[0]).await.unwrap();
+    assert_eq!(used.left(), 9);
+    let pair = s
+        .start_after_challenge(challenge.unprotected_as_str(), &used, None)
+        .await
+        .unwrap();
+    let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
+    assert_eq!(claims.amr, ["pwd", "mfa"]);
+    claims.require_mfa().unwrap();
+
+    // An emailed login code, then a TOTP code: `otp`, `mfa`.
+    let otp = kw.otp().unwrap();
+    let sent = otp.issue("ada", Purpose::Login).await.unwrap();
+    let first = otp
+        .verify("ada", Purpose::Login, sent.code.unprotected_as_str())
+        .await
+        .unwrap();
+    let challenge = s.challenge_after_otp(first).await.unwrap();
+    clock.advance(30);
+    let code = totp.dangerous_code_now(&enrollment).unwrap();
+    let proof = totp.verify("ada", &code).await.unwrap();
+    let pair = s
+        .start_after_challenge(challenge.unprotected_as_str(), &proof, None)
+        .await
+        .unwrap();
+    let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
+    assert_eq!(claims.amr, ["otp", "mfa"]);
+
+    // A code issued for another purpose is no first factor.
+    clock.advance(60);
+    let reset = otp.issue("ada", Purpose::PasswordReset).await.unwrap();
+    let reset = otp
+        .verify(
+            "ada",
+            Purpose::PasswordReset,
+            reset.code.unprotected_as_str(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.challenge_after_otp(reset).await,
+        Err(Error::Otp(keyward::OtpError::NotForLogin))
+    ));
+}
+
+#[tokio::test]
+async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
+    let clock = ManualClock::new(1_700_000_000);
+    let kw = service(&clock);
+    let (verified, enrollment, _) = enrolled(&kw, &clock).await;
+    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let code = totp.dangerous_code_now(&enrollment).unwrap();
+    let proof = totp.verify("ada", &code).await.unwrap();
+
+    // bob's challenge does not take ada's proof, and stays live.
+    let bobs = s.challenge(&verified, "bob").await.unwrap();
+    assert!(matches!(
+        s.start_after_challenge(bobs.unprotected_as_str(), &proof, None)
+            .await,
+        Err(Error::Config(_))
+    ));
+    assert_eq!(
+        s.challenge_subject(bobs.unprotected_as_str())
+            .await
+            .unwrap(),
+        "bob"
+    );
+
+    // A changed MAC, another key's challenge, and shapes that are none.
+    let real = s.challenge(&verified, "ada").await.unwrap();
+    let real = real.unprotected_as_str();
+    let last = real.chars().last().unwrap();
+    let flipped = format!(
+        "{}{}",
+        &real[..real.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let other = service(&clock);
+    let foreign = other
+        .sessions()
+        .unwrap()
+        .challenge(&verified, "ada")
+        .await
+        .unwrap();
+    for bad in [
+        flipped.as_str(),
+        foreign.unprotected_as_str(),
+        "",
+        "kwm",
+        "kwm__",
+        &real.replacen("kwm_", "kwr_", 1),
+        &format!("{real}_00"),
+        &real.to_uppercase(),
+    ] {
+        invalid_challenge(s.challenge_subject(bad).await);
+        invalid_challenge(s.start_after_challenge(bad, &proof, None).await);
+    }
+    // Bad metadata is refused before the challenge is used.
+    assert!(matches!(
+        s.start_after_challenge(real, &proof, Some("a\nb")).await,
+        Err(Error::Config(_))
+    ));
+    assert_eq!(s.challenge_subject(real).await.unwrap(), "ada");
+
+    // Live until its lifetime ends, on the service's clock.
+    clock.advance(MFA_CHALLENGE_TTL_SECS - 1);
+    assert_eq!(s.challenge_subject(real).await.unwrap(), "ada");
+    clock.advance(1);
+    invalid_challenge(s.challenge_subject(real).await);
+    invalid_challenge(s.start_after_challenge(real, &proof, None).await);
 }

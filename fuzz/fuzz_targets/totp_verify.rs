@@ -579,7 +579,7 @@ impl Harness {
             .expect("totp")
             .recover(SUBJECT, presented)
             .await;
-        let got = got.map_err(|e| refused(e, "recover"));
+        let got = got.map(|r| r.left()).map_err(|e| refused(e, "recover"));
         let before = (self.lock.clone(), self.factor.clone());
         let want = self.expect_recover(presented);
         assert_eq!(

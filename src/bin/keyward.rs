@@ -1177,7 +1177,7 @@ fn run_totp(
                 let code = input()?;
                 totp.recover(&sub, &code)
                     .await
-                    .map(|left| json!({"ok": true, "remaining": left}))
+                    .map(|r| json!({"ok": true, "remaining": r.left()}))
             }
             TotpCommand::Disable { sub } => {
                 check_subject(&sub)?;

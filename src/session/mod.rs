@@ -22,6 +22,7 @@
 //! decision uses the store's clock where the store keeps one. Any storage
 //! error fails closed.
 
+mod challenge;
 mod erase;
 mod inventory;
 mod machine;
@@ -45,10 +46,11 @@ use crate::otp::{OtpVerified, Purpose};
 use crate::password::Verified;
 use crate::secret::SecretBytes;
 use crate::store::{Decision, Store, StoreError, transact};
-use crate::totp::TotpVerified;
+use crate::totp::SecondFactor;
 
 pub use crate::error::SessionError;
 pub use crate::store::DEFAULT_MAX_RETRIES;
+pub use challenge::{MFA_CHALLENGE_TTL_SECS, MfaChallenge};
 pub use inventory::{MAX_META_LEN, MAX_SESSIONS_PER_SUBJECT, SessionInfo};
 pub use machine::{Family, Outcome, decide};
 pub use policy::SessionPolicy;
@@ -56,7 +58,7 @@ pub use service::Sessions;
 pub use token::{RefreshToken, TokenPair};
 
 #[allow(unused_imports, reason = "the submodules see each other's items")]
-use {inventory::*, machine::*, service::*, token::*};
+use {challenge::*, inventory::*, machine::*, service::*, token::*};
 
 /// Grace window for the immediate predecessor: 10 s (Auth0 and Supabase use
 /// windows of this order for concurrent refreshes).

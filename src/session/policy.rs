@@ -74,6 +74,7 @@ impl SessionError {
             Self::Revoked => "revoked",
             Self::Invalid => "invalid",
             Self::Unknown => "unknown",
+            Self::ChallengeInvalid => "invalid_challenge",
         }
     }
 }

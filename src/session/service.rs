@@ -12,7 +12,7 @@ pub struct Sessions {
 pub(super) struct Inner {
     pub(super) store: Arc<dyn Store>,
     jwt: Arc<Jwt>,
-    mac_key: SecretBytes,
+    pub(super) mac_key: SecretBytes,
     pub(super) policy: SessionPolicy,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) audit: Audit,
@@ -52,6 +52,18 @@ fn family_tag(family: &Family) -> Option<AuditTag> {
 
 pub(super) fn list_key(tag: &[u8; 16]) -> String {
     format!("kw:sess:{}", hex(tag))
+}
+
+/// The `amr` of a session started with `first` and then `second`: the
+/// methods of both, each once, and `mfa`.
+pub(super) fn with_second<'a>(first: &[&'a str], second: &impl SecondFactor) -> Vec<&'a str> {
+    let mut methods = first.to_vec();
+    for &m in second.methods().iter().chain(&[amr::MFA]) {
+        if !methods.contains(&m) {
+            methods.push(m);
+        }
+    }
+    methods
 }
 
 impl Sessions {
@@ -94,7 +106,8 @@ impl Sessions {
     }
 
     /// Starts a session after a password check and a second factor: its
-    /// access tokens carry `amr` `["pwd", "otp", "mfa"]` (RFC 8176), which
+    /// access tokens carry `amr` (RFC 8176) `["pwd", "otp", "mfa"]` after a
+    /// TOTP code, `["pwd", "mfa"]` after a recovery code, which
     /// [`AccessClaims::require_mfa`] accepts, and so do those of every
     /// refresh.
     ///
@@ -104,7 +117,7 @@ impl Sessions {
     pub async fn start_with_second_factor(
         &self,
         _proof: &Verified,
-        second: &TotpVerified,
+        second: &impl SecondFactor,
         subject: &str,
     ) -> Result<TokenPair, Error> {
         if second.subject() != subject {
@@ -112,7 +125,7 @@ impl Sessions {
                 "the second-factor proof is for another subject".into(),
             ));
         }
-        self.start_inner(subject, None, &[amr::PWD, amr::OTP, amr::MFA])
+        self.start_inner(subject, None, &with_second(&[amr::PWD], second))
             .await
     }
 
@@ -156,7 +169,7 @@ impl Sessions {
         self.start_inner(proof.subject(), None, &[amr::OTP]).await
     }
 
-    async fn start_inner(
+    pub(super) async fn start_inner(
         &self,
         subject: &str,
         meta: Option<&str>,

@@ -181,6 +181,74 @@ impl TotpVerified {
     }
 }
 
+/// Proof that a subject used one of its recovery codes: a second factor
+/// for [`Sessions::start_with_second_factor`](crate::Sessions::start_with_second_factor)
+/// and [`Sessions::start_after_challenge`](crate::Sessions::start_after_challenge),
+/// as a TOTP code is. The code is spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Recovered {
+    subject: String,
+    left: usize,
+}
+
+impl Recovered {
+    /// The subject that presented it.
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// How many unused recovery codes the subject has left. Prompt the
+    /// user to [regenerate](Totp::regenerate_recovery) them when few are.
+    #[must_use]
+    pub fn left(&self) -> usize {
+        self.left
+    }
+}
+
+/// A second-factor proof a session can start with: [`TotpVerified`] or
+/// [`Recovered`]. Sealed: only keyward's proofs implement it.
+pub trait SecondFactor: sealed::Sealed {
+    /// The subject that presented it.
+    fn subject(&self) -> &str;
+}
+
+pub(crate) mod sealed {
+    /// What a session records of a second-factor proof.
+    pub trait Sealed {
+        /// The RFC 8176 `amr` methods of the proof itself; a session
+        /// started with it adds its first factor's and `mfa`.
+        fn methods(&self) -> &'static [&'static str];
+    }
+}
+
+impl SecondFactor for TotpVerified {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
+impl sealed::Sealed for TotpVerified {
+    fn methods(&self) -> &'static [&'static str] {
+        &[crate::jwt::amr::OTP]
+    }
+}
+
+impl SecondFactor for Recovered {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+}
+
+impl sealed::Sealed for Recovered {
+    // A recovery code is a look-up secret (NIST SP 800-63B §5.1.2), not a
+    // one-time password: no method of its own in RFC 8176, so `mfa` only.
+    fn methods(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
 /// A set of recovery codes, shown once.
 pub struct RecoveryCodes(Vec<Token>);
 
@@ -531,8 +599,9 @@ impl Totp {
         Ok(codes)
     }
 
-    /// Uses one recovery code of the subject's: it works once. Returns how
-    /// many are left.
+    /// Uses one recovery code of the subject's: it works once. The proof
+    /// says how many are left, and serves as a second factor for a
+    /// session.
     ///
     /// # Errors
     /// [`TotpError::Invalid`] (counted), [`TotpError::Used`] (not
@@ -540,7 +609,7 @@ impl Totp {
     /// [`OtpError::Locked`](crate::OtpError::Locked) or
     /// [`OtpError::LockedUntilUnlock`](crate::OtpError::LockedUntilUnlock); [`Error::Erasing`];
     /// [`Error::Store`], [`Error::Busy`].
-    pub async fn recover(&self, subject: &str, code: &str) -> Result<usize, Error> {
+    pub async fn recover(&self, subject: &str, code: &str) -> Result<Recovered, Error> {
         crate::otp::check_subject(subject)?;
         let digest = normalize_recovery(code).map(|c| self.recovery_digest(subject, &c));
         let (fkey, skey) = (self.factor_key(subject), self.inner.otp.state_key(subject));
@@ -595,7 +664,10 @@ impl Totp {
             }
             Err(_) => {}
         }
-        outcome
+        outcome.map(|left| Recovered {
+            subject: subject.to_owned(),
+            left,
+        })
     }
 
     /// How many unused recovery codes the subject has; `None` without a

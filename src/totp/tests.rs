@@ -170,7 +170,10 @@ async fn wrong_codes_and_recovery_codes_share_the_code_lockout() {
     // After the lockout they work again.
     clock.advance(3_600);
     assert!(t.verify("alice", &code_at(&e, T0 + 3_630)).await.is_ok());
-    assert_eq!(t.recover("alice", first).await.unwrap(), RECOVERY_CODES - 1);
+    assert_eq!(
+        t.recover("alice", first).await.unwrap().left(),
+        RECOVERY_CODES - 1
+    );
 }
 
 #[tokio::test]
@@ -185,7 +188,7 @@ async fn a_recovery_code_works_once_and_a_new_set_replaces_the_old() {
     // Typed in capitals without dashes, it is the same code.
     let typed = first.replace('-', "").to_uppercase();
     assert_eq!(
-        t.recover("alice", &typed).await.unwrap(),
+        t.recover("alice", &typed).await.unwrap().left(),
         RECOVERY_CODES - 1
     );
     assert_eq!(totp_err(t.recover("alice", first).await), TotpError::Used);
@@ -214,9 +217,11 @@ async fn a_recovery_code_works_once_and_a_new_set_replaces_the_old() {
         ),
         TotpError::Invalid { .. }
     ));
-    t.recover("alice", fresh.codes()[1].unprotected_as_str())
+    let used = t
+        .recover("alice", fresh.codes()[1].unprotected_as_str())
         .await
         .unwrap();
+    assert_eq!((used.subject(), used.left()), ("alice", RECOVERY_CODES - 1));
 }
 
 #[tokio::test]
