@@ -31,6 +31,7 @@ use keyward::api_key::ApiKeyView;
 use keyward::limit::{CODE_VERIFY_PER_SOURCE, LOGIN_PER_ACCOUNT, LOGIN_PER_SOURCE, Limit};
 use keyward::otp::{OtpError, Purpose};
 use keyward::session::{MAX_META_LEN, SessionInfo};
+use keyward::totp::TotpError;
 use keyward::{
     AccessClaims, ApiKeyError, ApiKeyVerified, ApiKeys, Error, KeySpec, Keyward, Password,
     SessionError, TokenPair, Verified,
@@ -672,6 +673,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/register", post(register))
         .route("/login", post(login))
+        .route("/login/mfa", post(login_mfa))
         .route("/token/refresh", post(refresh))
         .route("/logout", post(logout))
         .route("/logout-all", post(logout_all))
@@ -685,6 +687,10 @@ pub fn router(app: App) -> Router {
         .route("/sessions", get(list_sessions))
         .route("/sessions/{id}", delete(revoke_session))
         .route("/account", delete(delete_account))
+        .route("/totp", get(totp_status).delete(totp_disable))
+        .route("/totp/enroll", post(totp_enroll))
+        .route("/totp/confirm", post(totp_confirm))
+        .route("/totp/recovery", post(totp_regenerate))
         .route("/.well-known/jwks.json", get(jwks))
         .with_state(app)
 }
@@ -1017,6 +1023,19 @@ async fn login(
             Err(e) => tracing::warn!(error = %e, "rehash not stored"),
         }
     }
+    // A user with a second factor gets a challenge, not tokens: the
+    // session starts at `/login/mfa`.
+    match has_second_factor(&app, &req.username).await {
+        Ok(true) => {
+            let challenge = match app.kw.sessions() {
+                Ok(s) => s.challenge(&verified, &req.username).await,
+                Err(e) => Err(e),
+            };
+            return mfa_required(challenge);
+        }
+        Ok(false) => {}
+        Err(refused) => return refused,
+    }
     match start_session(&app, &verified, &req.username, device(&headers).as_deref()).await {
         Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
         Err(e) => unavailable("session start", &e),
@@ -1143,6 +1162,13 @@ async fn otp_verify(
                 }
                 Err(e) => return unavailable("user lookup", &e),
             }
+            // An emailed code stands in for the password, not for the
+            // second factor.
+            match has_second_factor(&app, &req.username).await {
+                Ok(true) => return mfa_required(sessions.challenge_after_otp(proof).await),
+                Ok(false) => {}
+                Err(refused) => return refused,
+            }
             match sessions.start_with_otp(proof).await {
                 Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
                 Err(e) => unavailable("session start", &e),
@@ -1211,11 +1237,12 @@ async fn logout_all(State(app): State<App>, headers: HeaderMap) -> Response {
     }
 }
 
-/// `GET /me`: who the bearer is, by an access token or an API key.
+/// `GET /me`: who the bearer is, by an access token (with how its session
+/// was authenticated: RFC 8176 `amr`) or an API key.
 async fn me(State(app): State<App>, headers: HeaderMap) -> Response {
     match caller(&app, &headers).await {
         Ok(Caller::User(c)) => {
-            Json(json!({"sub": c.sub, "sid": c.sid, "exp": c.exp})).into_response()
+            Json(json!({"sub": c.sub, "sid": c.sid, "exp": c.exp, "amr": c.amr})).into_response()
         }
         Ok(Caller::Key(k)) => Json(json!({
             "sub": k.owner(),
@@ -1661,5 +1688,311 @@ async fn revoke_session(
         }
         Err(Error::Busy) => too_many(1),
         Err(e) => unavailable("session revoke", &e),
+    }
+}
+
+// ---- The second factor: TOTP, recovery codes and the MFA challenge. ----
+
+/// The issuer an authenticator app shows beside the account name.
+pub const TOTP_ISSUER: &str = "keyward server";
+
+/// Whether `username` has a confirmed second factor, so that a login must
+/// pass it too.
+async fn has_second_factor(app: &App, username: &str) -> Result<bool, Response> {
+    let totp = app.kw.totp().map_err(|e| unavailable("totp", &e))?;
+    // `recovery_left` is `None` exactly when no factor is confirmed.
+    match totp.recovery_left(username).await {
+        Ok(left) => Ok(left.is_some()),
+        Err(e) => Err(unavailable("totp lookup", &e)),
+    }
+}
+
+/// The answer to a login whose first factor passed for a user with a
+/// second factor: a challenge for `/login/mfa`, in place of tokens.
+fn mfa_required(challenge: Result<keyward::MfaChallenge, Error>) -> Response {
+    match challenge {
+        Ok(c) => with_key(
+            StatusCode::OK,
+            json!({
+                "mfa_required": true,
+                "mfa_token": c.unprotected_as_str(),
+                "expires_in": keyward::session::MFA_CHALLENGE_TTL_SECS,
+                "methods": ["totp", "recovery_code"],
+            }),
+        ),
+        Err(Error::Busy) => too_many(1),
+        Err(e) => unavailable("mfa challenge", &e),
+    }
+}
+
+/// A second-factor call the library refused: 401 for a wrong, replayed
+/// or used code, 423 for a lock, 409 for a factor in the wrong state.
+fn totp_refused(what: &str, e: Error) -> Response {
+    match e {
+        Error::Totp(TotpError::Invalid { attempts_left }) => error(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid", "attempts_left": attempts_left}),
+        ),
+        Error::Totp(e @ (TotpError::Replayed | TotpError::Used)) => {
+            error(StatusCode::UNAUTHORIZED, json!({"error": e.reason()}))
+        }
+        Error::Totp(e) => error(StatusCode::CONFLICT, json!({"error": e.reason()})),
+        Error::Otp(OtpError::Locked { retry_after }) => error(
+            StatusCode::LOCKED,
+            json!({"error": "locked", "retry_after": retry_after.as_secs()}),
+        ),
+        Error::Otp(OtpError::LockedUntilUnlock) => error(
+            StatusCode::LOCKED,
+            json!({"error": "locked", "retry_after": null}),
+        ),
+        Error::Session(e @ SessionError::ChallengeInvalid) => {
+            error(StatusCode::UNAUTHORIZED, json!({"error": e.reason()}))
+        }
+        // The account is being deleted.
+        Error::Erasing => error(StatusCode::CONFLICT, json!({"error": "erasing"})),
+        Error::Busy => too_many(1),
+        e => unavailable(what, &e),
+    }
+}
+
+/// A route that changes the second factor itself (regenerate the
+/// recovery codes, disable it) asks for a session that passed it:
+/// a stolen password alone must not remove the factor. 401 with RFC 9470's
+/// `insufficient_user_authentication` otherwise: the refusal, or `None`.
+fn step_up(claims: &AccessClaims) -> Option<Response> {
+    if claims.require_mfa().is_ok() {
+        return None;
+    }
+    let mut r = error(StatusCode::UNAUTHORIZED, json!({"error": "mfa_required"}));
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer error=\"insufficient_user_authentication\", \
+             error_description=\"log in with the second factor\"",
+        ),
+    );
+    Some(r)
+}
+
+/// `POST /login/mfa`: the challenge from `/login` (or `/otp/verify`) with
+/// either a code from the authenticator app or a recovery code.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MfaLogin {
+    mfa_token: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+async fn login_mfa(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<MfaLogin>,
+) -> Response {
+    let source = client_source(&app, &headers, peer);
+    // Per source, as for one-time codes; per user, the lockout (3 wrong
+    // codes or recovery codes) is the limit.
+    if let Err(refused) = take(
+        &app,
+        &app.limits.code_verify_per_source,
+        &source.to_string(),
+    )
+    .await
+    {
+        return refused;
+    }
+    let (totp, sessions) = match (app.kw.totp(), app.kw.sessions()) {
+        (Ok(t), Ok(s)) => (t, s),
+        (Err(e), _) | (_, Err(e)) => return unavailable("totp", &e),
+    };
+    let subject = match sessions.challenge_subject(&req.mfa_token).await {
+        Ok(s) => s,
+        Err(e) => return totp_refused("mfa challenge", e),
+    };
+    let device = device(&headers);
+    let (started, left) = match (&req.code, &req.recovery_code) {
+        (Some(code), None) => match totp.verify(&subject, code).await {
+            Ok(proof) => (
+                sessions
+                    .start_after_challenge(&req.mfa_token, &proof, device.as_deref())
+                    .await,
+                None,
+            ),
+            Err(e) => return totp_refused("totp verify", e),
+        },
+        (None, Some(code)) => match totp.recover(&subject, code).await {
+            Ok(proof) => (
+                sessions
+                    .start_after_challenge(&req.mfa_token, &proof, device.as_deref())
+                    .await,
+                Some(proof.left()),
+            ),
+            Err(e) => return totp_refused("recovery code", e),
+        },
+        _ => return bad_request(),
+    };
+    match started {
+        Ok(pair) => {
+            let Json(mut body) = pair_body(&pair);
+            if let Some(left) = left {
+                body["recovery_codes_left"] = json!(left);
+            }
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        // `device` is always metadata keyward takes, and the proof is for
+        // the challenge's subject: any other refusal is the store's.
+        Err(e) => totp_refused("session start", e),
+    }
+}
+
+/// `GET /totp`: whether the caller has a second factor, and how many
+/// recovery codes are left.
+async fn totp_status(State(app): State<App>, headers: HeaderMap) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let left = match app.kw.totp() {
+        Ok(t) => t.recovery_left(&claims.sub).await,
+        Err(e) => return unavailable("totp", &e),
+    };
+    match left {
+        Ok(left) => Json(json!({
+            "enrolled": left.is_some(),
+            "recovery_codes_left": left,
+        }))
+        .into_response(),
+        Err(e) => totp_refused("totp status", e),
+    }
+}
+
+/// `POST /totp/enroll`: a new, unconfirmed factor for the caller, as the
+/// `otpauth://` URI, its QR code (SVG, for a browser page to show) and
+/// the secret for typing in. Shown once; `POST /totp/confirm` with a
+/// first code makes it count.
+async fn totp_enroll(State(app): State<App>, headers: HeaderMap) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let enrolled = match app.kw.totp() {
+        Ok(t) => t.enroll(&claims.sub, TOTP_ISSUER, &claims.sub).await,
+        Err(e) => return unavailable("totp", &e),
+    };
+    let enrollment = match enrolled {
+        Ok(e) => e,
+        Err(e) => return totp_refused("totp enroll", e),
+    };
+    let uri = enrollment.uri().unprotected_as_str();
+    let qr = match qr_svg(uri) {
+        Ok(svg) => svg,
+        Err(e) => return unavailable("qr code", &e),
+    };
+    with_key(
+        StatusCode::CREATED,
+        json!({
+            "factor": enrollment.factor(),
+            "uri": uri,
+            "secret": enrollment.secret().unprotected_as_str(),
+            "qr_svg": qr.as_str(),
+        }),
+    )
+}
+
+/// `text` as a QR code, in SVG. The text holds the secret, and so does
+/// the picture: both are wiped when dropped.
+pub fn qr_svg(text: &str) -> Result<zeroize::Zeroizing<String>, qrcode::types::QrError> {
+    let code = qrcode::QrCode::new(text.as_bytes())?;
+    Ok(zeroize::Zeroizing::new(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .build(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpCode {
+    code: String,
+}
+
+/// `POST /totp/confirm`: the first code from the app confirms the factor;
+/// the answer holds the recovery codes, shown once.
+async fn totp_confirm(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(req): Json<TotpCode>,
+) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let confirmed = match app.kw.totp() {
+        Ok(t) => t.confirm(&claims.sub, &req.code).await,
+        Err(e) => return unavailable("totp", &e),
+    };
+    match confirmed {
+        Ok(codes) => recovery_body(&codes),
+        Err(e) => totp_refused("totp confirm", e),
+    }
+}
+
+fn recovery_body(codes: &keyward::totp::RecoveryCodes) -> Response {
+    let codes: Vec<&str> = codes
+        .codes()
+        .iter()
+        .map(|c| c.unprotected_as_str())
+        .collect();
+    with_key(StatusCode::OK, json!({"recovery_codes": codes}))
+}
+
+/// `POST /totp/recovery`: a new set of recovery codes; the old set stops
+/// working. Needs a session that passed the second factor.
+async fn totp_regenerate(State(app): State<App>, headers: HeaderMap) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    if let Some(refused) = step_up(&claims) {
+        return refused;
+    }
+    let codes = match app.kw.totp() {
+        Ok(t) => t.regenerate_recovery(&claims.sub).await,
+        Err(e) => return unavailable("totp", &e),
+    };
+    match codes {
+        Ok(codes) => recovery_body(&codes),
+        Err(e) => totp_refused("totp recovery", e),
+    }
+}
+
+/// `DELETE /totp`: removes the caller's factor and its recovery codes.
+/// Needs a session that passed the second factor, unless the factor was
+/// never confirmed.
+async fn totp_disable(State(app): State<App>, headers: HeaderMap) -> Response {
+    let claims = match session_claims(&app, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let totp = match app.kw.totp() {
+        Ok(t) => t,
+        Err(e) => return unavailable("totp", &e),
+    };
+    match has_second_factor(&app, &claims.sub).await {
+        Ok(true) => {
+            if let Some(refused) = step_up(&claims) {
+                return refused;
+            }
+        }
+        Ok(false) => {}
+        Err(refused) => return refused,
+    }
+    match totp.disable(&claims.sub).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => not_found(),
+        Err(e) => totp_refused("totp disable", e),
     }
 }

@@ -8,6 +8,17 @@
 //! `DELETE /sessions/{id}`, and deletes their account with
 //! `DELETE /account`, which erases everything keyward holds for them.
 //!
+//! A second factor: `POST /totp/enroll` answers the `otpauth://` URI, its
+//! QR code as SVG and the secret; `POST /totp/confirm` with the app's
+//! first code makes it count and answers the recovery codes, once. From
+//! then on `/login` (and `/otp/verify`) answer a challenge,
+//! `{"mfa_required": true, "mfa_token": …}`, in place of tokens, and
+//! `POST /login/mfa` with the challenge and a `code` or a
+//! `recovery_code` starts the session. `/me` shows how the session was
+//! authenticated (`amr`: `pwd`, `otp`, `mfa`). `GET /totp` tells whether
+//! a factor is enrolled; `POST /totp/recovery` (a new set of recovery
+//! codes) and `DELETE /totp` need a session that passed the factor.
+//!
 //! ```text
 //! cargo run --release --example server [--features postgres,redis] -- \
 //!     [--listen 127.0.0.1:8080] [--store URL] [--users URL] [--keyring PATH] \

@@ -2570,3 +2570,378 @@ async fn deleting_the_account_erases_the_caller_and_only_the_caller() {
     assert_eq!(s.session_ids(access(&again)).await.len(), 1);
     assert_eq!(s.list_keys(access(&again)).await.body["keys"], json!([]));
 }
+
+// ---- The second factor. ----
+
+/// RFC 4648 §6 base32, unpadded, as the enrollment shows the secret.
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).unwrap();
+        acc = (acc << 5) | u32::try_from(v).unwrap();
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xff).unwrap());
+        }
+    }
+    out
+}
+
+/// The 6-digit SHA-1 TOTP code of `secret` (base32) at `unix` seconds, 30 s
+/// steps (RFC 6238 over RFC 4226 §5.3), computed here from the secret the
+/// enrollment showed: what an authenticator app would show.
+fn app_code(secret: &str, unix: u64) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(&base32_decode(secret)).unwrap();
+    mac.update(&(unix / 30).to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let at = usize::from(h[19] & 0x0f);
+    let bin = u32::from_be_bytes([h[at] & 0x7f, h[at + 1], h[at + 2], h[at + 3]]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+impl Server {
+    /// The code the app shows now, on the server's clock, after moving the
+    /// clock to the next step (so that no earlier code's step repeats).
+    fn next_code(&self, secret: &str) -> String {
+        self.clock.advance(30);
+        app_code(secret, self.clock.now())
+    }
+
+    /// `POST /login/mfa` with the challenge and `second` (`code` or
+    /// `recovery_code`).
+    async fn mfa(&self, challenge: &Value, second: Value) -> (StatusCode, Value) {
+        let mut body = second;
+        body["mfa_token"] = challenge["mfa_token"].clone();
+        self.post("/login/mfa", body).await
+    }
+
+    /// `GET /me`'s `amr` for the access token of `pair`.
+    async fn amr(&self, pair: &Value) -> Value {
+        let (st, me) = self.get_as("/me", access(pair)).await;
+        assert_eq!(st, StatusCode::OK, "{me}");
+        me["amr"].clone()
+    }
+}
+
+/// The answer to a login whose password was right for a user with a
+/// second factor: a challenge, no tokens.
+fn assert_challenge(st: StatusCode, body: &Value) {
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["mfa_required"], json!(true), "{body}");
+    assert!(text(&body["mfa_token"]).starts_with("kwm_"), "{body}");
+    assert_eq!(body["expires_in"], json!(300));
+    assert!(body.get("access_token").is_none(), "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_factor_is_enrolled_asked_at_login_and_shown_in_me() {
+    let s = serve().await;
+    s.register("ada").await;
+    let before = s.login_from("ada", None).await;
+    assert_eq!(s.amr(&before).await, json!(["pwd"]));
+    let status = s
+        .call(
+            reqwest::Method::GET,
+            "/totp",
+            Some(access(&before)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(
+        status.body,
+        json!({"enrolled": false, "recovery_codes_left": null})
+    );
+
+    // Enrollment: the URI, the same secret in base32, and a QR code a
+    // browser can show; never cached.
+    let anon = s
+        .call(reqwest::Method::POST, "/totp/enroll", None, Body::Empty)
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    let enrolled = s
+        .call(
+            reqwest::Method::POST,
+            "/totp/enroll",
+            Some(access(&before)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(enrolled.status, StatusCode::CREATED, "{}", enrolled.body);
+    assert_eq!(enrolled.cache_control.as_deref(), Some("no-store"));
+    let secret = text(&enrolled.body["secret"]).to_owned();
+    let uri = text(&enrolled.body["uri"]);
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(uri.contains(&format!("secret={secret}")), "{uri}");
+    let svg = text(&enrolled.body["qr_svg"]);
+    assert!(
+        svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{svg}"
+    );
+    // Not confirmed yet: a login still gets tokens at once.
+    let (st, pair) = s.login("ada", "correct horse battery").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(pair["access_token"].is_string());
+
+    // A wrong first code is counted; the app's code confirms, once.
+    let code = s.next_code(&secret);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let confirm = |c: &str| {
+        s.call(
+            reqwest::Method::POST,
+            "/totp/confirm",
+            Some(access(&before)),
+            Body::Json(json!({"code": c})),
+        )
+    };
+    let refused = confirm(wrong).await;
+    assert_eq!(
+        (refused.status, refused.body.clone()),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid", "attempts_left": 2})
+        )
+    );
+    let confirmed = confirm(&code).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(confirmed.cache_control.as_deref(), Some("no-store"));
+    let recovery: Vec<String> = confirmed.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| text(c).to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(confirm(&code).await.status, StatusCode::CONFLICT);
+
+    // From now on the password alone gets a challenge, not tokens.
+    let (st, challenge) = s.login("ada", "correct horse battery").await;
+    assert_challenge(st, &challenge);
+    // The confirming code was spent: a replay, not counted.
+    assert_eq!(
+        s.mfa(&challenge, json!({"code": code})).await,
+        (StatusCode::UNAUTHORIZED, json!({"error": "replayed"}))
+    );
+    let (st, pair) = s
+        .mfa(&challenge, json!({"code": s.next_code(&secret)}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{pair}");
+    assert_eq!(s.amr(&pair).await, json!(["pwd", "otp", "mfa"]));
+    // A refresh keeps it.
+    let (st, refreshed) = refresh(&s, &pair).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(s.amr(&refreshed).await, json!(["pwd", "otp", "mfa"]));
+    // The challenge started one session.
+    assert_eq!(
+        s.mfa(&challenge, json!({"code": s.next_code(&secret)}))
+            .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid_challenge"})
+        )
+    );
+
+    // A recovery code instead: `mfa` without `otp`, and the count left.
+    let (st, challenge) = s.login("ada", "correct horse battery").await;
+    assert_challenge(st, &challenge);
+    let (st, pair) = s
+        .mfa(&challenge, json!({"recovery_code": recovery[0]}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{pair}");
+    assert_eq!(pair["recovery_codes_left"], json!(9));
+    assert_eq!(s.amr(&pair).await, json!(["pwd", "mfa"]));
+    let (st, challenge) = s.login("ada", "correct horse battery").await;
+    assert_challenge(st, &challenge);
+    assert_eq!(
+        s.mfa(&challenge, json!({"recovery_code": recovery[0]}))
+            .await,
+        (StatusCode::UNAUTHORIZED, json!({"error": "used"}))
+    );
+    // One of the two, not both or neither; and only a challenge keyward
+    // issued.
+    let both = json!({"code": s.next_code(&secret), "recovery_code": recovery[1]});
+    assert_eq!(s.mfa(&challenge, both).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        s.mfa(&challenge, json!({})).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let forged = json!({"mfa_token": format!("{}0", text(&challenge["mfa_token"]))});
+    assert_eq!(
+        s.mfa(&forged, json!({"code": s.next_code(&secret)})).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid_challenge"})
+        )
+    );
+
+    // An emailed login code stands in for the password, not for the
+    // second factor.
+    let emailed = s.send_code("ada").await;
+    let (st, challenge) = s
+        .post("/otp/verify", json!({"username": "ada", "code": emailed}))
+        .await;
+    assert_challenge(st, &challenge);
+    let (st, otp_pair) = s
+        .mfa(&challenge, json!({"code": s.next_code(&secret)}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{otp_pair}");
+    assert_eq!(s.amr(&otp_pair).await, json!(["otp", "mfa"]));
+
+    // Changing the factor asks for a session that passed it (RFC 9470).
+    for (method, path) in [
+        (reqwest::Method::POST, "/totp/recovery"),
+        (reqwest::Method::DELETE, "/totp"),
+    ] {
+        let r = s
+            .client
+            .request(method, format!("{}{path}", s.base))
+            .bearer_auth(access(&before))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenge = r.headers()[reqwest::header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.contains("error=\"insufficient_user_authentication\""),
+            "{challenge}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body, json!({"error": "mfa_required"}));
+    }
+    let status = s
+        .call(
+            reqwest::Method::GET,
+            "/totp",
+            Some(access(&pair)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(
+        status.body,
+        json!({"enrolled": true, "recovery_codes_left": 9})
+    );
+    // A new set replaces the old one: an old code is a wrong one now.
+    let fresh = s
+        .call(
+            reqwest::Method::POST,
+            "/totp/recovery",
+            Some(access(&pair)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    assert_eq!(fresh.body["recovery_codes"].as_array().unwrap().len(), 10);
+    let (st, challenge) = s.login("ada", "correct horse battery").await;
+    assert_challenge(st, &challenge);
+    assert_eq!(
+        s.mfa(&challenge, json!({"recovery_code": recovery[1]}))
+            .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid", "attempts_left": 1})
+        )
+    );
+
+    // Disabled, with a session that passed it: the password is enough
+    // again.
+    let gone = s
+        .call(
+            reqwest::Method::DELETE,
+            "/totp",
+            Some(access(&pair)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let (st, pair) = s.login("ada", "correct horse battery").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(s.amr(&pair).await, json!(["pwd"]));
+    let again = s
+        .call(
+            reqwest::Method::DELETE,
+            "/totp",
+            Some(access(&pair)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_second_factor_codes_lock_the_login_and_are_not_a_bypass() {
+    let s = serve().await;
+    s.register("bea").await;
+    let token = s.login_from("bea", None).await;
+    let enrolled = s
+        .call(
+            reqwest::Method::POST,
+            "/totp/enroll",
+            Some(access(&token)),
+            Body::Empty,
+        )
+        .await;
+    let secret = text(&enrolled.body["secret"]).to_owned();
+    let confirmed = s
+        .call(
+            reqwest::Method::POST,
+            "/totp/confirm",
+            Some(access(&token)),
+            Body::Json(json!({"code": s.next_code(&secret)})),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+
+    // A wrong password gets no challenge.
+    let (st, body) = s.login("bea", "not the password").await;
+    assert_eq!(
+        (st, body),
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid_credentials"})
+        )
+    );
+    // Three wrong codes, TOTP or recovery, lock bea: then even the right
+    // code is refused, and the challenge mints nothing.
+    let (st, challenge) = s.login("bea", "correct horse battery").await;
+    assert_challenge(st, &challenge);
+    let right = s.next_code(&secret);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let mut left = Vec::new();
+    for second in [
+        json!({"code": wrong}),
+        json!({"recovery_code": "aaaa-bbbb-cccc-dddd"}),
+        json!({"code": wrong}),
+    ] {
+        let (st, body) = s.mfa(&challenge, second).await;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid"))
+        );
+        left.push(body["attempts_left"].as_u64().unwrap());
+    }
+    assert_eq!(left, [2, 1, 0]);
+    let (st, body) = s.mfa(&challenge, json!({"code": right})).await;
+    assert_eq!(
+        (st, body["error"].as_str()),
+        (StatusCode::LOCKED, Some("locked"))
+    );
+    // The challenge's lifetime (5 minutes) is shorter than the lock.
+    s.clock.advance(3_600);
+    let (st, challenge) = s.login("bea", "correct horse battery").await;
+    assert_challenge(st, &challenge);
+    let (st, pair) = s
+        .mfa(&challenge, json!({"code": s.next_code(&secret)}))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{pair}");
+    assert_eq!(s.amr(&pair).await, json!(["pwd", "otp", "mfa"]));
+}
