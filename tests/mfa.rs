@@ -6,11 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::arithmetic_side_effects)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use keyward::clock::ManualClock;
 use keyward::jwt::JwtError;
 use keyward::otp::Purpose;
 use keyward::session::MFA_CHALLENGE_TTL_SECS;
+use keyward::store::{Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture};
 use keyward::totp::Enrollment;
 use keyward::{
     Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, Verified,
@@ -61,7 +63,7 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
 
     // With the second factor: `pwd`, `otp`, `mfa`, kept by a refresh.
     let mfa = s
-        .start_with_second_factor(&verified, &second, "ada")
+        .start_with_second_factor(&verified, second, "ada")
         .await
         .unwrap();
     let claims = s.authenticate(mfa.access.unprotected_as_str()).unwrap();
@@ -76,8 +78,13 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
     claims.require_mfa().unwrap();
 
     // A proof is for its own subject only.
+    clock.advance(30);
+    let other = totp
+        .verify("ada", &totp.dangerous_code_now(&enrollment).unwrap())
+        .await
+        .unwrap();
     assert!(matches!(
-        s.start_with_second_factor(&verified, &second, "bob").await,
+        s.start_with_second_factor(&verified, other, "bob").await,
         Err(Error::Config(_))
     ));
 
@@ -130,7 +137,7 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
     let code = totp.dangerous_code_now(&enrollment).unwrap();
     let proof = totp.verify("ada", &code).await.unwrap();
     let pair = s
-        .start_after_challenge(c, &proof, Some("Firefox on Linux"))
+        .start_after_challenge(c, proof, Some("Firefox on Linux"))
         .await
         .unwrap();
     let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
@@ -139,15 +146,16 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].meta.as_deref(), Some("Firefox on Linux"));
     // Used up: not again, not even its subject is told.
-    invalid_challenge(s.start_after_challenge(c, &proof, None).await);
+    let again = totp.recover("ada", &recovery[1]).await.unwrap();
+    invalid_challenge(s.start_after_challenge(c, again, None).await);
     invalid_challenge(s.challenge_subject(c).await);
 
     // Password, then a recovery code: `pwd`, `mfa`.
     let challenge = s.challenge(&verified, "ada").await.unwrap();
     let used = totp.recover("ada", &recovery[0]).await.unwrap();
-    assert_eq!(used.left(), 9);
+    assert_eq!(used.left(), 8, "two of ten used");
     let pair = s
-        .start_after_challenge(challenge.unprotected_as_str(), &used, None)
+        .start_after_challenge(challenge.unprotected_as_str(), used, None)
         .await
         .unwrap();
     let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
@@ -166,7 +174,7 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
     let code = totp.dangerous_code_now(&enrollment).unwrap();
     let proof = totp.verify("ada", &code).await.unwrap();
     let pair = s
-        .start_after_challenge(challenge.unprotected_as_str(), &proof, None)
+        .start_after_challenge(challenge.unprotected_as_str(), proof, None)
         .await
         .unwrap();
     let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
@@ -193,15 +201,16 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
 async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
     let clock = ManualClock::new(1_700_000_000);
     let kw = service(&clock);
-    let (verified, enrollment, _) = enrolled(&kw, &clock).await;
+    let (verified, _, recovery) = enrolled(&kw, &clock).await;
     let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
-    let code = totp.dangerous_code_now(&enrollment).unwrap();
-    let proof = totp.verify("ada", &code).await.unwrap();
+    // One proof per try: a start takes its proof.
+    let mut codes = recovery.iter();
+    let mut proof = async || totp.recover("ada", codes.next().unwrap()).await.unwrap();
 
     // bob's challenge does not take ada's proof, and stays live.
     let bobs = s.challenge(&verified, "bob").await.unwrap();
     assert!(matches!(
-        s.start_after_challenge(bobs.unprotected_as_str(), &proof, None)
+        s.start_after_challenge(bobs.unprotected_as_str(), proof().await, None)
             .await,
         Err(Error::Config(_))
     ));
@@ -228,6 +237,9 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
         .challenge(&verified, "ada")
         .await
         .unwrap();
+    for bad in [flipped.as_str(), foreign.unprotected_as_str()] {
+        invalid_challenge(s.start_after_challenge(bad, proof().await, None).await);
+    }
     for bad in [
         flipped.as_str(),
         foreign.unprotected_as_str(),
@@ -239,11 +251,11 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
         &real.to_uppercase(),
     ] {
         invalid_challenge(s.challenge_subject(bad).await);
-        invalid_challenge(s.start_after_challenge(bad, &proof, None).await);
     }
     // Bad metadata is refused before the challenge is used.
     assert!(matches!(
-        s.start_after_challenge(real, &proof, Some("a\nb")).await,
+        s.start_after_challenge(real, proof().await, Some("a\nb"))
+            .await,
         Err(Error::Config(_))
     ));
     assert_eq!(s.challenge_subject(real).await.unwrap(), "ada");
@@ -253,5 +265,90 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
     assert_eq!(s.challenge_subject(real).await.unwrap(), "ada");
     clock.advance(1);
     invalid_challenge(s.challenge_subject(real).await);
-    invalid_challenge(s.start_after_challenge(real, &proof, None).await);
+    invalid_challenge(s.start_after_challenge(real, proof().await, None).await);
+}
+
+#[tokio::test]
+async fn two_proofs_racing_for_one_challenge_start_one_session() {
+    let clock = ManualClock::new(1_700_000_000);
+    let kw = service(&clock);
+    let (verified, _, recovery) = enrolled(&kw, &clock).await;
+    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let c = challenge.unprotected_as_str();
+    let a = totp.recover("ada", &recovery[0]).await.unwrap();
+    let b = totp.recover("ada", &recovery[1]).await.unwrap();
+    let (a, b) = tokio::join!(
+        s.start_after_challenge(c, a, None),
+        s.start_after_challenge(c, b, None)
+    );
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "{a:?} {b:?}");
+    let lost = if a.is_ok() { b } else { a };
+    invalid_challenge(lost);
+    assert_eq!(s.list("ada").await.unwrap().len(), 1);
+}
+
+/// A store that refuses, while `on`, every commit that writes a session
+/// family (a session start) and nothing else.
+#[derive(Debug)]
+struct NoNewSessions {
+    inner: Arc<dyn Store>,
+    on: AtomicBool,
+}
+
+impl Store for NoNewSessions {
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>> {
+        self.inner.load(key)
+    }
+
+    fn load_many<'a>(&'a self, keys: &'a [&'a str]) -> StoreFuture<'a, Snapshot> {
+        self.inner.load_many(keys)
+    }
+
+    fn commit<'a>(&'a self, ops: &'a [Op<'a>]) -> StoreFuture<'a, Commit> {
+        if self.on.load(Ordering::SeqCst) && ops.iter().any(|op| op.key.starts_with("kw:fam:")) {
+            return Box::pin(async { Err(StoreError::Unavailable("no new sessions".into())) });
+        }
+        self.inner.commit(ops)
+    }
+}
+
+/// A start that does not commit leaves the challenge live, for a retry:
+/// the challenge goes in the commit that starts the session, not in one
+/// of its own before it.
+#[tokio::test]
+async fn a_failed_start_does_not_use_the_challenge_up() {
+    let clock = ManualClock::new(1_700_000_000);
+    let store = Arc::new(NoNewSessions {
+        inner: Arc::new(MemoryStore::new()),
+        on: AtomicBool::new(false),
+    });
+    let mut policy = PasswordPolicy::default();
+    policy.iterations = 1_000;
+    let kw = Keyward::builder()
+        .password_policy(policy)
+        .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
+        .issuer("https://auth.example")
+        .audience("api")
+        .shared_store(Arc::clone(&store) as Arc<dyn Store>)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let (verified, _, recovery) = enrolled(&kw, &clock).await;
+    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let c = challenge.unprotected_as_str();
+    let first = totp.recover("ada", &recovery[0]).await.unwrap();
+    store.on.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        s.start_after_challenge(c, first, None).await,
+        Err(Error::Store(_))
+    ));
+    store.on.store(false, Ordering::SeqCst);
+    assert_eq!(s.challenge_subject(c).await.unwrap(), "ada");
+    let second = totp.recover("ada", &recovery[1]).await.unwrap();
+    let pair = s.start_after_challenge(c, second, None).await.unwrap();
+    let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
+    assert_eq!(claims.amr, ["pwd", "mfa"]);
+    invalid_challenge(s.challenge_subject(c).await);
 }

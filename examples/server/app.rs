@@ -748,12 +748,17 @@ fn unavailable(what: &str, e: &dyn std::fmt::Display) -> Response {
     )
 }
 
-fn pair_body(p: &TokenPair) -> Json<serde_json::Value> {
-    Json(json!({
+fn pair_json(p: &TokenPair) -> serde_json::Value {
+    json!({
         "access_token": p.access.unprotected_as_str(),
         "refresh_token": p.refresh.unprotected_as_str(),
         "expires_in": p.expires_in,
-    }))
+    })
+}
+
+/// 200 with a token pair, never cached on the way (RFC 6749 §5.1).
+fn pair_answer(p: &TokenPair) -> Response {
+    with_key(StatusCode::OK, pair_json(p))
 }
 
 fn valid_username(u: &str) -> bool {
@@ -1037,7 +1042,7 @@ async fn login(
         Err(refused) => return refused,
     }
     match start_session(&app, &verified, &req.username, device(&headers).as_deref()).await {
-        Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
+        Ok(pair) => pair_answer(&pair),
         Err(e) => unavailable("session start", &e),
     }
 }
@@ -1170,7 +1175,7 @@ async fn otp_verify(
                 Err(refused) => return refused,
             }
             match sessions.start_with_otp(proof).await {
-                Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
+                Ok(pair) => pair_answer(&pair),
                 Err(e) => unavailable("session start", &e),
             }
         }
@@ -1197,7 +1202,7 @@ async fn refresh(State(app): State<App>, Json(req): Json<RefreshRequest>) -> Res
         Err(e) => return unavailable("sessions", &e),
     };
     match sessions.refresh(&req.refresh_token).await {
-        Ok(pair) => (StatusCode::OK, pair_body(&pair)).into_response(),
+        Ok(pair) => pair_answer(&pair),
         Err(Error::Session(e)) => error(StatusCode::UNAUTHORIZED, json!({"error": e.reason()})),
         Err(Error::Busy) => too_many(1),
         Err(e) => unavailable("refresh", &e),
@@ -1759,7 +1764,7 @@ fn totp_refused(what: &str, e: Error) -> Response {
 /// recovery codes, disable it) asks for a session that passed it:
 /// a stolen password alone must not remove the factor. 401 with RFC 9470's
 /// `insufficient_user_authentication` otherwise: the refusal, or `None`.
-fn step_up(claims: &AccessClaims) -> Option<Response> {
+pub fn step_up(claims: &AccessClaims) -> Option<Response> {
     if claims.require_mfa().is_ok() {
         return None;
     }
@@ -1817,30 +1822,33 @@ async fn login_mfa(
         (Some(code), None) => match totp.verify(&subject, code).await {
             Ok(proof) => (
                 sessions
-                    .start_after_challenge(&req.mfa_token, &proof, device.as_deref())
+                    .start_after_challenge(&req.mfa_token, proof, device.as_deref())
                     .await,
                 None,
             ),
             Err(e) => return totp_refused("totp verify", e),
         },
         (None, Some(code)) => match totp.recover(&subject, code).await {
-            Ok(proof) => (
-                sessions
-                    .start_after_challenge(&req.mfa_token, &proof, device.as_deref())
-                    .await,
-                Some(proof.left()),
-            ),
+            Ok(proof) => {
+                let left = proof.left();
+                (
+                    sessions
+                        .start_after_challenge(&req.mfa_token, proof, device.as_deref())
+                        .await,
+                    Some(left),
+                )
+            }
             Err(e) => return totp_refused("recovery code", e),
         },
         _ => return bad_request(),
     };
     match started {
         Ok(pair) => {
-            let Json(mut body) = pair_body(&pair);
+            let mut body = pair_json(&pair);
             if let Some(left) = left {
                 body["recovery_codes_left"] = json!(left);
             }
-            (StatusCode::OK, Json(body)).into_response()
+            with_key(StatusCode::OK, body)
         }
         // `device` is always metadata keyward takes, and the proof is for
         // the challenge's subject: any other refusal is the store's.
@@ -1902,8 +1910,8 @@ async fn totp_enroll(State(app): State<App>, headers: HeaderMap) -> Response {
     )
 }
 
-/// `text` as a QR code, in SVG. The text holds the secret, and so does
-/// the picture: both are wiped when dropped.
+/// `text` as a QR code, in SVG. The picture holds the secret, as the text
+/// does; this copy of it is wiped when dropped (the answer's body is not).
 pub fn qr_svg(text: &str) -> Result<zeroize::Zeroizing<String>, qrcode::types::QrError> {
     let code = qrcode::QrCode::new(text.as_bytes())?;
     Ok(zeroize::Zeroizing::new(
@@ -1920,7 +1928,8 @@ struct TotpCode {
 }
 
 /// `POST /totp/confirm`: the first code from the app confirms the factor;
-/// the answer holds the recovery codes, shown once.
+/// the answer holds the recovery codes, shown once. Every session of the
+/// caller ends: the next login asks for the factor.
 async fn totp_confirm(
     State(app): State<App>,
     headers: HeaderMap,
@@ -1934,10 +1943,22 @@ async fn totp_confirm(
         Ok(t) => t.confirm(&claims.sub, &req.code).await,
         Err(e) => return unavailable("totp", &e),
     };
-    match confirmed {
-        Ok(codes) => recovery_body(&codes),
-        Err(e) => totp_refused("totp confirm", e),
+    let codes = match confirmed {
+        Ok(codes) => codes,
+        Err(e) => return totp_refused("totp confirm", e),
+    };
+    // Every session so far, this one included, passed the password alone:
+    // they end, and the next login asks for the factor. A session taken
+    // before the factor existed does not outlive it.
+    let revoked = match app.kw.sessions() {
+        Ok(s) => s.revoke_all(&claims.sub).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = revoked {
+        // The factor counts already; the sessions end at their expiry.
+        tracing::error!(error = %e, "sessions not revoked after a second factor was confirmed");
     }
+    recovery_body(&codes)
 }
 
 fn recovery_body(codes: &keyward::totp::RecoveryCodes) -> Response {

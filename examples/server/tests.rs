@@ -2715,7 +2715,21 @@ async fn a_second_factor_is_enrolled_asked_at_login_and_shown_in_me() {
         .map(|c| text(c).to_owned())
         .collect();
     assert_eq!(recovery.len(), 10);
-    assert_eq!(confirm(&code).await.status, StatusCode::CONFLICT);
+    // Every session so far passed the password alone: they ended with
+    // the confirmation.
+    assert_eq!(confirm(&code).await.status, StatusCode::UNAUTHORIZED);
+    for ended in [&before, &pair] {
+        let r = s
+            .call(
+                reqwest::Method::GET,
+                "/totp",
+                Some(access(ended)),
+                Body::Empty,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(refresh(&s, ended).await.0, StatusCode::UNAUTHORIZED);
+    }
 
     // From now on the password alone gets a challenge, not tokens.
     let (st, challenge) = s.login("ada", "correct horse battery").await;
@@ -2725,11 +2739,34 @@ async fn a_second_factor_is_enrolled_asked_at_login_and_shown_in_me() {
         s.mfa(&challenge, json!({"code": code})).await,
         (StatusCode::UNAUTHORIZED, json!({"error": "replayed"}))
     );
-    let (st, pair) = s
-        .mfa(&challenge, json!({"code": s.next_code(&secret)}))
+    let answer = s
+        .call(
+            reqwest::Method::POST,
+            "/login/mfa",
+            None,
+            Body::Json(json!({
+                "mfa_token": challenge["mfa_token"],
+                "code": s.next_code(&secret),
+            })),
+        )
         .await;
-    assert_eq!(st, StatusCode::OK, "{pair}");
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.cache_control.as_deref(), Some("no-store"));
+    let pair = answer.body;
     assert_eq!(s.amr(&pair).await, json!(["pwd", "otp", "mfa"]));
+    // A second enrollment waits for this one to be disabled.
+    let twice = s
+        .call(
+            reqwest::Method::POST,
+            "/totp/enroll",
+            Some(access(&pair)),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!(
+        (twice.status, twice.body),
+        (StatusCode::CONFLICT, json!({"error": "already_enrolled"}))
+    );
     // A refresh keeps it.
     let (st, refreshed) = refresh(&s, &pair).await;
     assert_eq!(st, StatusCode::OK);
@@ -2790,30 +2827,6 @@ async fn a_second_factor_is_enrolled_asked_at_login_and_shown_in_me() {
     assert_eq!(st, StatusCode::OK, "{otp_pair}");
     assert_eq!(s.amr(&otp_pair).await, json!(["otp", "mfa"]));
 
-    // Changing the factor asks for a session that passed it (RFC 9470).
-    for (method, path) in [
-        (reqwest::Method::POST, "/totp/recovery"),
-        (reqwest::Method::DELETE, "/totp"),
-    ] {
-        let r = s
-            .client
-            .request(method, format!("{}{path}", s.base))
-            .bearer_auth(access(&before))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
-        let challenge = r.headers()[reqwest::header::WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            challenge.contains("error=\"insufficient_user_authentication\""),
-            "{challenge}"
-        );
-        let body: Value = r.json().await.unwrap();
-        assert_eq!(body, json!({"error": "mfa_required"}));
-    }
     let status = s
         .call(
             reqwest::Method::GET,
@@ -2944,4 +2957,52 @@ async fn wrong_second_factor_codes_lock_the_login_and_are_not_a_bypass() {
         .await;
     assert_eq!(st, StatusCode::OK, "{pair}");
     assert_eq!(s.amr(&pair).await, json!(["pwd", "otp", "mfa"]));
+}
+
+#[tokio::test]
+async fn changing_the_factor_asks_for_a_session_that_passed_it() {
+    let kw = Keyward::builder()
+        .password_policy(test_policy())
+        .issuer("http://keyward.test")
+        .audience("keyward-server")
+        .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
+        .store(keyward::MemoryStore::new())
+        .build()
+        .unwrap();
+    let (sessions, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let pw = keyward::Password::from("correct horse battery");
+    let stored = kw.passwords().hash(&pw).unwrap();
+    let verified = kw.passwords().verify(&pw, &stored).unwrap();
+    let enrollment = totp.enroll("ada", "t", "ada").await.unwrap();
+    let code = totp.dangerous_code_now(&enrollment).unwrap();
+    let codes = totp.confirm("ada", &code).await.unwrap();
+
+    // The password alone: 401, with RFC 9470's challenge.
+    let plain = sessions.start(&verified, "ada").await.unwrap();
+    let claims = sessions
+        .authenticate(plain.access.unprotected_as_str())
+        .unwrap();
+    let refused = app::step_up(&claims).unwrap();
+    assert_eq!(refused.status(), axum::http::StatusCode::UNAUTHORIZED);
+    let challenge = refused.headers()[axum::http::header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_user_authentication\""),
+        "{challenge}"
+    );
+
+    // With the factor: through.
+    let second = totp
+        .recover("ada", codes.codes()[0].unprotected_as_str())
+        .await
+        .unwrap();
+    let mfa = sessions
+        .start_with_second_factor(&verified, second, "ada")
+        .await
+        .unwrap();
+    let claims = sessions
+        .authenticate(mfa.access.unprotected_as_str())
+        .unwrap();
+    assert!(app::step_up(&claims).is_none());
 }

@@ -7,8 +7,8 @@
 //! session key. The store keeps `kw:mfa:<id>` (the subject, nothing
 //! secret) for [`MFA_CHALLENGE_TTL_SECS`]. The client sends the challenge
 //! back with a code; [`Sessions::start_after_challenge`] deletes the record
-//! and starts the session in that order, so a challenge starts one session
-//! at most, on any replica.
+//! in the commit that starts the session, so a challenge starts one session
+//! at most, on any replica, and a start that fails does not use it up.
 //!
 //! An erasure leaves a challenge to expire: with the subject's factor
 //! gone, no proof for it can be had, and the session start is refused
@@ -35,22 +35,22 @@ crate::secret::secret_type! {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Challenge {
     /// The subject whose first factor was checked.
-    subject: String,
+    pub(super) subject: String,
     /// The first factor's RFC 8176 methods: `pwd` or `otp`.
-    first: Vec<String>,
+    pub(super) first: Vec<String>,
     /// When the first factor was checked, in store seconds.
-    created: u64,
+    pub(super) created: u64,
 }
 
 crate::store::json_stored!(Challenge);
 
 /// The record, unless it is past its lifetime at `now` (the store's own
 /// expiry removes it too, on its own clock).
-fn live(record: Option<Challenge>, now: u64) -> Option<Challenge> {
+pub(super) fn live(record: Option<Challenge>, now: u64) -> Option<Challenge> {
     record.filter(|r| now < r.created.saturating_add(MFA_CHALLENGE_TTL_SECS))
 }
 
-fn challenge_key(id: &[u8; 16]) -> String {
+pub(super) fn challenge_key(id: &[u8; 16]) -> String {
     format!("kw:mfa:{}", hex(id))
 }
 
@@ -112,11 +112,12 @@ impl Sessions {
     /// let presented = challenge.unprotected_as_str();
     /// let subject = sessions.challenge_subject(presented).await?;
     /// let second = totp.recover(&subject, recovery.codes()[0].unprotected_as_str()).await?;
-    /// let pair = sessions.start_after_challenge(presented, &second, None).await?;
+    /// let pair = sessions.start_after_challenge(presented, second, None).await?;
     /// let claims = kw.jwt()?.verify(pair.access.unprotected_as_str())?;
     /// assert!(claims.is_mfa());
-    /// // A challenge starts one session.
-    /// assert!(sessions.start_after_challenge(presented, &second, None).await.is_err());
+    /// // A challenge starts one session, even with another proof.
+    /// let again = totp.recover(&subject, recovery.codes()[1].unprotected_as_str()).await?;
+    /// assert!(sessions.start_after_challenge(presented, again, None).await.is_err());
     /// # Ok(()) }
     /// ```
     ///
@@ -206,9 +207,11 @@ impl Sessions {
     /// Starts the session a challenge waits for, with the subject's second
     /// factor: the access tokens carry `amr` (RFC 8176) with the first
     /// factor's method (`pwd` or `otp`), the second's, and `mfa`, as those
-    /// of [`start_with_second_factor`](Self::start_with_second_factor) do. The challenge is used up first, so it starts one session at
-    /// most. `meta` is kept with the session as in
-    /// [`start_with_meta`](Self::start_with_meta).
+    /// of [`start_with_second_factor`](Self::start_with_second_factor) do.
+    /// The challenge is used up by the commit that starts the session, so
+    /// it starts one session at most, and a start that fails leaves it
+    /// live for another try. The proof is used up. `meta` is kept with the
+    /// session as in [`start_with_meta`](Self::start_with_meta).
     ///
     /// # Errors
     /// [`SessionError::ChallengeInvalid`] for a challenge keyward did not
@@ -220,7 +223,7 @@ impl Sessions {
     pub async fn start_after_challenge(
         &self,
         challenge: &str,
-        second: &impl SecondFactor,
+        second: impl SecondFactor,
         meta: Option<&str>,
     ) -> Result<TokenPair, Error> {
         if let Some(meta) = meta {
@@ -228,7 +231,7 @@ impl Sessions {
         }
         let id = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
         let key = challenge_key(&id);
-        let (subject, first) = transact(
+        let first = transact(
             &*self.inner.store,
             &*self.inner.clock,
             &[&key],
@@ -242,12 +245,13 @@ impl Sessions {
                         "the second-factor proof is for another subject than the challenge".into(),
                     ));
                 }
-                Ok(Decision::only((record.subject, record.first)).delete(0))
+                Ok(Decision::only(record.first))
             },
         )
         .await?;
         let first: Vec<&str> = first.iter().map(String::as_str).collect();
-        self.start_inner(&subject, meta, &with_second(&first, second))
+        let amr = with_second(&first, &second);
+        self.start_guarded(second.subject(), meta, &amr, Some(&key))
             .await
     }
 }

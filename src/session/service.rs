@@ -54,6 +54,14 @@ pub(super) fn list_key(tag: &[u8; 16]) -> String {
     format!("kw:sess:{}", hex(tag))
 }
 
+/// What a session start commits, besides the records it loads.
+struct Start<'a> {
+    subject: &'a str,
+    meta: Option<&'a str>,
+    amr: &'a [String],
+    session_id: &'a str,
+}
+
 /// The `amr` of a session started with `first` and then `second`: the
 /// methods of both, each once, and `mfa`.
 pub(super) fn with_second<'a>(first: &[&'a str], second: &impl SecondFactor) -> Vec<&'a str> {
@@ -117,7 +125,7 @@ impl Sessions {
     pub async fn start_with_second_factor(
         &self,
         _proof: &Verified,
-        second: &impl SecondFactor,
+        second: impl SecondFactor,
         subject: &str,
     ) -> Result<TokenPair, Error> {
         if second.subject() != subject {
@@ -125,7 +133,7 @@ impl Sessions {
                 "the second-factor proof is for another subject".into(),
             ));
         }
-        self.start_inner(subject, None, &with_second(&[amr::PWD], second))
+        self.start_inner(subject, None, &with_second(&[amr::PWD], &second))
             .await
     }
 
@@ -175,6 +183,20 @@ impl Sessions {
         meta: Option<&str>,
         amr: &[&str],
     ) -> Result<TokenPair, Error> {
+        self.start_guarded(subject, meta, amr, None).await
+    }
+
+    /// Starts a session; with `challenge` (the key of an MFA challenge
+    /// for `subject`), only while that challenge is live, and deleting it
+    /// in the same commit: it starts one session, and is not used up by a
+    /// start that does not commit.
+    pub(super) async fn start_guarded(
+        &self,
+        subject: &str,
+        meta: Option<&str>,
+        amr: &[&str],
+        challenge: Option<&str>,
+    ) -> Result<TokenPair, Error> {
         let amr: Vec<String> = amr.iter().map(|m| (*m).to_owned()).collect();
         if subject.is_empty() || subject.len() > 1024 {
             return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
@@ -189,64 +211,64 @@ impl Sessions {
             list_key(&tag),
             self.inner.audit.salt_key(subject),
         ];
+        let start = Start {
+            subject,
+            meta,
+            amr: &amr,
+            session_id: &session_id,
+        };
         // At most twice: a full list evicts its oldest family once.
         for _ in 0..2 {
             // Guarded on the subject's record: a revoke-all that commits
             // first is seen, and one that commits later revokes this
             // family too. The family joins the subject's list in the same
             // commit.
-            let evict = transact(
-                &*self.inner.store,
-                &*self.inner.clock,
-                &[&keys[0], &keys[1], &keys[2], &keys[3]],
-                self.inner.policy.max_retries,
-                |(existing, subject_record, list, salt): (
-                    Option<Family>,
-                    Option<SubjectRecord>,
-                    Option<SessionList>,
-                    Option<Salt>,
-                ),
-                 now| {
-                    if existing.is_some() {
-                        // 128 random bits collided: refuse rather than
-                        // share a family.
-                        return Err(StoreError::Corrupt("session id collision").into());
-                    }
-                    if subject_record.is_some_and(|r| r.erasing) {
-                        return Err(Error::Erasing);
-                    }
-                    // The family keeps the subject's audit tag for the
-                    // events of its refreshes; the salt is written with it
-                    // when it is new or renewed.
-                    let (salt, salt_ttl) = Salt::for_issuance(salt, now)?;
-                    let audit_tag = salt.tag(subject)?;
-                    let family = Family {
-                        audit_tag: Some(audit_tag.to_hex()),
-                        amr: amr.clone(),
-                        ..decide_start(subject, subject_record, now)
-                    };
-                    let ttl = self.record_ttl(&family, now);
-                    let entry = ListEntry {
-                        id: session_id.clone(),
-                        ends: now.saturating_add(ttl.as_secs()),
-                        meta: meta.map(str::to_owned),
-                    };
-                    Ok(match admit(list, entry, now) {
-                        Admit::List(list) => {
-                            let d = Decision::only(Err(audit_tag))
-                                .write(0, &family, ttl)?
-                                .check(1)
-                                .write(2, &list, list_ttl(&list, now))?;
-                            match salt_ttl {
-                                Some(salt_ttl) => d.write(3, &salt, salt_ttl)?,
-                                None => d.check(3),
+            let evict = match challenge {
+                None => {
+                    transact(
+                        &*self.inner.store,
+                        &*self.inner.clock,
+                        &[&keys[0], &keys[1], &keys[2], &keys[3]],
+                        self.inner.policy.max_retries,
+                        |(existing, subject_record, list, salt), now| {
+                            self.decide_commit(&start, existing, subject_record, list, salt, now)
+                        },
+                    )
+                    .await?
+                }
+                Some(challenge) => {
+                    transact(
+                        &*self.inner.store,
+                        &*self.inner.clock,
+                        &[&keys[0], &keys[1], &keys[2], &keys[3], challenge],
+                        self.inner.policy.max_retries,
+                        |(existing, subject_record, list, salt, pending): (
+                            _,
+                            _,
+                            _,
+                            _,
+                            Option<Challenge>,
+                        ),
+                         now| {
+                            if live(pending, now).is_none_or(|c| c.subject != subject) {
+                                return Err(SessionError::ChallengeInvalid.into());
                             }
-                        }
-                        Admit::Evict(oldest) => Decision::only(Ok((oldest, audit_tag))),
-                    })
-                },
-            )
-            .await?;
+                            let d = self.decide_commit(
+                                &start,
+                                existing,
+                                subject_record,
+                                list,
+                                salt,
+                                now,
+                            )?;
+                            // The challenge goes with the commit that
+                            // starts the session, not with an eviction.
+                            Ok(if d.outcome().is_err() { d.delete(4) } else { d })
+                        },
+                    )
+                    .await?
+                }
+            };
             let (oldest, audit_tag) = match evict {
                 Ok(evict) => evict,
                 Err(audit_tag) => {
@@ -256,6 +278,56 @@ impl Sessions {
             self.evict(&tag, &oldest, audit_tag).await?;
         }
         Err(Error::Busy)
+    }
+
+    /// The commit that starts a session: `Err(audit tag)` once it has
+    /// committed, or `Ok((oldest, audit tag))`, committing nothing, when
+    /// the subject's list is full and its oldest family must go first.
+    #[allow(clippy::type_complexity, reason = "the transaction's outcome")]
+    fn decide_commit(
+        &self,
+        start: &Start<'_>,
+        existing: Option<Family>,
+        subject_record: Option<SubjectRecord>,
+        list: Option<SessionList>,
+        salt: Option<Salt>,
+        now: u64,
+    ) -> Result<Decision<Result<(String, AuditTag), AuditTag>>, Error> {
+        if existing.is_some() {
+            // 128 random bits collided: refuse rather than share a family.
+            return Err(StoreError::Corrupt("session id collision").into());
+        }
+        if subject_record.as_ref().is_some_and(|r| r.erasing) {
+            return Err(Error::Erasing);
+        }
+        // The family keeps the subject's audit tag for the events of its
+        // refreshes; the salt is written with it when it is new or renewed.
+        let (salt, salt_ttl) = Salt::for_issuance(salt, now)?;
+        let audit_tag = salt.tag(start.subject)?;
+        let family = Family {
+            audit_tag: Some(audit_tag.to_hex()),
+            amr: start.amr.to_vec(),
+            ..decide_start(start.subject, subject_record, now)
+        };
+        let ttl = self.record_ttl(&family, now);
+        let entry = ListEntry {
+            id: start.session_id.to_owned(),
+            ends: now.saturating_add(ttl.as_secs()),
+            meta: start.meta.map(str::to_owned),
+        };
+        Ok(match admit(list, entry, now) {
+            Admit::List(list) => {
+                let d = Decision::only(Err(audit_tag))
+                    .write(0, &family, ttl)?
+                    .check(1)
+                    .write(2, &list, list_ttl(&list, now))?;
+                match salt_ttl {
+                    Some(salt_ttl) => d.write(3, &salt, salt_ttl)?,
+                    None => d.check(3),
+                }
+            }
+            Admit::Evict(oldest) => Decision::only(Ok((oldest, audit_tag))),
+        })
     }
 
     /// Ends the family `id` of the subject tagged `tag` to make room in

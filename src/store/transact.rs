@@ -129,6 +129,23 @@ impl<A: Stored, B: Stored, C: Stored, D: Stored> Records
     }
 }
 
+impl<A: Stored, B: Stored, C: Stored, D: Stored, E: Stored> Records
+    for (Option<A>, Option<B>, Option<C>, Option<D>, Option<E>)
+{
+    fn fits(len: usize) -> bool {
+        len == 5
+    }
+    fn decode(raw: &[Option<Record>]) -> Result<Self, StoreError> {
+        Ok((
+            slot(raw, 0)?,
+            slot(raw, 1)?,
+            slot(raw, 2)?,
+            slot(raw, 3)?,
+            slot(raw, 4)?,
+        ))
+    }
+}
+
 /// One record, then any number of records of one type: an index and the
 /// records it lists.
 impl<A, B> Records for (Option<A>, Vec<Option<B>>)
@@ -232,6 +249,11 @@ impl<T> Decision<T> {
     pub(crate) fn delete(mut self, at: usize) -> Self {
         self.ops.push((at, Planned::Delete));
         self
+    }
+
+    /// The outcome it will return.
+    pub(crate) fn outcome(&self) -> &T {
+        &self.outcome
     }
 
     /// Commits only if the record at position `at` is still the one loaded

@@ -159,8 +159,9 @@ impl Enrollment {
     }
 }
 
-/// Proof that a subject presented a valid second-factor code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Proof that a subject presented a valid second-factor code. A session
+/// start takes it by value: one proof, one session.
+#[derive(Debug, PartialEq, Eq)]
 #[must_use]
 pub struct TotpVerified {
     subject: String,
@@ -184,8 +185,9 @@ impl TotpVerified {
 /// Proof that a subject used one of its recovery codes: a second factor
 /// for [`Sessions::start_with_second_factor`](crate::Sessions::start_with_second_factor)
 /// and [`Sessions::start_after_challenge`](crate::Sessions::start_after_challenge),
-/// as a TOTP code is. The code is spent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// as a TOTP code is. The code is spent; a session start takes the proof
+/// by value.
+#[derive(Debug, PartialEq, Eq)]
 #[must_use]
 pub struct Recovered {
     subject: String,
