@@ -136,6 +136,121 @@ impl fmt::Display for Error {
     }
 }
 
+/// How an HTTP API answers an [`Error`]: a status, a stable snake_case
+/// code for the body, and a wait for `Retry-After`. Nothing here holds a
+/// secret or a caller's input, so an answer built from it is safe to send
+/// and to log.
+///
+/// ```
+/// use keyward::{Error, OtpError};
+/// use std::time::Duration;
+///
+/// let locked = Error::Otp(OtpError::Locked { retry_after: Duration::from_secs(60) });
+/// assert_eq!((locked.status(), locked.code()), (423, "locked"));
+/// assert_eq!(locked.retry_after(), Some(Duration::from_secs(60)));
+/// let mismatch = Error::PasswordMismatch;
+/// assert_eq!((mismatch.status(), mismatch.code()), (401, "invalid_credentials"));
+/// ```
+impl Error {
+    /// The HTTP status a client should see:
+    ///
+    /// - 400 for a request the caller must change (a password outside the
+    ///   policy, a bad key spec or label);
+    /// - 401 for a credential refused (a wrong password, code or recovery
+    ///   code; a bad, expired or revoked token, key or challenge; a session
+    ///   without the second factor a route asks for);
+    /// - 403 for an API key without a scope the route asks for;
+    /// - 404 for a session id that is not the caller's;
+    /// - 409 for a request in conflict with the state (a factor enrolled
+    ///   already, a subject being erased, too many keys);
+    /// - 423 for a locked subject;
+    /// - 429 for a rate limit;
+    /// - 503 when the store is unreachable or the service is shedding load;
+    /// - 500 for the rest: a configuration, key ring, stored-hash or store
+    ///   error, which is the operator's to fix.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::PasswordTooLong { .. } | Self::PasswordTooShort { .. } => 400,
+            Self::PasswordMismatch | Self::Token(_) => 401,
+            Self::Jwt(_) => 401,
+            Self::Session(SessionError::Unknown) => 404,
+            Self::Session(_) => 401,
+            Self::Otp(OtpError::Locked { .. } | OtpError::LockedUntilUnlock) => 423,
+            Self::Otp(_) => 401,
+            Self::ApiKey(ApiKeyError::MissingScope(_)) => 403,
+            Self::ApiKey(ApiKeyError::BadSpec(_)) => 400,
+            Self::ApiKey(ApiKeyError::TooManyKeys { .. }) => 409,
+            Self::ApiKey(_) => 401,
+            Self::Totp(TotpError::BadLabel(_)) => 400,
+            Self::Totp(
+                TotpError::NotEnrolled | TotpError::AlreadyEnrolled | TotpError::Expired,
+            ) => 409,
+            Self::Totp(_) => 401,
+            Self::Erasing => 409,
+            Self::Throttled { .. } | Self::RateLimited { .. } => 429,
+            Self::Busy | Self::Store(StoreError::Unavailable(_)) => 503,
+            Self::Hash(_)
+            | Self::UnknownPepper { .. }
+            | Self::Rng
+            | Self::Config(_)
+            | Self::Keyring(_)
+            | Self::Store(_)
+            | Self::Limit(_) => 500,
+        }
+    }
+
+    /// The stable snake_case code for the answer's body: `invalid_token`
+    /// for every refused access token or malformed bearer,
+    /// `insufficient_user_authentication` (RFC 9470) for a session without
+    /// a second factor, `insufficient_scope` (RFC 6750) for a missing
+    /// scope, the refusal's own reason for codes, sessions, keys and
+    /// second factors (as the CLI prints it), `rate_limited`, `busy`,
+    /// `unavailable`, and `server_error` for every 500.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::PasswordMismatch => "invalid_credentials",
+            Self::PasswordTooLong { .. } => "password_too_long",
+            Self::PasswordTooShort { .. } => "password_too_short",
+            Self::Token(_) => "invalid_token",
+            Self::Jwt(JwtError::MfaRequired) => "insufficient_user_authentication",
+            Self::Jwt(_) => "invalid_token",
+            Self::Session(e) => e.reason(),
+            Self::Otp(e) => e.reason(),
+            Self::ApiKey(ApiKeyError::MissingScope(_)) => "insufficient_scope",
+            Self::ApiKey(e) => e.reason(),
+            Self::Totp(e) => e.reason(),
+            Self::Erasing => "erasing",
+            Self::Throttled { .. } | Self::RateLimited { .. } => "rate_limited",
+            Self::Busy => "busy",
+            Self::Store(StoreError::Unavailable(_)) => "unavailable",
+            Self::Hash(_)
+            | Self::UnknownPepper { .. }
+            | Self::Rng
+            | Self::Config(_)
+            | Self::Keyring(_)
+            | Self::Store(_)
+            | Self::Limit(_) => "server_error",
+        }
+    }
+
+    /// How long the client should wait before trying again, for
+    /// `Retry-After`: the rate limit's or the lock's own wait, one second
+    /// when the service is shedding load, `None` otherwise (a lock that
+    /// waits for an operator included).
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Throttled { retry_after }
+            | Self::RateLimited { retry_after }
+            | Self::Otp(OtpError::Locked { retry_after }) => Some(*retry_after),
+            Self::Busy => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
