@@ -352,3 +352,21 @@ async fn a_failed_start_does_not_use_the_challenge_up() {
     assert_eq!(claims.amr, ["pwd", "mfa"]);
     invalid_challenge(s.challenge_subject(c).await);
 }
+
+#[tokio::test]
+async fn a_factor_counts_once_confirmed() {
+    let clock = ManualClock::new(1_700_000_000);
+    let kw = service(&clock);
+    let totp = kw.totp().unwrap();
+    assert!(!totp.is_enrolled("ada").await.unwrap());
+    let enrollment = totp.enroll("ada", "Example", "ada").await.unwrap();
+    assert!(!totp.is_enrolled("ada").await.unwrap(), "not yet confirmed");
+    let _codes = totp
+        .confirm("ada", &totp.dangerous_code_now(&enrollment).unwrap())
+        .await
+        .unwrap();
+    assert!(totp.is_enrolled("ada").await.unwrap());
+    assert!(!totp.is_enrolled("bob").await.unwrap());
+    assert!(totp.disable("ada").await.unwrap());
+    assert!(!totp.is_enrolled("ada").await.unwrap());
+}

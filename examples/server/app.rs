@@ -1705,11 +1705,9 @@ pub const TOTP_ISSUER: &str = "keyward server";
 /// pass it too.
 async fn has_second_factor(app: &App, username: &str) -> Result<bool, Response> {
     let totp = app.kw.totp().map_err(|e| unavailable("totp", &e))?;
-    // `recovery_left` is `None` exactly when no factor is confirmed.
-    match totp.recovery_left(username).await {
-        Ok(left) => Ok(left.is_some()),
-        Err(e) => Err(unavailable("totp lookup", &e)),
-    }
+    totp.is_enrolled(username)
+        .await
+        .map_err(|e| unavailable("totp lookup", &e))
 }
 
 /// The answer to a login whose first factor passed for a user with a

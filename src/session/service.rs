@@ -105,6 +105,9 @@ impl Sessions {
     /// Starts a session for `subject` after a password check: a new family,
     /// its first refresh token and an access token. Requires the
     /// [`Verified`] proof, so tokens cannot be minted without a check.
+    /// It does not look for a second factor: for a subject who has one
+    /// ([`Totp::is_enrolled`](crate::Totp::is_enrolled)), hand out a
+    /// [`challenge`](Self::challenge) instead.
     ///
     /// # Errors
     /// [`Error::Store`] when the store fails (no token is minted),
@@ -165,6 +168,8 @@ impl Sessions {
 
     /// Starts a session for the subject of a login code: the one-time-code
     /// counterpart of [`start`](Sessions::start). The proof is used up.
+    /// Like `start`, it does not look for a second factor: for a subject
+    /// who has one, use [`challenge_after_otp`](Self::challenge_after_otp).
     ///
     /// # Errors
     /// [`Error::Otp`] with [`OtpError::NotForLogin`] when the code was

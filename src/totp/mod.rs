@@ -672,6 +672,17 @@ impl Totp {
         })
     }
 
+    /// Whether the subject has a confirmed factor: whether a login must
+    /// ask for it (see [`Sessions::challenge`](crate::Sessions::challenge)).
+    /// An enrollment not yet confirmed does not count.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::Config`] for an empty subject or one over
+    /// 1,024 bytes.
+    pub async fn is_enrolled(&self, subject: &str) -> Result<bool, Error> {
+        Ok(self.recovery_left(subject).await?.is_some())
+    }
+
     /// How many unused recovery codes the subject has; `None` without a
     /// confirmed factor.
     ///
