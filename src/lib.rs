@@ -4,6 +4,8 @@
 
 pub mod api_key;
 mod audit;
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod clock;
 #[cfg(feature = "config")]
 pub mod config;
