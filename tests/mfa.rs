@@ -224,6 +224,7 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
     // A changed MAC, another key's challenge, and shapes that are none.
     let real = s.challenge(&verified, "ada").await.unwrap();
     let real = real.unprotected_as_str();
+    assert!(real.contains("_616461_"), "the subject, in hex: {real}");
     let last = real.chars().last().unwrap();
     let flipped = format!(
         "{}{}",
@@ -247,6 +248,8 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
         "kwm",
         "kwm__",
         &real.replacen("kwm_", "kwr_", 1),
+        // ada's challenge, named bob's: the MAC covers the subject.
+        &real.replacen("_616461_", "_626f62_", 1),
         &format!("{real}_00"),
         &real.to_uppercase(),
     ] {

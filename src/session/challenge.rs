@@ -3,16 +3,17 @@
 //!
 //! A login that passes the password check for a subject with a second
 //! factor hands out a challenge instead of tokens:
-//! `kwm_<id>_<mac>`, with a 128-bit random id and an HMAC-SHA256 under the
-//! session key. The store keeps `kw:mfa:<id>` (the subject, nothing
-//! secret) for [`MFA_CHALLENGE_TTL_SECS`]. The client sends the challenge
+//! `kwm_<id>_<subject>_<mac>`: a 128-bit random id, the subject in hex
+//! (the client sees no more of it than an access token's `sub` shows), and
+//! an HMAC-SHA256 under the session key over both. The store keeps
+//! `kw:mfa:<id>` for [`MFA_CHALLENGE_TTL_SECS`], with the first factor's
+//! method and the time: nothing that names the subject. The client sends the challenge
 //! back with a code; [`Sessions::start_after_challenge`] deletes the record
 //! in the commit that starts the session, so a challenge starts one session
 //! at most, on any replica, and a start that fails does not use it up.
 //!
-//! An erasure leaves a challenge to expire: with the subject's factor
-//! gone, no proof for it can be had, and the session start is refused
-//! while the erasure runs.
+//! So an erasure leaves nothing of the subject behind in a pending
+//! challenge; with the subject's factor gone, no proof can use it.
 
 use super::*;
 
@@ -34,8 +35,6 @@ crate::secret::secret_type! {
 /// What the store keeps of a challenge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Challenge {
-    /// The subject whose first factor was checked.
-    pub(super) subject: String,
     /// The first factor's RFC 8176 methods: `pwd` or `otp`.
     pub(super) first: Vec<String>,
     /// When the first factor was checked, in store seconds.
@@ -54,27 +53,40 @@ pub(super) fn challenge_key(id: &[u8; 16]) -> String {
     format!("kw:mfa:{}", hex(id))
 }
 
-fn challenge_mac(key: &[u8], id: &[u8; 16]) -> [u8; 32] {
-    crate::mac::hmac_sha256(key, &[CHALLENGE_DOMAIN, id])
+/// `HMAC-SHA256(key, domain ‖ id ‖ subject)`: the id has a fixed length,
+/// so the subject after it is unambiguous.
+fn challenge_mac(key: &[u8], id: &[u8; 16], subject: &str) -> [u8; 32] {
+    crate::mac::hmac_sha256(key, &[CHALLENGE_DOMAIN, id, subject.as_bytes()])
 }
 
-/// The id of a presented challenge, after its shape and MAC, before any
-/// I/O.
-fn parse_challenge(key: &[u8], challenge: &str) -> Result<[u8; 16], Error> {
+/// The id and subject of a presented challenge, after its shape and MAC,
+/// before any I/O.
+fn parse_challenge(key: &[u8], challenge: &str) -> Result<([u8; 16], String), Error> {
     let invalid = || Error::Session(SessionError::ChallengeInvalid);
+    // 3 + 1 + 32 + 1 + 2 × 1,024 + 1 + 64.
+    if challenge.len() > 2_150 {
+        return Err(invalid());
+    }
     let mut parts = challenge.split('_');
-    let (Some(CHALLENGE_PREFIX), Some(id), Some(mac), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(CHALLENGE_PREFIX), Some(id), Some(subject), Some(mac), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(invalid());
     };
     let id = unhex::<16>(id).ok_or_else(invalid)?;
     let mac = unhex::<32>(mac).ok_or_else(invalid)?;
-    if crate::mac::verify_hmac_sha256(key, &[CHALLENGE_DOMAIN, &id], &mac) {
-        Ok(id)
-    } else {
-        Err(invalid())
+    let subject = crate::hex::decode_vec(subject).ok_or_else(invalid)?;
+    let ok = crate::mac::verify_hmac_sha256(key, &[CHALLENGE_DOMAIN, &id, &subject], &mac);
+    if !ok {
+        return Err(invalid());
     }
+    // A MAC under keyward's key: keyward wrote it from a `&str`.
+    let subject = String::from_utf8(subject).map_err(|_| invalid())?;
+    Ok((id, subject))
 }
 
 impl Sessions {
@@ -162,7 +174,6 @@ impl Sessions {
                     return Err(StoreError::Corrupt("challenge id collision").into());
                 }
                 let record = Challenge {
-                    subject: subject.to_owned(),
                     first: vec![first.to_owned()],
                     created: now,
                 };
@@ -174,10 +185,11 @@ impl Sessions {
             },
         )
         .await?;
-        let mac = challenge_mac(self.inner.mac_key.unprotected_as_bytes(), &id);
+        let mac = challenge_mac(self.inner.mac_key.unprotected_as_bytes(), &id, subject);
         Ok(MfaChallenge(format!(
-            "{CHALLENGE_PREFIX}_{}_{}",
+            "{CHALLENGE_PREFIX}_{}_{}_{}",
             hex(&id),
+            hex(subject.as_bytes()),
             hex(&mac)
         )))
     }
@@ -189,7 +201,7 @@ impl Sessions {
     /// [`SessionError::ChallengeInvalid`] for a challenge keyward did not
     /// issue, or one expired or used; [`Error::Store`].
     pub async fn challenge_subject(&self, challenge: &str) -> Result<String, Error> {
-        let id = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
+        let (id, subject) = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
         let key = challenge_key(&id);
         transact(
             &*self.inner.store,
@@ -197,11 +209,12 @@ impl Sessions {
             &[&key],
             self.inner.policy.max_retries,
             |(record,): (Option<Challenge>,), now| match live(record, now) {
-                Some(r) => Ok(Decision::only(r.subject)),
+                Some(_) => Ok(Decision::only(())),
                 None => Err(SessionError::ChallengeInvalid.into()),
             },
         )
-        .await
+        .await?;
+        Ok(subject)
     }
 
     /// Starts the session a challenge waits for, with the subject's second
@@ -229,23 +242,21 @@ impl Sessions {
         if let Some(meta) = meta {
             check_meta(meta)?;
         }
-        let id = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
+        let (id, subject) = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
+        if subject != second.subject() {
+            return Err(Error::Config(
+                "the second-factor proof is for another subject than the challenge".into(),
+            ));
+        }
         let key = challenge_key(&id);
         let first = transact(
             &*self.inner.store,
             &*self.inner.clock,
             &[&key],
             self.inner.policy.max_retries,
-            |(record,): (Option<Challenge>,), now| {
-                let Some(record) = live(record, now) else {
-                    return Err(SessionError::ChallengeInvalid.into());
-                };
-                if record.subject != second.subject() {
-                    return Err(Error::Config(
-                        "the second-factor proof is for another subject than the challenge".into(),
-                    ));
-                }
-                Ok(Decision::only(record.first))
+            |(record,): (Option<Challenge>,), now| match live(record, now) {
+                Some(r) => Ok(Decision::only(r.first)),
+                None => Err(SessionError::ChallengeInvalid.into()),
             },
         )
         .await?;

@@ -192,7 +192,8 @@ impl Sessions {
     }
 
     /// Starts a session; with `challenge` (the key of an MFA challenge
-    /// for `subject`), only while that challenge is live, and deleting it
+    /// for `subject`, whose MAC bound the two), only while that challenge
+    /// is live, and deleting it
     /// in the same commit: it starts one session, and is not used up by a
     /// start that does not commit.
     pub(super) async fn start_guarded(
@@ -255,7 +256,7 @@ impl Sessions {
                             Option<Challenge>,
                         ),
                          now| {
-                            if live(pending, now).is_none_or(|c| c.subject != subject) {
+                            if live(pending, now).is_none() {
                                 return Err(SessionError::ChallengeInvalid.into());
                             }
                             let d = self.decide_commit(
