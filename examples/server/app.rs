@@ -1128,21 +1128,21 @@ async fn otp_send(
     accepted
 }
 
+/// One code check (a one-time code, a TOTP code or a recovery code) from
+/// the request's source: per source only, since per name the subject's
+/// lockout (3 wrong codes of any kind) is the limit.
+async fn take_code_check(app: &App, headers: &HeaderMap, peer: SocketAddr) -> Result<(), Response> {
+    let source = client_source(app, headers, peer);
+    take(app, &app.limits.code_verify_per_source, &source.to_string()).await
+}
+
 async fn otp_verify(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(req): Json<OtpCheck>,
 ) -> Response {
-    let source = client_source(&app, &headers, peer);
-    // Per source only: per name, the lockout (3 wrong codes) is the limit.
-    if let Err(refused) = take(
-        &app,
-        &app.limits.code_verify_per_source,
-        &source.to_string(),
-    )
-    .await
-    {
+    if let Err(refused) = take_code_check(&app, &headers, peer).await {
         return refused;
     }
     let (otp, sessions) = match (app.kw.otp(), app.kw.sessions()) {
@@ -1795,16 +1795,7 @@ async fn login_mfa(
     headers: HeaderMap,
     Json(req): Json<MfaLogin>,
 ) -> Response {
-    let source = client_source(&app, &headers, peer);
-    // Per source, as for one-time codes; per user, the lockout (3 wrong
-    // codes or recovery codes) is the limit.
-    if let Err(refused) = take(
-        &app,
-        &app.limits.code_verify_per_source,
-        &source.to_string(),
-    )
-    .await
-    {
+    if let Err(refused) = take_code_check(&app, &headers, peer).await {
         return refused;
     }
     let (totp, sessions) = match (app.kw.totp(), app.kw.sessions()) {

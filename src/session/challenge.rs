@@ -202,19 +202,23 @@ impl Sessions {
     /// issue, or one expired or used; [`Error::Store`].
     pub async fn challenge_subject(&self, challenge: &str) -> Result<String, Error> {
         let (id, subject) = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
-        let key = challenge_key(&id);
+        self.live_first(&challenge_key(&id)).await?;
+        Ok(subject)
+    }
+
+    /// The first factor's methods of the live challenge at `key`.
+    async fn live_first(&self, key: &str) -> Result<Vec<String>, Error> {
         transact(
             &*self.inner.store,
             &*self.inner.clock,
-            &[&key],
+            &[key],
             self.inner.policy.max_retries,
             |(record,): (Option<Challenge>,), now| match live(record, now) {
-                Some(_) => Ok(Decision::only(())),
+                Some(r) => Ok(Decision::only(r.first)),
                 None => Err(SessionError::ChallengeInvalid.into()),
             },
         )
-        .await?;
-        Ok(subject)
+        .await
     }
 
     /// Starts the session a challenge waits for, with the subject's second
@@ -249,17 +253,7 @@ impl Sessions {
             ));
         }
         let key = challenge_key(&id);
-        let first = transact(
-            &*self.inner.store,
-            &*self.inner.clock,
-            &[&key],
-            self.inner.policy.max_retries,
-            |(record,): (Option<Challenge>,), now| match live(record, now) {
-                Some(r) => Ok(Decision::only(r.first)),
-                None => Err(SessionError::ChallengeInvalid.into()),
-            },
-        )
-        .await?;
+        let first = self.live_first(&key).await?;
         let first: Vec<&str> = first.iter().map(String::as_str).collect();
         let amr = with_second(&first, &second);
         self.start_guarded(second.subject(), meta, &amr, Some(&key))
