@@ -86,7 +86,8 @@ impl Rejection {
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// The `error` code of the body.
+    /// The `error` code of the body: [`Error::code`], or `missing_token`
+    /// when no credential was sent.
     #[must_use]
     pub fn code(&self) -> &'static str {
         self.error.as_ref().map_or("missing_token", Error::code)
