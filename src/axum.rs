@@ -55,7 +55,7 @@ use ::axum::response::{IntoResponse, Response};
 use crate::Keyward;
 use crate::api_key::ApiKeyVerified;
 use crate::error::{ApiKeyError, Error};
-use crate::jwt::AccessClaims;
+use crate::jwt::{AccessClaims, JwtError};
 
 /// The header an API key may come in instead of `Authorization`.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -102,7 +102,7 @@ impl Rejection {
                 "Bearer error=\"insufficient_scope\", scope=\"{}\"",
                 quoted(scope)
             )),
-            (401, _) if e.code() == "insufficient_user_authentication" => Some(
+            (_, Error::Jwt(JwtError::MfaRequired)) => Some(
                 "Bearer error=\"insufficient_user_authentication\", \
                  error_description=\"a second factor is required\""
                     .to_owned(),
@@ -184,7 +184,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Rejection> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let invalid = || Rejection::from(Error::Jwt(crate::jwt::JwtError::Malformed));
+    let invalid = || Rejection::from(Error::Jwt(JwtError::Malformed));
     let value = value.to_str().map_err(|_| invalid())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
     // The scheme is case-insensitive (RFC 9110 §11.1).
