@@ -165,23 +165,9 @@ impl TestStore {
                     .unwrap()
                     .get_connection()
                     .unwrap();
-                let mut keys = BTreeSet::new();
-                let mut cursor = 0u64;
-                loop {
-                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(format!("{prefix}*"))
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query(&mut conn)
-                        .unwrap();
-                    keys.extend(batch);
-                    if next == 0 {
-                        break;
-                    }
-                    cursor = next;
-                }
+                let keys: BTreeSet<String> = common::raw::redis_keys(&mut conn, prefix)
+                    .into_iter()
+                    .collect();
                 keys.into_iter()
                     .filter_map(|key| {
                         // A key that expired since the scan is gone.

@@ -79,28 +79,10 @@ fn raw_values(dir: &std::path::Path, store: Option<&str>) -> Vec<Vec<u8>> {
             let (base, prefix) = url.split_once("prefix=").unwrap();
             let base = base.trim_end_matches(['?', '&']);
             let mut conn = redis::Client::open(base).unwrap().get_connection().unwrap();
-            let mut values = Vec::new();
-            let mut cursor = 0u64;
-            loop {
-                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{prefix}*"))
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query(&mut conn)
-                    .unwrap();
-                for key in batch {
-                    let value: Option<Vec<u8>> =
-                        redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
-                    values.extend(value);
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-            values
+            common::raw::redis_keys(&mut conn, prefix)
+                .into_iter()
+                .filter_map(|key| redis::cmd("GET").arg(&key).query(&mut conn).unwrap())
+                .collect()
         }
     }
 }

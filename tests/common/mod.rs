@@ -17,6 +17,8 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod events;
+#[cfg(feature = "redis")]
+pub mod raw;
 pub mod sessions;
 
 pub fn unhex(s: &str) -> Vec<u8> {
