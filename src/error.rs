@@ -51,8 +51,14 @@ pub enum Error {
     Erasing,
     /// The operating system's random number generator failed.
     Rng,
-    /// A policy or builder setting is invalid.
+    /// A policy or builder setting is invalid: a fault of the service's
+    /// configuration (an HTTP service answers 500).
     Config(String),
+    /// An argument of the call is invalid: a subject, a label, a name or
+    /// metadata out of its bounds, most often taken from a request (an
+    /// HTTP service answers 400). The message names the bound, never the
+    /// value.
+    InvalidInput(String),
     /// The key ring could not be read, parsed or written.
     Keyring(KeyringError),
     /// An access token was rejected.
@@ -113,6 +119,7 @@ impl fmt::Display for Error {
             Self::Erasing => f.write_str("the subject is being erased"),
             Self::Rng => f.write_str("the operating system random number generator failed"),
             Self::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            Self::InvalidInput(msg) => write!(f, "invalid input: {msg}"),
             Self::Keyring(e) => write!(f, "key ring: {e}"),
             Self::Jwt(e) => write!(f, "access token rejected: {e}"),
             Self::Session(e) => write!(f, "{e}"),
@@ -172,6 +179,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Self::PasswordTooLong { .. } | Self::PasswordTooShort { .. } => 400,
+            Self::InvalidInput(_) => 400,
             Self::PasswordMismatch | Self::Token(_) => 401,
             Self::Jwt(_) => 401,
             Self::Session(SessionError::Unknown) => 404,
@@ -213,6 +221,7 @@ impl Error {
             Self::PasswordMismatch => "invalid_credentials",
             Self::PasswordTooLong { .. } => "password_too_long",
             Self::PasswordTooShort { .. } => "password_too_short",
+            Self::InvalidInput(_) => "invalid_request",
             Self::Token(_) => "invalid_token",
             Self::Jwt(JwtError::MfaRequired) => "insufficient_user_authentication",
             Self::Jwt(_) => "invalid_token",

@@ -47,6 +47,12 @@ fn every_error_has_its_answer() {
         (Error::Rng, 500, "server_error", None),
         (Error::Config("x".into()), 500, "server_error", None),
         (
+            Error::InvalidInput("x".into()),
+            400,
+            "invalid_request",
+            None,
+        ),
+        (
             Error::Keyring(KeyringError::Exists),
             500,
             "server_error",
@@ -209,6 +215,10 @@ fn what_a_caller_sent_changes_no_answer() {
         (
             Error::Config("a".into()),
             Error::Config("password=hunter2".into()),
+        ),
+        (
+            Error::InvalidInput("a".into()),
+            Error::InvalidInput("subject=hunter2".into()),
         ),
     ] {
         assert_eq!((a.status(), a.code()), (b.status(), b.code()));
