@@ -57,16 +57,18 @@ use crate::api_key::ApiKeyVerified;
 
 mod client;
 mod gate;
+mod limit;
 mod routes;
 
+use crate::error::{ApiKeyError, Error};
+use crate::jwt::{AccessClaims, JwtError};
 pub use client::{ClientAddr, MAX_TRUSTED_PROXIES, forwarded_client, source_key};
 pub use gate::{Admission, LoginGate, MAX_TICKETS, hashing_runtime};
+pub use limit::{LimitLayer, Limited};
 pub use routes::{
     AuthRoutes, CODE_SEND_PER_SOURCE, CSRF_HEADER, CodeSender, DirectoryError,
     MAX_ROLL_OVERLAP_SECS, RateLimits, RefreshCookie, UserDirectory, device_meta, routes,
 };
-use crate::error::{ApiKeyError, Error};
-use crate::jwt::{AccessClaims, JwtError};
 
 /// The header an API key may come in instead of `Authorization`.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
