@@ -1,6 +1,5 @@
 //! The smallest axum service on keyward: a route for a logged-in user and
-//! a route for an API key with a scope. `cargo run --example axum_minimal
-//! --features axum` prints a token and a key to try them with.
+//! one for an API key with a scope; it prints a token and a key to try.
 use axum::{Router, routing::get};
 use keyward::axum::{ApiKey, Claims, Rejection};
 use keyward::{JwtAlg, KeyRing, KeySpec, Keyward, SqliteStore};
@@ -26,18 +25,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pair = kw.sessions()?.dangerous_start_without_proof("ada").await?;
     let spec = KeySpec::named("reports").scope("reports:read");
     let made = kw.api_keys()?.create("ada", spec).await?;
-    let (token, key) = (
-        pair.access.unprotected_as_str(),
-        made.key().unprotected_as_str(),
-    );
+    let token = pair.access.unprotected_as_str();
     println!("curl -H 'authorization: Bearer {token}' 127.0.0.1:8080/me");
-    println!("curl -H 'x-api-key: {key}' 127.0.0.1:8080/reports");
-
+    println!(
+        "curl -H 'x-api-key: {}' 127.0.0.1:8080/reports",
+        made.key().unprotected_as_str()
+    );
     let app = Router::new()
         .route("/me", get(me))
-        .route("/reports", get(reports))
-        .with_state(kw);
+        .route("/reports", get(reports));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app.with_state(kw)).await?;
     Ok(())
 }

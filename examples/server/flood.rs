@@ -112,6 +112,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use keyward::axum::RateLimits;
 use keyward::limit::Limit;
 use keyward::{JwtAlg, KeyRing, Keyward, PasswordPolicy};
 use serde_json::{Value, json};
@@ -301,7 +302,7 @@ async fn serve(
     replicas: usize,
     store: Option<&str>,
     iterations: u32,
-    limits: &app::RateLimits,
+    limits: &RateLimits,
     hashing: &tokio::runtime::Handle,
 ) -> Result<Served, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
@@ -332,15 +333,19 @@ async fn serve(
             .shared_store(store)
             .build()?;
         let users = app::Users::open(&users_path).await?;
-        let state = app::App::new(kw, users, Arc::new(app::LogMailer), true)
-            .with_limits(limits.clone())
-            .with_hashing(hashing.clone());
+        let options = app::Options {
+            mailer: Arc::new(app::LogMailer),
+            trusted_proxies: 1,
+            limits: limits.clone(),
+            hashing: Some(hashing.clone()),
+        };
+        let router = app::router(kw, users, options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         bases.push(format!("http://{}", listener.local_addr()?));
         tokio::spawn(async move {
             let _ = axum::serve(
                 listener,
-                app::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+                router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .await;
         });
@@ -351,10 +356,10 @@ async fn serve(
 /// Limits that never refuse within a run, for measurements that must reach
 /// password verification on every attempt: the same names, a million a
 /// minute.
-fn opened_limits() -> app::RateLimits {
+fn opened_limits() -> RateLimits {
     let open = |l: &Limit| Limit::named(l.name(), 1_000_000, Duration::from_secs(60));
-    let d = app::RateLimits::default();
-    app::RateLimits {
+    let d = RateLimits::default();
+    RateLimits {
         login_per_source: open(&d.login_per_source),
         login_per_account: open(&d.login_per_account),
         code_send_per_source: open(&d.code_send_per_source),
@@ -511,7 +516,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<(), Box<dyn std
     if let Some(bases) = &o.attack {
         return tokio::runtime::Runtime::new()?.block_on(attack(bases, o.secs, o.clients));
     }
-    let hashing = app::hashing_runtime(o.hash_nice)?;
+    let hashing = keyward::axum::hashing_runtime(o.hash_nice)?;
     if o.source_limit {
         return tokio::runtime::Runtime::new()?.block_on(source_limit(&o, hashing.handle()));
     }
@@ -535,7 +540,7 @@ async fn source_limit(
             .await
             .map_err(|e| format!("--store: {e}"))?,
     );
-    let limits = app::RateLimits::default();
+    let limits = RateLimits::default();
     let window = o.window;
     println!(
         "per-source login limit: {} clients posting wrong passwords to /login from one address for {} s, each for a name of its own ({} store, {SOURCE_ITERATIONS} iterations):",
@@ -651,7 +656,7 @@ async fn measure(
         o.replicas,
         o.store.as_deref(),
         PasswordPolicy::default().iterations,
-        &app::RateLimits::default(),
+        &RateLimits::default(),
         hashing,
     )
     .await?;

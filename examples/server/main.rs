@@ -3,7 +3,7 @@
 //! the JWKS, and API keys: a logged-in user creates, lists, rolls and
 //! revokes their keys under `/api-keys`, and `/me` and `/api/reports` (which
 //! asks a key for the `reports:read` scope) take `Authorization: Bearer`
-//! with either an access token or an API key (see `app.rs`). A logged-in
+//! with either an access token or an API key (see `app.rs`; the auth routes are keyward's `AuthRoutes`). A logged-in
 //! user lists their devices under `GET /sessions`, signs one out with
 //! `DELETE /sessions/{id}`, and deletes their account with
 //! `DELETE /account`, which erases everything keyward holds for them.
@@ -36,7 +36,7 @@
 //! (per source address, and per account name where one applies) live in
 //! the store too, so replicas that share a store share the counts: two
 //! replicas let one source make exactly as many password attempts as one
-//! replica would (see `app::RateLimits`). When the store cannot be asked,
+//! replica would (see `keyward::axum::RateLimits`). When the store cannot be asked,
 //! those routes answer 503 rather than let a request through uncounted.
 //! `--keyring` (default `keyward.keys`) is created, mode 0600, when it does
 //! not exist. Password hashing runs on threads of its own at nice
@@ -71,6 +71,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use keyward::axum::{CodeSender, MAX_TRUSTED_PROXIES, RateLimits};
 use keyward::{JwtAlg, KeyRing, Keyward};
 
 struct Args {
@@ -84,10 +85,8 @@ struct Args {
 }
 
 /// The default priority of the password hashing threads (see
-/// `app::hashing_runtime`).
+/// `keyward::axum::hashing_runtime`).
 const DEFAULT_HASH_NICE: i32 = 10;
-/// The most proxies `--trusted-proxies` accepts.
-const MAX_TRUSTED_PROXIES: usize = 16;
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -170,13 +169,16 @@ async fn run(args: Args, hashing: tokio::runtime::Handle) -> Result<(), String> 
         .shared_store(store)
         .build()
         .map_err(|e| e.to_string())?;
-    let mailer: Arc<dyn app::Mailer> = match args.outbox {
+    let mailer: Arc<dyn CodeSender> = match args.outbox {
         Some(p) => Arc::new(app::OutboxMailer::open(p).map_err(|e| format!("--outbox: {e}"))?),
         None => Arc::new(app::LogMailer),
     };
-    let app = app::App::new(kw, users, mailer, false)
-        .with_trusted_proxies(args.trusted_proxies)
-        .with_hashing(hashing);
+    let options = app::Options {
+        mailer,
+        trusted_proxies: args.trusted_proxies,
+        limits: RateLimits::default(),
+        hashing: Some(hashing),
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("--listen: {e}"))?;
@@ -184,7 +186,7 @@ async fn run(args: Args, hashing: tokio::runtime::Handle) -> Result<(), String> 
     tracing::info!(listen = %local, store = app::scheme(&args.store).unwrap_or("?"), "keyward example server listening");
     axum::serve(
         listener,
-        app::router(app).into_make_service_with_connect_info::<SocketAddr>(),
+        app::router(kw, users, options).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
     .map_err(|e| e.to_string())
@@ -206,7 +208,7 @@ fn main() -> ExitCode {
     let result = parse_args().and_then(|args| {
         // Password work on a runtime of its own, at a lower priority, so
         // that request handlers never wait for a core behind PBKDF2.
-        let hashing = app::hashing_runtime(args.hash_nice).map_err(|e| e.to_string())?;
+        let hashing = keyward::axum::hashing_runtime(args.hash_nice).map_err(|e| e.to_string())?;
         let serving = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
         serving.block_on(run(args, hashing.handle().clone()))
     });
