@@ -175,6 +175,23 @@ async fn a_new_service_does_the_whole_round_on_the_ready_router() {
             )
         );
     }
+    // A form of another site can post text/plain without a preflight:
+    // only JSON is read.
+    let form = c
+        .send(
+            c.http
+                .post(format!("{}/login", c.base))
+                .header("content-type", "text/plain")
+                .body(ada.to_string()),
+        )
+        .await;
+    assert_eq!(
+        (form.status, form.body),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({"error": "unsupported_media_type"})
+        )
+    );
     let pair = c.post("/login", ada.clone()).await;
     assert_eq!(pair.status, StatusCode::OK, "{}", pair.body);
     assert_eq!(pair.headers["cache-control"], "no-store");

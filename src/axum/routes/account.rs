@@ -34,8 +34,8 @@ use serde_json::json;
 
 use super::login::code_refused;
 use super::{
-    App, UserDirectory, bad_request, bearer, body, error, invalid_token, no_store, not_found,
-    ok_json, too_many, unavailable,
+    App, UserDirectory, bearer, body, error, invalid_token, no_store, not_found, ok_json, too_many,
+    unavailable,
 };
 use crate::api_key::{ApiKeyView, ApiKeys, KeySpec};
 use crate::error::{ApiKeyError, Error, JwtError, SessionError};
@@ -143,8 +143,9 @@ pub(super) async fn create_key<U: UserDirectory>(
         Ok(c) => c.sub,
         Err(refused) => return refused,
     };
-    let Some(req) = body::<NewKey>(&bytes) else {
-        return bad_request();
+    let req: NewKey = match body(&headers, &bytes) {
+        Ok(r) => r,
+        Err(bad) => return bad.answer(),
     };
     let mut spec = KeySpec::named(req.name);
     for scope in req.scopes {
@@ -204,9 +205,9 @@ pub(super) async fn roll_key<U: UserDirectory>(
     let req: Roll = if bytes.is_empty() {
         Roll::default()
     } else {
-        match body(&bytes) {
-            Some(r) => r,
-            None => return bad_request(),
+        match body(&headers, &bytes) {
+            Ok(r) => r,
+            Err(bad) => return bad.answer(),
         }
     };
     if req.overlap_secs > MAX_ROLL_OVERLAP_SECS {
@@ -436,8 +437,9 @@ pub(super) async fn totp_confirm<U: UserDirectory>(
         Ok(c) => c,
         Err(refused) => return refused,
     };
-    let Some(req) = body::<TotpCode>(&bytes) else {
-        return bad_request();
+    let req: TotpCode = match body(&headers, &bytes) {
+        Ok(r) => r,
+        Err(bad) => return bad.answer(),
     };
     let confirmed = match app.kw.totp() {
         Ok(t) => t.confirm(&claims.sub, &req.code).await,

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    App, UserDirectory, bad_request, bearer, body, browser, error, invalid_token, no_store,
-    too_many, unavailable, valid_login,
+    App, BadBody, UserDirectory, bad_request, bearer, body, browser, error, invalid_token,
+    no_store, too_many, unavailable, valid_login,
 };
 use crate::Password;
 use crate::error::{Error, OtpError, SessionError, TotpError};
@@ -131,9 +131,14 @@ async fn take_password_attempt<U: UserDirectory>(
     Ok(())
 }
 
-pub(super) async fn register<U: UserDirectory>(app: App<U>, bytes: Bytes) -> Response {
-    let Some(req) = body::<Credentials>(&bytes) else {
-        return bad_request();
+pub(super) async fn register<U: UserDirectory>(
+    app: App<U>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let req: Credentials = match body(&headers, &bytes) {
+        Ok(r) => r,
+        Err(bad) => return bad.answer(),
     };
     if let Err(refused) = take_password_attempt(&app, &req.username).await {
         return refused;
@@ -181,8 +186,9 @@ pub(super) async fn login<U: UserDirectory>(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let Some(req) = body::<Credentials>(&bytes) else {
-        return bad_request();
+    let req: Credentials = match body(&headers, &bytes) {
+        Ok(r) => r,
+        Err(bad) => return bad.answer(),
     };
     // Per-source and per-account limits, before any user lookup or PBKDF2
     // work: one store round trip each, none while this replica's deny
@@ -347,9 +353,14 @@ pub(super) fn code_refused(what: &str, e: Error) -> Response {
     }
 }
 
-pub(super) async fn otp_send<U: UserDirectory>(app: App<U>, bytes: Bytes) -> Response {
-    let Some(req) = body::<OtpSend>(&bytes) else {
-        return bad_request();
+pub(super) async fn otp_send<U: UserDirectory>(
+    app: App<U>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let req: OtpSend = match body(&headers, &bytes) {
+        Ok(r) => r,
+        Err(bad) => return bad.answer(),
     };
     let limit = &app.shared.limits.code_send_per_source;
     if let Err(refused) = app.take(limit, &app.source.to_string()).await {
@@ -395,8 +406,9 @@ pub(super) async fn otp_verify<U: UserDirectory>(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let Some(req) = body::<OtpCheck>(&bytes) else {
-        return bad_request();
+    let req: OtpCheck = match body(&headers, &bytes) {
+        Ok(r) => r,
+        Err(bad) => return bad.answer(),
     };
     if let Err(refused) = app.take_code_check().await {
         return refused;
@@ -442,8 +454,9 @@ pub(super) async fn login_mfa<U: UserDirectory>(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let Some(req) = body::<MfaLogin>(&bytes) else {
-        return bad_request();
+    let req: MfaLogin = match body(&headers, &bytes) {
+        Ok(r) => r,
+        Err(bad) => return bad.answer(),
     };
     if let Err(refused) = app.take_code_check().await {
         return refused;
@@ -492,7 +505,7 @@ pub(super) async fn login_mfa<U: UserDirectory>(
 /// Why a `/token/refresh` or `/logout` request has no refresh token.
 enum NoToken {
     /// The body is not the JSON asked for.
-    BadBody,
+    Body(BadBody),
     /// Neither the body nor (a browser client's) cookie holds one.
     Missing,
 }
@@ -500,7 +513,7 @@ enum NoToken {
 impl NoToken {
     fn answer(self) -> Response {
         match self {
-            Self::BadBody => bad_request(),
+            Self::Body(bad) => bad.answer(),
             Self::Missing => error(StatusCode::UNAUTHORIZED, json!({"error": "missing_token"})),
         }
     }
@@ -516,7 +529,7 @@ fn presented_refresh<U>(
     let req: RefreshRequest = if bytes.is_empty() {
         RefreshRequest::default()
     } else {
-        body(bytes).ok_or(NoToken::BadBody)?
+        body(headers, bytes).map_err(NoToken::Body)?
     };
     if let Some(token) = req.refresh_token {
         return Ok(token);

@@ -258,7 +258,9 @@ where
 /// of another site cannot send the header (not without a CORS preflight
 /// the router never approves), nor the cookie (`SameSite=Strict`).
 /// Requests without the header are answered as before: bearer clients
-/// are unaffected.
+/// are unaffected. A CORS layer in front of the router must not allow
+/// this header, nor credentials, for other origins: that would undo the
+/// protection.
 ///
 /// [`router`](Self::router) builds it; [`routes`] is the router with the
 /// defaults.
@@ -646,10 +648,43 @@ fn no_store(status: StatusCode, body: serde_json::Value) -> Response {
     r
 }
 
-/// A JSON body; `None` when it is not the JSON asked for (answer
-/// [`bad_request`]).
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
-    serde_json::from_slice(bytes).ok()
+/// Why a request's body was not taken.
+enum BadBody {
+    /// Not sent as `application/json`: a form of another site can post
+    /// `text/plain` without a CORS preflight, never JSON.
+    NotJson,
+    /// Not the JSON asked for.
+    Malformed,
+}
+
+impl BadBody {
+    fn answer(self) -> Response {
+        match self {
+            Self::NotJson => error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({"error": "unsupported_media_type"}),
+            ),
+            Self::Malformed => bad_request(),
+        }
+    }
+}
+
+/// A JSON body, sent as `application/json` (or a `+json` type, with or
+/// without parameters).
+fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, BadBody> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|t| {
+            t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+        });
+    // An empty body is no JSON whatever its type: a 400.
+    if !json && !bytes.is_empty() {
+        return Err(BadBody::NotJson);
+    }
+    serde_json::from_slice(bytes).map_err(|_| BadBody::Malformed)
 }
 
 /// Whether `login` could name a user: 1 to 64 characters from
