@@ -2,7 +2,7 @@
 //! example's `flood` mode.
 //!
 //! ```text
-//! cargo run --release --example server [--features redis] -- flood \
+//! cargo run --release --example server --features axum[,redis] -- flood \
 //!     [--clients N] [--attacker-nice N] [--hash-nice N] [--replicas N] [--store URL]
 //! ```
 //!
@@ -45,7 +45,7 @@
 //! ## The per-source limit across replicas
 //!
 //! ```text
-//! cargo run --release --example server --features redis -- flood --source-limit \
+//! cargo run --release --example server --features axum,redis -- flood --source-limit \
 //!     [--store URL] [--window SECS] [--source-clients N]
 //! ```
 //!
@@ -64,14 +64,14 @@
 //! they differ by more (in-process limits would give the pair twice the
 //! burst). The store is `--store URL`, else `$KEYWARD_REDIS_URL`, else
 //! `redis://127.0.0.1:6379`; a Redis URL needs `--features redis` (the
-//! example's own `required-features` are `sqlite` only). The replicas hash
+//! example's own `required-features` are `axum` and `sqlite`). The replicas hash
 //! at 10,000 iterations here, so that no attempt the limit lets through is
 //! turned away by the hashing queue instead: every 401 is one evaluation.
 //! It takes about two windows, plus the time to start.
 //!
 //! Recorded on a 2-CPU x86-64 Linux VM shared with other work, Redis 7.0
 //! on the same host, with
-//! `cargo run --release --example server --features redis -- flood --source-limit`
+//! `cargo run --release --example server --features axum,redis -- flood --source-limit`
 //! (about 30 s):
 //!
 //! ```text

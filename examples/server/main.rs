@@ -20,7 +20,7 @@
 //! codes) and `DELETE /totp` need a session that passed the factor.
 //!
 //! ```text
-//! cargo run --release --example server [--features postgres,redis] -- \
+//! cargo run --release --example server --features axum[,postgres,redis] -- \
 //!     [--listen 127.0.0.1:8080] [--store URL] [--users URL] [--keyring PATH] \
 //!     [--outbox PATH] [--trusted-proxies N | --trust-forwarded-for] [--hash-nice N]
 //! ```
@@ -53,8 +53,8 @@
 //! refused.
 //!
 //! ```text
-//! cargo run --release --example server -- flood [--clients N] [--replicas N --store URL] …
-//! cargo run --release --example server --features redis -- flood --source-limit
+//! cargo run --release --example server --features axum -- flood [--clients N] [--replicas N --store URL] …
+//! cargo run --release --example server --features axum,redis -- flood --source-limit
 //! ```
 //!
 //! measure a login flood against the server instead, and the per-source
