@@ -27,6 +27,8 @@ use std::time::Duration;
 
 use ::axum::body::Bytes;
 use ::axum::extract::Path;
+use ::axum::extract::{FromRef, FromRequestParts};
+use ::axum::http::request::Parts;
 use ::axum::http::{HeaderMap, StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -37,6 +39,7 @@ use super::{
     App, UserDirectory, bearer, body, error, invalid_token, no_store, not_found, ok_json, too_many,
     unavailable,
 };
+use crate::Keyward;
 use crate::api_key::{ApiKeyView, ApiKeys, KeySpec};
 use crate::error::{ApiKeyError, Error, JwtError, SessionError};
 use crate::jwt::AccessClaims;
@@ -73,22 +76,31 @@ struct TotpCode {
     code: String,
 }
 
-/// The claims of the request's access token, checked against its session:
-/// 401 `invalid_token` for a missing, malformed, expired or forged token,
-/// for one whose session has ended, and for an API key.
-async fn session_claims<U: UserDirectory>(
-    app: &App<U>,
-    headers: &HeaderMap,
-) -> Result<AccessClaims, Response> {
-    let sessions = app.kw.sessions().map_err(|e| unavailable("sessions", &e))?;
-    let Some(token) = bearer(headers) else {
-        return Err(invalid_token());
-    };
-    match sessions.authenticate_strict(token).await {
-        Ok(c) => Ok(c),
-        Err(Error::Jwt(_) | Error::Session(_)) => Err(invalid_token()),
-        Err(Error::Busy) => Err(too_many(1)),
-        Err(e) => Err(unavailable("authenticate", &e)),
+/// The caller of an account route: the claims of the request's access
+/// token, checked against its session. Refused with 401 `invalid_token`
+/// for a missing, malformed, expired or forged token, for one whose
+/// session has ended, and for an API key.
+pub(super) struct Caller(pub(super) AccessClaims);
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Keyward: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let kw = Keyward::from_ref(state);
+        let sessions = kw.sessions().map_err(|e| unavailable("sessions", &e))?;
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(invalid_token());
+        };
+        match sessions.authenticate_strict(token).await {
+            Ok(c) => Ok(Self(c)),
+            Err(Error::Jwt(_) | Error::Session(_)) => Err(invalid_token()),
+            Err(Error::Busy) => Err(too_many(1)),
+            Err(e) => Err(unavailable("authenticate", &e)),
+        }
     }
 }
 
@@ -136,13 +148,11 @@ async fn owned_key(keys: &ApiKeys, owner: &str, id: &str) -> Result<ApiKeyView, 
 
 pub(super) async fn create_key<U: UserDirectory>(
     app: App<U>,
+    Caller(claims): Caller,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let owner = match session_claims(&app, &headers).await {
-        Ok(c) => c.sub,
-        Err(refused) => return refused,
-    };
+    let owner = claims.sub;
     let req: NewKey = match body(&headers, &bytes) {
         Ok(r) => r,
         Err(bad) => return bad.answer(),
@@ -177,11 +187,8 @@ pub(super) async fn create_key<U: UserDirectory>(
     }
 }
 
-pub(super) async fn list_keys<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
-    let owner = match session_claims(&app, &headers).await {
-        Ok(c) => c.sub,
-        Err(refused) => return refused,
-    };
+pub(super) async fn list_keys<U: UserDirectory>(app: App<U>, Caller(claims): Caller) -> Response {
+    let owner = claims.sub;
     let listed = match app.kw.api_keys() {
         Ok(k) => k.list(&owner).await,
         Err(e) => return unavailable("api keys", &e),
@@ -194,14 +201,12 @@ pub(super) async fn list_keys<U: UserDirectory>(app: App<U>, headers: HeaderMap)
 
 pub(super) async fn roll_key<U: UserDirectory>(
     app: App<U>,
+    Caller(claims): Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let owner = match session_claims(&app, &headers).await {
-        Ok(c) => c.sub,
-        Err(refused) => return refused,
-    };
+    let owner = claims.sub;
     let req: Roll = if bytes.is_empty() {
         Roll::default()
     } else {
@@ -239,12 +244,9 @@ pub(super) async fn roll_key<U: UserDirectory>(
 pub(super) async fn revoke_key<U: UserDirectory>(
     app: App<U>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Caller(claims): Caller,
 ) -> Response {
-    let owner = match session_claims(&app, &headers).await {
-        Ok(c) => c.sub,
-        Err(refused) => return refused,
-    };
+    let owner = claims.sub;
     let keys = match app.kw.api_keys() {
         Ok(k) => k,
         Err(e) => return unavailable("api keys", &e),
@@ -271,11 +273,10 @@ fn session_entry(info: &SessionInfo, current_sid: &str) -> serde_json::Value {
     })
 }
 
-pub(super) async fn list_sessions<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
+pub(super) async fn list_sessions<U: UserDirectory>(
+    app: App<U>,
+    Caller(claims): Caller,
+) -> Response {
     let listed = match app.kw.sessions() {
         Ok(s) => s.list(&claims.sub).await,
         Err(e) => return unavailable("sessions", &e),
@@ -296,12 +297,8 @@ pub(super) async fn list_sessions<U: UserDirectory>(app: App<U>, headers: Header
 pub(super) async fn revoke_session<U: UserDirectory>(
     app: App<U>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Caller(claims): Caller,
 ) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
     let revoked = match app.kw.sessions() {
         Ok(s) => s.revoke_session(&claims.sub, &id).await,
         Err(e) => return unavailable("sessions", &e),
@@ -321,11 +318,10 @@ pub(super) async fn revoke_session<U: UserDirectory>(
 /// directory. In that order: if the user cannot be deleted, the caller can
 /// still sign in and ask again, while nothing of what keyward held
 /// survives.
-pub(super) async fn delete_account<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
+pub(super) async fn delete_account<U: UserDirectory>(
+    app: App<U>,
+    Caller(claims): Caller,
+) -> Response {
     match app.kw.erase(&claims.sub).await {
         Ok(_) => {}
         Err(Error::Busy) => return too_many(1),
@@ -363,11 +359,7 @@ fn step_up(claims: &AccessClaims) -> Option<Response> {
 
 /// `GET /totp`: whether the caller has a second factor, and how many
 /// recovery codes are left.
-pub(super) async fn totp_status<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
+pub(super) async fn totp_status<U: UserDirectory>(app: App<U>, Caller(claims): Caller) -> Response {
     let left = match app.kw.totp() {
         Ok(t) => t.recovery_left(&claims.sub).await,
         Err(e) => return unavailable("totp", &e),
@@ -385,11 +377,7 @@ pub(super) async fn totp_status<U: UserDirectory>(app: App<U>, headers: HeaderMa
 /// `otpauth://` URI and the secret for typing in (and a QR code, with
 /// [`AuthRoutes::totp_qr_svg`](super::AuthRoutes::totp_qr_svg)). Shown
 /// once; `POST /totp/confirm` with a first code makes it count.
-pub(super) async fn totp_enroll<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
+pub(super) async fn totp_enroll<U: UserDirectory>(app: App<U>, Caller(claims): Caller) -> Response {
     let enrolled = match app.kw.totp() {
         Ok(t) => {
             t.enroll(&claims.sub, &app.shared.totp_issuer, &claims.sub)
@@ -430,13 +418,10 @@ fn recovery_body(codes: &crate::totp::RecoveryCodes) -> Response {
 /// caller ends: the next login asks for the factor.
 pub(super) async fn totp_confirm<U: UserDirectory>(
     app: App<U>,
+    Caller(claims): Caller,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
     let req: TotpCode = match body(&headers, &bytes) {
         Ok(r) => r,
         Err(bad) => return bad.answer(),
@@ -465,11 +450,10 @@ pub(super) async fn totp_confirm<U: UserDirectory>(
 
 /// `POST /totp/recovery`: a new set of recovery codes; the old set stops
 /// working. Needs a session that passed the second factor.
-pub(super) async fn totp_regenerate<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
+pub(super) async fn totp_regenerate<U: UserDirectory>(
+    app: App<U>,
+    Caller(claims): Caller,
+) -> Response {
     if let Some(refused) = step_up(&claims) {
         return refused;
     }
@@ -486,11 +470,10 @@ pub(super) async fn totp_regenerate<U: UserDirectory>(app: App<U>, headers: Head
 /// `DELETE /totp`: removes the caller's factor and its recovery codes.
 /// Needs a session that passed the second factor, unless the factor was
 /// never confirmed.
-pub(super) async fn totp_disable<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
-    let claims = match session_claims(&app, &headers).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
+pub(super) async fn totp_disable<U: UserDirectory>(
+    app: App<U>,
+    Caller(claims): Caller,
+) -> Response {
     let totp = match app.kw.totp() {
         Ok(t) => t,
         Err(e) => return unavailable("totp", &e),

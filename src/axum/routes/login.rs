@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    App, BadBody, UserDirectory, bad_request, bearer, body, browser, error, invalid_token,
-    no_store, too_many, unavailable, valid_login,
+    App, BadBody, UserDirectory, bad_request, body, browser, error, no_store, too_many,
+    unavailable, valid_login,
 };
 use crate::Password;
 use crate::error::{Error, OtpError, SessionError, TotpError};
@@ -605,19 +605,13 @@ pub(super) async fn revoke_cookie<U: UserDirectory>(
     r
 }
 
-pub(super) async fn logout_all<U: UserDirectory>(app: App<U>, headers: HeaderMap) -> Response {
+pub(super) async fn logout_all<U: UserDirectory>(
+    app: App<U>,
+    super::account::Caller(claims): super::account::Caller,
+) -> Response {
     let sessions = match app.kw.sessions() {
         Ok(s) => s,
         Err(e) => return unavailable("sessions", &e),
-    };
-    let Some(token) = bearer(&headers) else {
-        return invalid_token();
-    };
-    let claims = match sessions.authenticate_strict(token).await {
-        Ok(c) => c,
-        Err(Error::Jwt(_) | Error::Session(_)) => return invalid_token(),
-        Err(Error::Busy) => return too_many(1),
-        Err(e) => return unavailable("authenticate", &e),
     };
     match sessions.revoke_all(&claims.sub).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
