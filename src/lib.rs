@@ -162,12 +162,14 @@ impl Keyward {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Config`] when a service is not configured, or for an empty
-    /// subject or one over 1,024 bytes; [`Error::Store`] and
-    /// [`Error::Busy`] (run it again).
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024
+    /// bytes; [`Error::Config`] when a service is not configured;
+    /// [`Error::Store`] and [`Error::Busy`] (run it again).
     pub async fn erase(&self, subject: &str) -> Result<Erased, Error> {
         if subject.is_empty() || subject.len() > 1024 {
-            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+            return Err(Error::InvalidInput(
+                "subject must be 1 to 1024 bytes".into(),
+            ));
         }
         let salts = self.salts()?;
         erase::erase(
@@ -207,11 +209,13 @@ impl Keyward {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Config`] without a store, or for an empty subject or one
-    /// over 1,024 bytes; [`Error::Store`].
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024
+    /// bytes; [`Error::Config`] without a store; [`Error::Store`].
     pub async fn audit_tag(&self, subject: &str) -> Result<Option<AuditTag>, Error> {
         if subject.is_empty() || subject.len() > 1024 {
-            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+            return Err(Error::InvalidInput(
+                "subject must be 1 to 1024 bytes".into(),
+            ));
         }
         self.salts()?.tag(subject).await
     }

@@ -315,13 +315,26 @@ async fn a_subject_with_more_keys_than_one_commit_holds_is_erased() {
 }
 
 #[tokio::test]
-async fn an_erase_needs_a_subject() {
+async fn an_erase_and_an_audit_tag_need_a_subject_of_1_to_1024_bytes() {
     let kw = service(Arc::new(MemoryStore::new()));
-    assert!(matches!(kw.erase("").await, Err(Error::Config(_))));
+    assert!(matches!(kw.erase("").await, Err(Error::InvalidInput(_))));
+    let refused = kw.erase(&"x".repeat(1025)).await.unwrap_err();
+    assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+    assert_eq!(refused.status(), 400);
     assert!(matches!(
-        kw.erase(&"x".repeat(1025)).await,
-        Err(Error::Config(_))
+        kw.audit_tag("").await,
+        Err(Error::InvalidInput(_))
     ));
+    assert!(matches!(
+        kw.audit_tag(&"x".repeat(1025)).await,
+        Err(Error::InvalidInput(_))
+    ));
+    // 1 and 1,024 bytes are subjects.
+    let longest = "x".repeat(1024);
+    for subject in ["x", longest.as_str()] {
+        assert_eq!(kw.erase(subject).await.unwrap(), Erased::default());
+        assert_eq!(kw.audit_tag(subject).await.unwrap(), None);
+    }
 }
 
 #[tokio::test]

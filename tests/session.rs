@@ -516,6 +516,49 @@ async fn metadata_is_kept_with_the_session_and_checked() {
 }
 
 #[tokio::test]
+async fn a_subject_is_1_to_1024_bytes() {
+    let clock = ManualClock::new(NOW);
+    let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = kw.sessions().unwrap();
+    let mut policy = PasswordPolicy::default();
+    policy.iterations = 1_000;
+    policy.min_iterations = 1_000;
+    let passwords = Keyward::builder().password_policy(policy).build().unwrap();
+    let pw = Password::from("correct horse battery");
+    let stored = passwords.passwords().hash(&pw).unwrap();
+    let proof = passwords.passwords().verify(&pw, &stored).unwrap();
+
+    // A bad subject is the caller's input: 400, and never echoed.
+    let long = "s".repeat(1025);
+    for bad in ["", long.as_str()] {
+        for refused in [
+            s.start(&proof, bad).await.unwrap_err(),
+            s.start_with_meta(&proof, bad, "Firefox").await.unwrap_err(),
+            s.dangerous_start_without_proof(bad).await.unwrap_err(),
+            s.list(bad).await.unwrap_err(),
+            s.challenge(&proof, bad).await.unwrap_err(),
+        ] {
+            assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+            assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
+            assert_eq!(
+                refused.to_string(),
+                "invalid input: subject must be 1 to 1024 bytes"
+            );
+        }
+    }
+
+    // The bounds themselves are subjects.
+    let longest = "s".repeat(1024);
+    for good in ["s", longest.as_str()] {
+        let pair = s.start(&proof, good).await.unwrap();
+        let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
+        assert_eq!(claims.sub, good);
+        assert_eq!(s.list(good).await.unwrap().len(), 1);
+        s.challenge(&proof, good).await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn a_full_list_ends_the_oldest_session() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);

@@ -4,7 +4,9 @@ use super::*;
 
 pub(crate) fn check_subject(subject: &str) -> Result<(), Error> {
     if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
-        return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+        return Err(Error::InvalidInput(
+            "subject must be 1 to 1024 bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -80,7 +82,7 @@ impl Otp {
     /// [`OtpError::LockedUntilUnlock`] while the subject is locked;
     /// [`Error::Store`] when the store fails (no code is issued);
     /// [`Error::Busy`] after `max_retries` lost compare-and-swaps;
-    /// [`Error::Config`] for an empty subject or one over 1,024 bytes;
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024 bytes;
     /// [`Error::Rng`].
     pub async fn issue(&self, subject: &str, purpose: Purpose) -> Result<IssuedCode, Error> {
         self.issue_with_rng(subject, purpose, &mut rand::rngs::SysRng)
@@ -182,7 +184,7 @@ impl Otp {
     /// evaluated), [`OtpError::Expired`] or [`OtpError::NoCode`] (not
     /// counted); [`Error::Store`] when the store fails (fail closed: the
     /// code is not accepted); [`Error::Busy`] after `max_retries` lost
-    /// compare-and-swaps; [`Error::Config`] for an empty subject or one
+    /// compare-and-swaps; [`Error::InvalidInput`] for an empty subject or one
     /// over 1,024 bytes.
     pub async fn verify(
         &self,
@@ -257,7 +259,7 @@ impl Otp {
     ///
     /// # Errors
     /// [`Error::Store`]; [`Error::Busy`] under extreme contention;
-    /// [`Error::Config`] for an empty subject or one over 1,024 bytes.
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024 bytes.
     pub async fn unlock(&self, subject: &str) -> Result<(), Error> {
         check_subject(subject)?;
         let tag = self.subject_tag(subject);

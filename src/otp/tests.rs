@@ -952,15 +952,27 @@ async fn bad_subjects_are_refused() {
     let otp = kw.otp().unwrap();
     let long = "x".repeat(1_025);
     for s in ["", long.as_str()] {
-        assert!(matches!(
-            otp.issue(s, Purpose::Login).await,
-            Err(Error::Config(_))
-        ));
+        let refused = otp.issue(s, Purpose::Login).await.unwrap_err();
+        assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+        assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
+        assert_eq!(
+            refused.to_string(),
+            "invalid input: subject must be 1 to 1024 bytes"
+        );
         assert!(matches!(
             otp.verify(s, Purpose::Login, "123456").await,
-            Err(Error::Config(_))
+            Err(Error::InvalidInput(_))
         ));
-        assert!(matches!(otp.unlock(s).await, Err(Error::Config(_))));
+        assert!(matches!(otp.unlock(s).await, Err(Error::InvalidInput(_))));
+    }
+    // The bounds themselves are subjects.
+    let longest = "x".repeat(1_024);
+    for s in ["x", longest.as_str()] {
+        let issued = otp.issue(s, Purpose::Login).await.unwrap();
+        otp.verify(s, Purpose::Login, issued.code.unprotected_as_str())
+            .await
+            .unwrap();
+        otp.unlock(s).await.unwrap();
     }
 }
 

@@ -134,7 +134,7 @@ impl Sessions {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty subject or one over 1,024 bytes;
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024 bytes;
     /// [`Error::Store`], [`Error::Busy`], [`Error::Rng`].
     pub async fn challenge(&self, _proof: &Verified, subject: &str) -> Result<MfaChallenge, Error> {
         self.challenge_inner(subject, amr::PWD).await
@@ -158,7 +158,9 @@ impl Sessions {
 
     async fn challenge_inner(&self, subject: &str, first: &str) -> Result<MfaChallenge, Error> {
         if subject.is_empty() || subject.len() > 1024 {
-            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+            return Err(Error::InvalidInput(
+                "subject must be 1 to 1024 bytes".into(),
+            ));
         }
         let mut id = [0u8; 16];
         crate::random::fill_random(&mut id)?;

@@ -111,7 +111,8 @@ impl Sessions {
     ///
     /// # Errors
     /// [`Error::Store`] when the store fails (no token is minted),
-    /// [`Error::Config`] for an empty subject, [`Error::Rng`].
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024
+    /// bytes, [`Error::Rng`].
     pub async fn start(&self, _proof: &Verified, subject: &str) -> Result<TokenPair, Error> {
         self.start_inner(subject, None, &[amr::PWD]).await
     }
@@ -205,7 +206,9 @@ impl Sessions {
     ) -> Result<TokenPair, Error> {
         let amr: Vec<String> = amr.iter().map(|m| (*m).to_owned()).collect();
         if subject.is_empty() || subject.len() > 1024 {
-            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+            return Err(Error::InvalidInput(
+                "subject must be 1 to 1024 bytes".into(),
+            ));
         }
         let tag = self.subject_tag(subject);
         let mut family_id = [0u8; 16];
@@ -371,11 +374,13 @@ impl Sessions {
     /// page. Two store round trips.
     ///
     /// # Errors
-    /// [`Error::Store`]; [`Error::Config`] for an empty subject or one
+    /// [`Error::Store`]; [`Error::InvalidInput`] for an empty subject or one
     /// over 1,024 bytes.
     pub async fn list(&self, subject: &str) -> Result<Vec<SessionInfo>, Error> {
         if subject.is_empty() || subject.len() > 1024 {
-            return Err(Error::Config("subject must be 1 to 1024 bytes".into()));
+            return Err(Error::InvalidInput(
+                "subject must be 1 to 1024 bytes".into(),
+            ));
         }
         let tag = self.subject_tag(subject);
         let (list_key, subj_key) = (list_key(&tag), subject_key(&tag));

@@ -372,8 +372,8 @@ impl Totp {
     /// # Errors
     /// [`TotpError::AlreadyEnrolled`] when a confirmed factor exists;
     /// [`TotpError::BadLabel`]; [`Error::Erasing`]; [`Error::Store`],
-    /// [`Error::Busy`], [`Error::Rng`]; [`Error::Config`] for an empty
-    /// subject or one over 1,024 bytes.
+    /// [`Error::Busy`], [`Error::Rng`]; [`Error::InvalidInput`] for an
+    /// empty subject or one over 1,024 bytes.
     pub async fn enroll(
         &self,
         subject: &str,
@@ -456,7 +456,9 @@ impl Totp {
     /// [`TotpError::AlreadyEnrolled`], [`TotpError::Expired`];
     /// [`OtpError::Locked`](crate::OtpError::Locked) or
     /// [`OtpError::LockedUntilUnlock`](crate::OtpError::LockedUntilUnlock);
-    /// [`Error::Erasing`]; [`Error::Store`], [`Error::Busy`].
+    /// [`Error::Erasing`]; [`Error::Store`], [`Error::Busy`];
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024
+    /// bytes.
     pub async fn confirm(&self, subject: &str, code: &str) -> Result<RecoveryCodes, Error> {
         let (codes, digests) = self.new_recovery(subject)?;
         let step = self
@@ -474,7 +476,8 @@ impl Totp {
     /// counted), [`TotpError::NotEnrolled`];
     /// [`OtpError::Locked`](crate::OtpError::Locked) or
     /// [`OtpError::LockedUntilUnlock`](crate::OtpError::LockedUntilUnlock); [`Error::Erasing`];
-    /// [`Error::Store`], [`Error::Busy`].
+    /// [`Error::Store`], [`Error::Busy`]; [`Error::InvalidInput`] for an
+    /// empty subject or one over 1,024 bytes.
     pub async fn verify(&self, subject: &str, code: &str) -> Result<TotpVerified, Error> {
         let step = self.check_code(subject, code, Mode::Verify).await?;
         Ok(TotpVerified {
@@ -574,7 +577,9 @@ impl Totp {
     /// the old set stops working.
     ///
     /// # Errors
-    /// [`TotpError::NotEnrolled`]; [`Error::Store`], [`Error::Busy`].
+    /// [`TotpError::NotEnrolled`]; [`Error::Store`], [`Error::Busy`];
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024
+    /// bytes.
     pub async fn regenerate_recovery(&self, subject: &str) -> Result<RecoveryCodes, Error> {
         crate::otp::check_subject(subject)?;
         let (codes, digests) = self.new_recovery(subject)?;
@@ -610,7 +615,8 @@ impl Totp {
     /// counted), [`TotpError::NotEnrolled`];
     /// [`OtpError::Locked`](crate::OtpError::Locked) or
     /// [`OtpError::LockedUntilUnlock`](crate::OtpError::LockedUntilUnlock); [`Error::Erasing`];
-    /// [`Error::Store`], [`Error::Busy`].
+    /// [`Error::Store`], [`Error::Busy`]; [`Error::InvalidInput`] for an
+    /// empty subject or one over 1,024 bytes.
     pub async fn recover(&self, subject: &str, code: &str) -> Result<Recovered, Error> {
         crate::otp::check_subject(subject)?;
         let digest = normalize_recovery(code).map(|c| self.recovery_digest(subject, &c));
@@ -677,8 +683,8 @@ impl Totp {
     /// An enrollment not yet confirmed does not count.
     ///
     /// # Errors
-    /// [`Error::Store`]; [`Error::Config`] for an empty subject or one over
-    /// 1,024 bytes.
+    /// [`Error::Store`]; [`Error::InvalidInput`] for an empty subject or
+    /// one over 1,024 bytes.
     pub async fn is_enrolled(&self, subject: &str) -> Result<bool, Error> {
         Ok(self.recovery_left(subject).await?.is_some())
     }
@@ -687,7 +693,8 @@ impl Totp {
     /// confirmed factor.
     ///
     /// # Errors
-    /// [`Error::Store`].
+    /// [`Error::Store`]; [`Error::InvalidInput`] for an empty subject or
+    /// one over 1,024 bytes.
     pub async fn recovery_left(&self, subject: &str) -> Result<Option<usize>, Error> {
         crate::otp::check_subject(subject)?;
         let fkey = self.factor_key(subject);
@@ -711,7 +718,8 @@ impl Totp {
     /// one. Its recovery codes go with it.
     ///
     /// # Errors
-    /// [`Error::Store`], [`Error::Busy`].
+    /// [`Error::Store`], [`Error::Busy`]; [`Error::InvalidInput`] for an
+    /// empty subject or one over 1,024 bytes.
     pub async fn disable(&self, subject: &str) -> Result<bool, Error> {
         crate::otp::check_subject(subject)?;
         let removed = self.delete(subject).await?;

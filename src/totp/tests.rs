@@ -278,6 +278,50 @@ async fn disable_and_erase_remove_the_factor() {
     assert_eq!(t.erase("alice").await.unwrap(), 0);
 }
 
+#[tokio::test]
+async fn a_subject_is_1_to_1024_bytes() {
+    let clock = ManualClock::new(T0);
+    let (kw, _) = service(&clock);
+    let t = kw.totp().unwrap();
+    let long = "s".repeat(1025);
+    for bad in ["", long.as_str()] {
+        let refused = t.enroll(bad, "Example", "ada").await.unwrap_err();
+        assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+        assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
+        assert_eq!(
+            refused.to_string(),
+            "invalid input: subject must be 1 to 1024 bytes"
+        );
+        for refused in [
+            t.confirm(bad, "123456").await.map(|_| ()),
+            t.verify(bad, "123456").await.map(|_| ()),
+            t.regenerate_recovery(bad).await.map(|_| ()),
+            t.recover(bad, "aaaa-aaaa-aaaa-aaaa").await.map(|_| ()),
+            t.is_enrolled(bad).await.map(|_| ()),
+            t.recovery_left(bad).await.map(|_| ()),
+            t.disable(bad).await.map(|_| ()),
+        ] {
+            assert!(
+                matches!(refused, Err(Error::InvalidInput(_))),
+                "{refused:?}"
+            );
+        }
+    }
+    // The bounds themselves are subjects.
+    let longest = "s".repeat(1024);
+    for good in ["s", longest.as_str()] {
+        let (_, codes) = enrolled(&kw, &clock, good).await;
+        assert!(t.is_enrolled(good).await.unwrap());
+        let used = t
+            .recover(good, codes.codes()[0].unprotected_as_str())
+            .await
+            .unwrap();
+        assert_eq!(used.left(), 9);
+        assert_eq!(t.recovery_left(good).await.unwrap(), Some(9));
+        assert!(t.disable(good).await.unwrap());
+    }
+}
+
 #[test]
 fn labels_an_app_cannot_show_are_refused() {
     for bad in ["", "a:b", "a\nb", &"x".repeat(257)] {
