@@ -83,10 +83,12 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
         .verify("ada", &totp.dangerous_code_now(&enrollment).unwrap())
         .await
         .unwrap();
-    assert!(matches!(
-        s.start_with_second_factor(&verified, other, "bob").await,
-        Err(Error::Config(_))
-    ));
+    let refused = s
+        .start_with_second_factor(&verified, other, "bob")
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+    assert_eq!(refused.status(), 400);
 
     // A session without any proof says nothing of how.
     let bare = s.dangerous_start_without_proof("ada").await.unwrap();
@@ -209,11 +211,12 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
 
     // bob's challenge does not take ada's proof, and stays live.
     let bobs = s.challenge(&verified, "bob").await.unwrap();
-    assert!(matches!(
-        s.start_after_challenge(bobs.unprotected_as_str(), proof().await, None)
-            .await,
-        Err(Error::Config(_))
-    ));
+    let refused = s
+        .start_after_challenge(bobs.unprotected_as_str(), proof().await, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+    assert_eq!(refused.status(), 400);
     assert_eq!(
         s.challenge_subject(bobs.unprotected_as_str())
             .await
@@ -256,11 +259,14 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
         invalid_challenge(s.challenge_subject(bad).await);
     }
     // Bad metadata is refused before the challenge is used.
-    assert!(matches!(
-        s.start_after_challenge(real, proof().await, Some("a\nb"))
-            .await,
-        Err(Error::Config(_))
-    ));
+    let long = "x".repeat(257);
+    for bad in ["", "a\nb", long.as_str()] {
+        assert!(matches!(
+            s.start_after_challenge(real, proof().await, Some(bad))
+                .await,
+            Err(Error::InvalidInput(_))
+        ));
+    }
     assert_eq!(s.challenge_subject(real).await.unwrap(), "ada");
 
     // Live until its lifetime ends, on the service's clock.

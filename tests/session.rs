@@ -504,15 +504,23 @@ async fn metadata_is_kept_with_the_session_and_checked() {
     assert_eq!(info[0].meta.as_deref(), Some("Firefox on Linux"));
     let long = "x".repeat(257);
     for bad in ["", "a\nb", "tab\there", long.as_str()] {
-        assert!(
-            matches!(
-                s.start_with_meta(&proof, "alice", bad).await,
-                Err(Error::Config(_))
-            ),
-            "{bad:?}"
+        let refused = s.start_with_meta(&proof, "alice", bad).await.unwrap_err();
+        assert!(matches!(refused, Error::InvalidInput(_)), "{bad:?}");
+        assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
+        assert_eq!(
+            refused.to_string(),
+            "invalid input: session metadata must be 1 to 256 bytes with no control characters"
         );
     }
     assert_eq!(s.list("alice").await.unwrap().len(), 1);
+    // 1 and 256 bytes are metadata.
+    let longest = "x".repeat(256);
+    for good in ["x", longest.as_str()] {
+        s.start_with_meta(&proof, "alice", good).await.unwrap();
+    }
+    let info = s.list("alice").await.unwrap();
+    assert_eq!(info.len(), 3);
+    assert_eq!(info[2].meta.as_deref(), Some(longest.as_str()));
 }
 
 #[tokio::test]

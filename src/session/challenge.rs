@@ -234,11 +234,11 @@ impl Sessions {
     ///
     /// # Errors
     /// [`SessionError::ChallengeInvalid`] for a challenge keyward did not
-    /// issue, or one expired or used; [`Error::Config`] when `second` is
-    /// for another subject than the challenge (the challenge stays live),
-    /// or for `meta` that is empty, over 256 bytes or has control
-    /// characters; [`Error::Erasing`]; [`Error::Store`], [`Error::Busy`],
-    /// [`Error::Rng`].
+    /// issue, or one expired or used; [`Error::InvalidInput`] when
+    /// `second` is for another subject than the challenge (the challenge
+    /// stays live), or for `meta` that is empty, over 256 bytes or has
+    /// control characters; [`Error::Erasing`]; [`Error::Store`],
+    /// [`Error::Busy`], [`Error::Rng`].
     pub async fn start_after_challenge(
         &self,
         challenge: &str,
@@ -250,7 +250,7 @@ impl Sessions {
         }
         let (id, subject) = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
         if subject != second.subject() {
-            return Err(Error::Config(
+            return Err(Error::InvalidInput(
                 "the second-factor proof is for another subject than the challenge".into(),
             ));
         }

@@ -60,7 +60,7 @@ pub struct SessionInfo {
 /// up on a page and in an operator's terminal).
 pub(crate) fn check_meta(meta: &str) -> Result<(), Error> {
     if meta.is_empty() || meta.len() > MAX_META_LEN || meta.chars().any(char::is_control) {
-        return Err(Error::Config(
+        return Err(Error::InvalidInput(
             "session metadata must be 1 to 256 bytes with no control characters".into(),
         ));
     }

@@ -124,7 +124,7 @@ impl Sessions {
     /// refresh.
     ///
     /// # Errors
-    /// [`Error::Config`] when the second-factor proof is for another
+    /// [`Error::InvalidInput`] when the second-factor proof is for another
     /// subject; otherwise as [`start`](Self::start).
     pub async fn start_with_second_factor(
         &self,
@@ -133,7 +133,7 @@ impl Sessions {
         subject: &str,
     ) -> Result<TokenPair, Error> {
         if second.subject() != subject {
-            return Err(Error::Config(
+            return Err(Error::InvalidInput(
                 "the second-factor proof is for another subject".into(),
             ));
         }
@@ -146,8 +146,8 @@ impl Sessions {
     /// a browser and platform. Never a secret: it is stored as given.
     ///
     /// # Errors
-    /// As [`start`](Self::start); [`Error::Config`] when `meta` is empty,
-    /// over 256 bytes or has control characters.
+    /// As [`start`](Self::start); [`Error::InvalidInput`] when `meta` is
+    /// empty, over 256 bytes or has control characters.
     pub async fn start_with_meta(
         &self,
         _proof: &Verified,
