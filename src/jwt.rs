@@ -424,8 +424,9 @@ impl Jwt {
     /// Issues an access token for `subject` in session `session_id`.
     ///
     /// # Errors
-    /// [`Error::Config`] for an empty subject or session id, [`Error::Rng`]
-    /// if the OS RNG fails, [`Error::Jwt`] if signing fails.
+    /// [`Error::InvalidInput`] for an empty subject or session id,
+    /// [`Error::Rng`] if the OS RNG fails, [`Error::Jwt`] if signing fails,
+    /// [`Error::Config`] if the clock is too far in the future.
     pub fn issue(&self, subject: &str, session_id: &str) -> Result<AccessToken, Error> {
         self.sign(subject, session_id, &[], &NoClaims {})
     }
@@ -444,8 +445,8 @@ impl Jwt {
     /// JSON object that does not reuse a registered claim name.
     ///
     /// # Errors
-    /// As [`issue`](Self::issue), plus [`Error::Config`] for custom claims
-    /// that are not an object or reuse a registered name.
+    /// As [`issue`](Self::issue), plus [`Error::InvalidInput`] for custom
+    /// claims that are not an object or reuse a registered name.
     pub fn issue_with<C: Serialize>(
         &self,
         subject: &str,
@@ -455,13 +456,13 @@ impl Jwt {
         let extra = match serde_json::to_value(extra) {
             Ok(Value::Object(map)) => map,
             _ => {
-                return Err(Error::Config(
+                return Err(Error::InvalidInput(
                     "custom claims must serialise to a JSON object".into(),
                 ));
             }
         };
         if REGISTERED.iter().any(|name| extra.contains_key(*name)) {
-            return Err(Error::Config(
+            return Err(Error::InvalidInput(
                 "custom claims may not reuse a registered claim name".into(),
             ));
         }
@@ -476,7 +477,7 @@ impl Jwt {
         extra: &C,
     ) -> Result<AccessToken, Error> {
         if subject.is_empty() || session_id.is_empty() {
-            return Err(Error::Config(
+            return Err(Error::InvalidInput(
                 "subject and session id must not be empty".into(),
             ));
         }

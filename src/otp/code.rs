@@ -43,9 +43,9 @@ impl Purpose {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Config`] when the name is empty, longer than 32 bytes, or
-    /// has a character outside `a-z`, `0-9`, `_`, `-`, or does not start
-    /// with a letter.
+    /// [`Error::InvalidInput`] when the name is empty, longer than 32
+    /// bytes, or has a character outside `a-z`, `0-9`, `_`, `-`, or does
+    /// not start with a letter.
     pub fn parse(name: &str) -> Result<Self, Error> {
         Ok(match name {
             "login" => Self::Login,
@@ -58,7 +58,7 @@ impl Purpose {
                         b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-')
                     });
                 if !valid {
-                    return Err(Error::Config(
+                    return Err(Error::InvalidInput(
                         "a purpose is 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter"
                             .into(),
                     ));

@@ -393,8 +393,15 @@ fn purposes_parse_and_validate() {
     assert_eq!(custom.name(), "delete-account_2");
     assert!(matches!(custom, Purpose::Custom(_)));
     for bad in ["", "Login", "2fa", "_x", "a b", "a:b", "é", &"a".repeat(33)] {
-        assert!(Purpose::parse(bad).is_err(), "{bad:?}");
+        let refused = Purpose::parse(bad).unwrap_err();
+        assert!(matches!(refused, Error::InvalidInput(_)), "{bad:?}");
+        assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
+        assert!(matches!(
+            bad.parse::<Purpose>(),
+            Err(Error::InvalidInput(_))
+        ));
     }
+    assert!(Purpose::parse("a").is_ok());
     assert!(Purpose::parse(&"a".repeat(32)).is_ok());
 }
 

@@ -789,11 +789,11 @@ impl Totp {
     /// examples and tests, which have no app. Never for production code.
     ///
     /// # Errors
-    /// [`Error::Config`] for a secret that is not base32.
+    /// [`Error::InvalidInput`] for a secret that is not base32.
     pub fn dangerous_code_now(&self, enrollment: &Enrollment) -> Result<String, Error> {
         let secret = zeroize::Zeroizing::new(
             base32_decode(enrollment.secret.unprotected_as_str())
-                .ok_or_else(|| Error::Config("an enrollment secret is base32".into()))?,
+                .ok_or_else(|| Error::InvalidInput("an enrollment secret is base32".into()))?,
         );
         let p = &self.inner.policy;
         let now = self.clock().now();

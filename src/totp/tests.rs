@@ -322,6 +322,24 @@ async fn a_subject_is_1_to_1024_bytes() {
     }
 }
 
+#[tokio::test]
+async fn the_code_now_needs_a_base32_secret() {
+    let clock = ManualClock::new(T0);
+    let (kw, _) = service(&clock);
+    let t = kw.totp().unwrap();
+    let e = t.enroll("alice", "Example", "alice").await.unwrap();
+    assert_eq!(t.dangerous_code_now(&e).unwrap(), code_at(&e, T0));
+    let bad = Enrollment {
+        secret: Token::new("not base32!".to_owned()),
+        uri: Token::new(String::new()),
+        factor: e.factor().to_owned(),
+    };
+    let refused = t.dangerous_code_now(&bad).unwrap_err();
+    assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+    assert_eq!(refused.status(), 400);
+    assert!(!refused.to_string().contains("not base32!"));
+}
+
 #[test]
 fn labels_an_app_cannot_show_are_refused() {
     for bad in ["", "a:b", "a\nb", &"x".repeat(257)] {
