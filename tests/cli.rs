@@ -248,6 +248,22 @@ fn peppered_keyring_round_trip() {
     );
 }
 
+/// An empty `--sub` is bad input: exit 2, with the bound named on stderr.
+#[test]
+fn jwt_issue_refuses_an_empty_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(keyward(d, &["init"], b"").code, 0);
+    let run = keyward(d, &["jwt", "issue", "--sub", ""], b"");
+    assert_eq!(
+        run.usage_error(),
+        "keyward: subject and session id must not be empty"
+    );
+    assert!(run.stdout.is_empty(), "{:?}", run.stdout);
+    let run = keyward(d, &["jwt", "issue", "--sub", "a"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
 #[test]
 fn jwt_issue_verify_jwks_rows() {
     let dir = tempfile::tempdir().unwrap();

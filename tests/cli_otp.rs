@@ -129,7 +129,12 @@ fn otp_issue_verify_rows() {
     let run = keyward(d, &["otp", "verify", "--sub", "alice"], b"\xff\xfe\n");
     assert!(run.usage_error().contains("UTF-8"), "{}", run.stderr);
     let run = keyward(d, &["otp", "issue", "--sub", ""], b"");
-    assert!(run.usage_error().contains("subject"), "{}", run.stderr);
+    assert_eq!(
+        run.usage_error(),
+        "keyward: subject must be 1 to 1024 bytes",
+        "{}",
+        run.stderr
+    );
     let run = keyward(
         d,
         &[
@@ -576,5 +581,45 @@ fn throttle_config_sets_the_code_send_limit() {
         let run = keyward(d, &["otp", "issue", "--sub", "ivan"], b"");
         assert!(run.usage_error().contains(needle), "{toml}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{:?}", run.stdout);
+    }
+}
+
+/// A subject out of the library's bounds is bad input: exit 2, with the
+/// bound named on stderr and the subject never echoed; the bounds
+/// themselves are subjects.
+#[test]
+fn a_subject_out_of_bounds_is_a_usage_error() {
+    let dir = setup();
+    let d = dir.path();
+    let long = "s".repeat(1025);
+    for sub in ["", long.as_str()] {
+        for (args, stdin) in [
+            (["otp", "issue", "--sub", sub], &b""[..]),
+            (["otp", "verify", "--sub", sub], &b"123456\n"[..]),
+            (["otp", "unlock", "--sub", sub], &b""[..]),
+        ] {
+            let run = keyward(d, &args, stdin);
+            assert_eq!(
+                run.usage_error(),
+                "keyward: subject must be 1 to 1024 bytes",
+                "{:?}",
+                &args[..2]
+            );
+            assert!(run.stdout.is_empty(), "{:?}", run.stdout);
+        }
+    }
+    let longest = "s".repeat(1024);
+    for sub in ["s", longest.as_str()] {
+        let run = keyward(d, &["otp", "issue", "--sub", sub], b"");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let code = run.json()["code"].as_str().unwrap().to_owned();
+        let run = keyward(
+            d,
+            &["otp", "verify", "--sub", sub],
+            format!("{code}\n").as_bytes(),
+        );
+        assert_eq!((run.code, run.json()), (0, json!({"ok": true})));
+        let run = keyward(d, &["otp", "unlock", "--sub", sub], b"");
+        assert_eq!(run.code, 0, "{}", run.stderr);
     }
 }

@@ -363,7 +363,7 @@ enum TotpCommand {
 }
 
 fn parse_purpose(name: &str) -> Result<Purpose, String> {
-    Purpose::parse(name).map_err(|e| e.to_string())
+    Purpose::parse(name).map_err(|e| Usage::from(e).0)
 }
 
 #[derive(Subcommand)]
@@ -408,8 +408,14 @@ enum Done {
 struct Usage(String);
 
 impl From<Error> for Usage {
+    /// The error's message; for bad input to the library (an argument
+    /// out of its bounds, such as an over-long `--sub`), the bound it
+    /// names, bare.
     fn from(e: Error) -> Self {
-        Self(e.to_string())
+        match e {
+            Error::InvalidInput(msg) => Self(msg),
+            e => Self(e.to_string()),
+        }
     }
 }
 
@@ -780,9 +786,9 @@ fn run_session(
 const MAX_SUBJECT_LEN: usize = 1024;
 
 /// A subject for the session commands: 1 to 1,024 bytes, the library's
-/// bounds, named as the `--sub` flag's fault rather than as the library's
-/// "invalid configuration". `revoke_session` would answer "unknown" for
-/// such a subject, but it is bad input, not a verdict.
+/// bounds, named as the `--sub` flag's fault rather than with the
+/// library's bare bound. `revoke_session` would answer "unknown" for such
+/// a subject, but it is bad input, not a verdict.
 fn check_subject(sub: &str) -> Result<(), Usage> {
     if sub.is_empty() || sub.len() > MAX_SUBJECT_LEN {
         return Err(Usage(format!(
