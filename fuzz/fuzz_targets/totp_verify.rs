@@ -760,7 +760,7 @@ async fn presented_string(input: &[u8]) {
     let t = h.kw.totp().expect("totp");
     let subject_ok = !presented.is_empty() && presented.len() <= MAX_SUBJECT_LEN;
     let not_enrolled = |r: Result<(), Error>, what: &str| match r {
-        Err(Error::Config(_)) => assert!(!subject_ok, "{what}: subject refused"),
+        Err(Error::InvalidInput(_)) => assert!(!subject_ok, "{what}: subject refused"),
         Err(e) if subject_ok => {
             assert_eq!(refused(e, what), Refused::Totp(TotpError::NotEnrolled));
         }
@@ -777,12 +777,12 @@ async fn presented_string(input: &[u8]) {
         );
         match t.disable(&presented).await {
             Ok(had) => assert!(subject_ok && !had, "disabled a factor nobody had"),
-            Err(Error::Config(_)) => assert!(!subject_ok),
+            Err(Error::InvalidInput(_)) => assert!(!subject_ok),
             Err(e) => panic!("disable: {e:?}"),
         }
         match h.kw.otp().expect("otp").unlock(&presented).await {
             Ok(()) => assert!(subject_ok),
-            Err(Error::Config(_)) => assert!(!subject_ok),
+            Err(Error::InvalidInput(_)) => assert!(!subject_ok),
             Err(e) => panic!("unlock: {e:?}"),
         }
     }
