@@ -162,7 +162,8 @@ impl Error {
     /// The HTTP status a client should see:
     ///
     /// - 400 for a request the caller must change (a password outside the
-    ///   policy, a bad key spec or label);
+    ///   policy, a subject or metadata out of its bounds, a bad key spec or
+    ///   label);
     /// - 401 for a credential refused (a wrong password, code or recovery
     ///   code; a bad, expired or revoked token, key or challenge; a session
     ///   without the second factor a route asks for);
