@@ -190,17 +190,20 @@ pub(super) async fn login<U: UserDirectory>(
         Ok(r) => r,
         Err(bad) => return bad.answer(),
     };
-    // Per-source and per-account limits, before any user lookup or PBKDF2
-    // work: one store round trip each, none while this replica's deny
-    // cache already knows the source is over its limit, so a flood is
-    // answered at once.
-    if let Err(refused) = take_password_attempt(&app, &req.username).await {
-        return refused;
-    }
+    // The gate first: an attempt the hashing queue has no room for is
+    // answered 429 without a store write, so that a flood of fresh
+    // addresses costs the store (and the requests that share it, such as
+    // /token/refresh) only the attempts that can be hashed.
     let wait = app.kw.passwords().policy().queue_timeout;
     let Some(_admitted) = app.gate().admit(app.source, wait).await else {
         return too_many(1);
     };
+    // Then the per-source and per-account limits, before any user lookup
+    // or PBKDF2 work: one store round trip each, none while this
+    // replica's deny cache already knows the source is over its limit.
+    if let Err(refused) = take_password_attempt(&app, &req.username).await {
+        return refused;
+    }
     let busy = || {
         app.gate().ticket(
             app.source,
