@@ -95,11 +95,6 @@ impl crate::store::Stored for KeyRecord {
     }
 }
 
-/// Whether a record in the binary form has keyed digests.
-pub(crate) fn is_keyed(bytes: &[u8]) -> bool {
-    bytes.get(1).is_some_and(|flags| flags & KEYED != 0)
-}
-
 fn put8(out: &mut Vec<u8>, s: &str) -> Option<()> {
     out.push(u8::try_from(s.len()).ok()?);
     out.extend_from_slice(s.as_bytes());
@@ -174,6 +169,7 @@ struct Fixed {
 impl Fixed {
     /// Reads it; `None` if short, or if a flag keyward does not know is
     /// set.
+    #[inline(always)]
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         let flags = r.u8()?;
         if flags >> 7 != 0 {
@@ -244,13 +240,18 @@ impl Reader<'_> {
 }
 
 /// What a verify reads of a record in the binary form: the status,
-/// `last_used_at`, and where the proof's strings lie in the record's
-/// bytes. It borrows nothing, so the bytes can move into the proof; it
-/// allocates nothing and checks no UTF-8 (the proof checks its strings
-/// once).
+/// `last_used_at`, where the digests lie, and where the proof's strings
+/// lie in the record's bytes. It borrows nothing, so the bytes can move
+/// into the proof; it allocates nothing and checks no UTF-8 (the proof
+/// checks its strings once).
 pub(crate) struct KeyView {
     pub(crate) status: Status,
     pub(crate) last_used_at: Option<u64>,
+    /// Whether the digests are keyed.
+    pub(crate) keyed: bool,
+    /// Where the current digest starts; the previous one, if any, follows
+    /// it.
+    pub(crate) digest_at: usize,
     /// The owner's bytes.
     pub(crate) owner: Range<usize>,
     /// The name's bytes.
@@ -262,6 +263,7 @@ pub(crate) struct KeyView {
 impl KeyView {
     /// The view of `bytes`, or `None` if they are not a record in the
     /// binary form (a record in the JSON form has no view).
+    #[inline(always)]
     pub(crate) fn of(bytes: &[u8]) -> Option<Self> {
         let (&FORMAT_BINARY_V1, rest) = bytes.split_first()? else {
             return None;
@@ -289,11 +291,22 @@ impl KeyView {
                 enabled: fixed.flags & ENABLED != 0,
             },
             last_used_at: fixed.last_used_at,
+            keyed: fixed.flags & KEYED != 0,
+            digest_at: digest_at(fixed.flags),
             owner,
             name,
             scopes: start..at(&r)?,
         })
     }
+}
+
+/// Where the current digest starts in a record in the binary form with
+/// these flags: after the format byte, the flags, `created_at` and each
+/// optional time.
+fn digest_at(flags: u8) -> usize {
+    let times = (flags & (EXPIRES | REVOKED | LAST_USED)).count_ones();
+    // At most three times: no overflow.
+    usize::try_from(times).map_or(0, |t| 10usize.saturating_add(t.saturating_mul(8)))
 }
 
 /// Reads `len` bytes and says where they lay.

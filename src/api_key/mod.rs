@@ -338,23 +338,54 @@ impl RolledKey {
 /// Proof that a presented API key is live: what a request handler needs to
 /// authorise it. Only [`ApiKeys::verify`] makes one.
 ///
-/// Its strings are read from the key's record as loaded, so a verify
-/// allocates nothing for its answer.
-#[derive(Clone, PartialEq, Eq)]
+/// Its strings are read in place from the key's record as loaded, so a
+/// verify allocates nothing for its answer and copies nothing into it.
+#[derive(Clone)]
 #[must_use]
 pub struct ApiKeyVerified {
     id: [u8; crate::token::ID_LEN],
-    /// The record's owner, name, prefix and scopes, as stored: the bytes
-    /// between the fixed part (times and digests, cut off) and the
-    /// metadata (cut off).
-    fields: Vec<u8>,
-    owner: Range<usize>,
-    name: Range<usize>,
+    /// The record's bytes as loaded, up to the end of the scopes (the
+    /// metadata is cut off), with its digests overwritten by zeros.
+    record: Vec<u8>,
+    owner: Span,
+    name: Span,
     /// Each scope with its length byte before it.
-    scopes: Range<usize>,
+    scopes: Span,
     expires_at: Option<u64>,
     rolled_until: Option<u64>,
 }
+
+/// Where a string lies in a proof's record, in 32 bits (a record holds
+/// at most 64 KiB): the proof stays small to move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn of(at: &Range<usize>) -> Result<Self, StoreError> {
+        match (u32::try_from(at.start), u32::try_from(at.end)) {
+            (Ok(start), Ok(end)) => Ok(Self { start, end }),
+            _ => Err(StoreError::Corrupt("api key record too long")),
+        }
+    }
+}
+
+/// Two proofs are equal when they say the same: the id, the strings, the
+/// expiry and the roll, wherever the strings lie in the record.
+impl PartialEq for ApiKeyVerified {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.owner() == other.owner()
+            && self.name() == other.name()
+            && self.bytes(self.scopes) == other.bytes(other.scopes)
+            && self.expires_at == other.expires_at
+            && self.rolled_until == other.rolled_until
+    }
+}
+
+impl Eq for ApiKeyVerified {}
 
 impl fmt::Debug for ApiKeyVerified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -379,27 +410,31 @@ impl ApiKeyVerified {
     /// The owner (a subject).
     #[must_use]
     pub fn owner(&self) -> &str {
-        self.text(&self.owner)
+        self.text(self.owner)
     }
 
     /// The display name.
     #[must_use]
     pub fn name(&self) -> &str {
-        self.text(&self.name)
+        self.text(self.name)
     }
 
     /// The scopes, in the order they were given.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        scope_slices(self.fields.get(self.scopes.clone()).unwrap_or_default())
-            .filter_map(|s| std::str::from_utf8(s).ok())
+        scope_slices(self.bytes(self.scopes)).filter_map(|s| std::str::from_utf8(s).ok())
     }
 
     /// A string field; [`of_record`](Self::of_record) checked it is UTF-8.
-    fn text(&self, at: &Range<usize>) -> &str {
-        self.fields
-            .get(at.clone())
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or_default()
+    fn text(&self, at: Span) -> &str {
+        std::str::from_utf8(self.bytes(at)).unwrap_or_default()
+    }
+
+    /// The record's bytes at `at`.
+    fn bytes(&self, at: Span) -> &[u8] {
+        let (Ok(start), Ok(end)) = (usize::try_from(at.start), usize::try_from(at.end)) else {
+            return &[];
+        };
+        self.record.get(start..end).unwrap_or_default()
     }
 
     /// Expiry, in seconds since the Unix epoch, if any.
@@ -433,58 +468,68 @@ impl ApiKeyVerified {
         }
     }
 
-    /// The proof for a record's bytes and their view: the bytes are cut
-    /// down to the strings (no digest stays in the proof), and those are
-    /// checked to be UTF-8 once.
+    /// The proof for a record's bytes and their view: the bytes are kept
+    /// as they are, but for the digests, overwritten (no digest stays in
+    /// the proof), and the metadata, cut off; the strings are checked to
+    /// be UTF-8 once.
+    #[inline(always)]
     fn of_record(
-        id: &str,
+        id: &[u8; crate::token::ID_LEN],
         mut record: Vec<u8>,
         view: &KeyView,
         matched: Matched,
     ) -> Result<Self, StoreError> {
         let not_utf8 = || StoreError::Corrupt("api key record is not UTF-8");
-        let id = id
-            .as_bytes()
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("api key id"))?;
         // All ASCII, the usual case, is UTF-8 in every field whatever the
         // length bytes between them; else each field is checked.
         let all = record
             .get(view.owner.start..view.scopes.end)
             .ok_or_else(not_utf8)?;
-        if !all.is_ascii() {
-            for at in [&view.owner, &view.name] {
-                std::str::from_utf8(record.get(at.clone()).ok_or_else(not_utf8)?)
-                    .map_err(|_| not_utf8())?;
-            }
-            let scopes = record.get(view.scopes.clone()).ok_or_else(not_utf8)?;
-            for scope in scope_slices(scopes) {
-                std::str::from_utf8(scope).map_err(|_| not_utf8())?;
-            }
+        if !all.is_ascii() && !fields_are_utf8(&record, view) {
+            return Err(not_utf8());
         }
-        let base = view.owner.start;
-        let from_base = |at: &Range<usize>| -> Result<Range<usize>, StoreError> {
-            let start = at.start.checked_sub(base).ok_or_else(not_utf8)?;
-            let end = at.end.checked_sub(base).ok_or_else(not_utf8)?;
-            Ok(start..end)
-        };
-        let (owner, name, scopes) = (
-            from_base(&view.owner)?,
-            from_base(&view.name)?,
-            from_base(&view.scopes)?,
-        );
+        overwrite_digest(&mut record, view.digest_at)?;
+        if view.status.previous.is_some() {
+            overwrite_digest(&mut record, view.digest_at.saturating_add(32))?;
+        }
         record.truncate(view.scopes.end);
-        record.drain(..base);
         Ok(Self {
-            id,
-            fields: record,
-            owner,
-            name,
-            scopes,
+            id: *id,
+            record,
+            owner: Span::of(&view.owner)?,
+            name: Span::of(&view.name)?,
+            scopes: Span::of(&view.scopes)?,
             expires_at: view.status.expires_at,
             rolled_until: rolled_until(matched),
         })
     }
+}
+
+/// Overwrites the 32 bytes of a digest at `at` with zeros.
+fn overwrite_digest(record: &mut [u8], at: usize) -> Result<(), StoreError> {
+    let Some(digest) = record
+        .get_mut(at..)
+        .and_then(|rest| rest.first_chunk_mut::<32>())
+    else {
+        return Err(StoreError::Corrupt("api key record digest"));
+    };
+    *digest = [0; 32];
+    Ok(())
+}
+
+/// Whether the owner, the name and each scope are UTF-8.
+#[cold]
+fn fields_are_utf8(record: &[u8], view: &KeyView) -> bool {
+    let utf8 = |at: &Range<usize>| {
+        record
+            .get(at.clone())
+            .is_some_and(|b| std::str::from_utf8(b).is_ok())
+    };
+    utf8(&view.owner)
+        && utf8(&view.name)
+        && record
+            .get(view.scopes.clone())
+            .is_some_and(|scopes| scope_slices(scopes).all(|s| std::str::from_utf8(s).is_ok()))
 }
 
 fn rolled_until(matched: Matched) -> Option<u64> {

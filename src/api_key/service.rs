@@ -42,13 +42,53 @@ struct Touch {
     ttl: Duration,
 }
 
+/// A refused verify's event, for a refusal by the rule; the error to
+/// return.
+#[cold]
+fn refused(name: &KeyName, e: Error) -> Error {
+    match e {
+        Error::ApiKey(e) => {
+            let id = std::str::from_utf8(key_id(name)).unwrap_or_default();
+            tracing::info!(target: audit::TARGET, event = "key.refused", key_id = %id, reason = e.reason(), "api key refused");
+            e.into()
+        }
+        e => e,
+    }
+}
+
+/// A record in the JSON form, read in full, in the binary form, and its
+/// view.
+#[cold]
+fn in_binary_form(value: &[u8]) -> Result<(Vec<u8>, KeyView), Error> {
+    let value = KeyRecord::from_bytes(value)?.to_bytes()?;
+    let view = KeyView::of(&value).ok_or(ApiKeyError::Unknown)?;
+    Ok((value, view))
+}
+
+/// The `last_used_at` write of a verify at `now`: the record loaded at
+/// `version`, with `last_used_at` set.
+#[cold]
+fn touch_of(version: u64, value: &[u8], now: u64, retention: u64) -> Result<Box<Touch>, Error> {
+    let mut r = KeyRecord::from_bytes(value)?;
+    r.last_used_at = Some(now);
+    Ok(Box::new(Touch {
+        version,
+        ttl: record_ttl(&r, now, retention),
+        value: r.to_bytes()?,
+    }))
+}
+
 /// Key records deleted per commit of an erasure: the commit's other
 /// operation is the owner's index.
 const KEYS_PER_COMMIT: usize = crate::store::MAX_COMMIT_OPS.saturating_sub(1);
 
 /// The store key of a key's record, on the stack: a verify allocates
 /// only for the load and its answer.
-fn key_name(id: &str) -> Result<[u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN], Error> {
+type KeyName = [u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN];
+
+/// The [`KeyName`] of a key id.
+#[inline]
+fn key_name(id: &str) -> Result<KeyName, Error> {
     let mut name = [0u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN];
     let (head, tail) = name.split_at_mut(KEY_KEY_PREFIX.len());
     head.copy_from_slice(KEY_KEY_PREFIX.as_bytes());
@@ -57,6 +97,16 @@ fn key_name(id: &str) -> Result<[u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN
     }
     tail.copy_from_slice(id.as_bytes());
     Ok(name)
+}
+
+/// A [`KeyName`] as the store key.
+fn record_key(name: &KeyName) -> Result<&str, Error> {
+    Ok(std::str::from_utf8(name).map_err(|_| ApiKeyError::Unknown)?)
+}
+
+/// The key id in a [`KeyName`].
+fn key_id(name: &KeyName) -> &[u8; crate::token::ID_LEN] {
+    name.last_chunk().unwrap_or(&[0; crate::token::ID_LEN])
 }
 
 /// The store key of a key's record.
@@ -267,88 +317,95 @@ impl ApiKeys {
             let parsed = self.tokens(self.inner.keyed_default).parse(presented)?;
             (parsed.digest(), key_name(parsed.id())?)
         };
-        let record_key = std::str::from_utf8(&name).map_err(|_| ApiKeyError::Unknown)?;
-        let (record, now_ms) = self.inner.store.load_one(record_key).await?;
-        let now = store_seconds(now_ms, &*self.inner.clock);
-        let id = record_key.get(KEY_KEY_PREFIX.len()..).unwrap_or_default();
-        let (proof, touch) = match self.check(presented, id, digest, record, now) {
-            Ok(checked) => checked,
-            Err(Error::ApiKey(e)) => {
-                tracing::info!(target: audit::TARGET, event = "key.refused", key_id = %id, reason = e.reason(), "api key refused");
-                return Err(e.into());
-            }
-            Err(e) => return Err(e),
-        };
+        let load = self.inner.store.load_one(record_key(&name)?);
+        let (record, now_ms) = load.await?;
+        let mut touch = None;
+        let proof = self.check(presented, &name, digest, record, now_ms, &mut touch);
         match touch {
-            None => Ok(proof),
+            None => proof,
             // Boxed, so that the rare write does not grow every verify's
             // future.
-            Some(touch) => Ok(Box::pin(self.touch(record_key, touch, proof)).await),
+            Some(touch) => Ok(Box::pin(self.touch(&name, *touch, proof?)).await),
         }
     }
 
-    /// The verify rule over the loaded record: the proof, and the
-    /// `last_used_at` write when one is due.
+    /// The verify rule over the loaded record, at the store's time (the
+    /// host's when the store keeps none): the proof, or the refusal (its
+    /// event emitted). Sets `touch` to the `last_used_at` write when one
+    /// is due, only with a proof.
     fn check(
         &self,
         presented: &str,
-        id: &str,
+        name: &KeyName,
         presented_digest: TokenDigest,
         record: Option<Record>,
-        now: u64,
-    ) -> Result<(ApiKeyVerified, Option<Touch>), Error> {
-        let Some(Record { version, value }) = record else {
+        now_ms: Option<u64>,
+        touch: &mut Option<Box<Touch>>,
+    ) -> Result<ApiKeyVerified, Error> {
+        self.decide(presented, name, presented_digest, record, now_ms, touch)
+            .map_err(|e| refused(name, e))
+    }
+
+    /// [`check`](Self::check) without the refusal's event.
+    #[inline(always)]
+    fn decide(
+        &self,
+        presented: &str,
+        name: &KeyName,
+        presented_digest: TokenDigest,
+        record: Option<Record>,
+        now_ms: Option<u64>,
+        touch: &mut Option<Box<Touch>>,
+    ) -> Result<ApiKeyVerified, Error> {
+        let Some(Record { version, mut value }) = record else {
             return Err(ApiKeyError::Unknown.into());
         };
-        // A record in the JSON form is read in full and viewed in the
-        // binary one.
-        let (value, view) = match KeyView::of(&value) {
-            Some(view) => (value, view),
+        let view = match KeyView::of(&value) {
+            Some(view) => view,
             None => {
-                let value = KeyRecord::from_bytes(&value)?.to_bytes()?;
-                let view = KeyView::of(&value).ok_or(ApiKeyError::Unknown)?;
-                (value, view)
+                let (binary, view) = in_binary_form(&value)?;
+                value = binary;
+                view
             }
         };
         // The digest in the record's mode: the one parsed, unless the key
         // was made in the other mode.
-        let keyed = is_keyed(&value);
-        let digest = if keyed == self.inner.keyed_default {
+        let digest = if view.keyed == self.inner.keyed_default {
             presented_digest
         } else {
-            self.tokens(keyed).parse(presented)?.digest()
+            self.tokens(view.keyed).parse(presented)?.digest()
         };
+        let now = store_seconds(now_ms, &*self.inner.clock);
         let matched = check_status(Some(view.status), &digest, now)?;
         let policy = &self.inner.policy;
-        let touch = if touch_due(view.last_used_at, now, policy.touch_interval_secs) {
-            let mut r = KeyRecord::from_bytes(&value)?;
-            r.last_used_at = Some(now);
-            Some(Touch {
-                version,
-                ttl: record_ttl(&r, now, policy.retention_secs),
-                value: r.to_bytes()?,
-            })
+        let due = if touch_due(view.last_used_at, now, policy.touch_interval_secs) {
+            Some(touch_of(version, &value, now, policy.retention_secs)?)
         } else {
             None
         };
-        let proof = ApiKeyVerified::of_record(id, value, &view, matched)?;
-        Ok((proof, touch))
+        let proof = ApiKeyVerified::of_record(key_id(name), value, &view, matched)?;
+        *touch = due;
+        Ok(proof)
     }
 
     /// Writes `last_used_at` if the record is still the one loaded. A
     /// conflict means another writer got there first; a failure is logged
     /// and never fails the verify.
-    async fn touch(&self, record_key: &str, touch: Touch, proof: ApiKeyVerified) -> ApiKeyVerified {
+    async fn touch(&self, name: &KeyName, touch: Touch, proof: ApiKeyVerified) -> ApiKeyVerified {
         let Touch {
             version,
             value,
             ttl,
         } = touch;
-        let swapped = self
-            .inner
-            .store
-            .swap(record_key, Some(version), &value, ttl)
-            .await;
+        let swapped = match record_key(name) {
+            Ok(record_key) => {
+                self.inner
+                    .store
+                    .swap(record_key, Some(version), &value, ttl)
+                    .await
+            }
+            Err(_) => Err(StoreError::Corrupt("api key id")),
+        };
         if let Err(e) = swapped {
             tracing::warn!(key_id = %proof.id(), error = %e, "api key last_used_at not written");
         }
