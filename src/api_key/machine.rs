@@ -129,6 +129,7 @@ pub(crate) fn check(
 /// A key is named `Revoked`, `Expired` or `Disabled` only when the digest
 /// matches one of its secrets; anything else is `Unknown`. Both digests are
 /// compared in constant time, and both comparisons always run.
+#[inline]
 pub(crate) fn check_status(
     status: Option<Status>,
     digest: &TokenDigest,

@@ -1,6 +1,7 @@
 //! The service: each operation is one transaction on the store.
 
 use super::*;
+use crate::token::ID_LEN;
 
 /// The API-key service. Reached through
 /// [`Keyward::api_keys`](crate::Keyward::api_keys). Cheap to clone.
@@ -84,29 +85,37 @@ const KEYS_PER_COMMIT: usize = crate::store::MAX_COMMIT_OPS.saturating_sub(1);
 
 /// The store key of a key's record, on the stack: a verify allocates
 /// only for the load and its answer.
-type KeyName = [u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN];
+type KeyName = [u8; KEY_KEY_PREFIX.len() + ID_LEN];
 
-/// The [`KeyName`] of a key id.
-#[inline]
-fn key_name(id: &str) -> Result<KeyName, Error> {
-    let mut name = [0u8; KEY_KEY_PREFIX.len() + crate::token::ID_LEN];
+/// The [`KeyName`] for the id where a well-formed key holds it: the
+/// [`ID_LEN`] characters before its `_`, secret and checksum (a token
+/// parses from the right). Unchecked, with zeros for a key too short:
+/// the key's parse checks it.
+fn key_name(presented: &str) -> KeyName {
+    let mut name = [0u8; KEY_KEY_PREFIX.len() + ID_LEN];
     let (head, tail) = name.split_at_mut(KEY_KEY_PREFIX.len());
     head.copy_from_slice(KEY_KEY_PREFIX.as_bytes());
-    if tail.len() != id.len() {
-        return Err(ApiKeyError::Unknown.into());
+    let end = presented
+        .len()
+        .saturating_sub(1 + crate::token::SECRET_LEN + crate::token::CHECKSUM_LEN);
+    let id = end
+        .checked_sub(ID_LEN)
+        .and_then(|start| presented.as_bytes().get(start..end));
+    if let Some(id) = id.filter(|id| id.len() == tail.len()) {
+        tail.copy_from_slice(id);
     }
-    tail.copy_from_slice(id.as_bytes());
-    Ok(name)
+    name
 }
 
 /// A [`KeyName`] as the store key.
+#[inline]
 fn record_key(name: &KeyName) -> Result<&str, Error> {
     Ok(std::str::from_utf8(name).map_err(|_| ApiKeyError::Unknown)?)
 }
 
 /// The key id in a [`KeyName`].
-fn key_id(name: &KeyName) -> &[u8; crate::token::ID_LEN] {
-    name.last_chunk().unwrap_or(&[0; crate::token::ID_LEN])
+fn key_id(name: &KeyName) -> &[u8; ID_LEN] {
+    name.last_chunk().unwrap_or(&[0; ID_LEN])
 }
 
 /// The store key of a key's record.
@@ -312,21 +321,30 @@ impl ApiKeys {
     /// `Disabled`; [`Error::Store`] when the store fails (fail closed).
     pub async fn verify(&self, presented: &str) -> Result<ApiKeyVerified, Error> {
         // Only what the check needs lives across the load: a runtime moves
-        // the future it is handed, so it is kept small.
-        let (digest, name) = {
+        // the future it is handed, so it is kept small. The record's name
+        // is written before the parse, so that it has settled in memory
+        // when it is read back as the store key.
+        let name = key_name(presented);
+        let digest = {
             let parsed = self.tokens(self.inner.keyed_default).parse(presented)?;
-            (parsed.digest(), key_name(parsed.id())?)
+            if parsed.id().as_bytes() != key_id(&name) {
+                return Err(ApiKeyError::Unknown.into());
+            }
+            parsed.digest()
         };
         let load = self.inner.store.load_one(record_key(&name)?);
         let (record, now_ms) = load.await?;
-        let mut touch = None;
-        let proof = self.check(presented, &name, digest, record, now_ms, &mut touch);
-        match touch {
-            None => proof,
-            // Boxed, so that the rare write does not grow every verify's
-            // future.
-            Some(touch) => Ok(Box::pin(self.touch(&name, *touch, proof?)).await),
-        }
+        let write = {
+            let mut touch = None;
+            let proof = self.check(presented, &name, digest, record, now_ms, &mut touch);
+            match touch {
+                None => return proof,
+                // Boxed, so that the rare write does not grow every
+                // verify's future.
+                Some(touch) => Box::pin(self.touch(&name, *touch, proof?)),
+            }
+        };
+        Ok(write.await)
     }
 
     /// The verify rule over the loaded record, at the store's time (the

@@ -581,6 +581,17 @@ async fn each_operation_costs_one_load_and_one_commit() {
     let last = typo.pop().unwrap();
     typo.push(if last == 'x' { 'y' } else { 'x' });
     assert!(matches!(keys.verify(&typo).await, Err(Error::Token(_))));
+    // So does one of any length, too short to hold an id or longer.
+    let key = rolled.key().unprotected_as_str();
+    for end in 0..key.len() {
+        let cut = key.get(..end).unwrap();
+        assert!(
+            matches!(keys.verify(cut).await, Err(Error::Token(_))),
+            "{end}"
+        );
+    }
+    let longer = format!("{key}0");
+    assert!(matches!(keys.verify(&longer).await, Err(Error::Token(_))));
     assert_eq!(store.take().round_trips(), 0);
 }
 
