@@ -1,5 +1,8 @@
 //! The service: each operation is one transaction on the store.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use super::*;
 use crate::token::ID_LEN;
 
@@ -55,6 +58,13 @@ fn refused(name: &KeyName, e: Error) -> Error {
         }
         e => e,
     }
+}
+
+/// A verify's failure, as its answer.
+#[cold]
+#[inline(never)]
+fn failed(e: Error) -> Result<ApiKeyVerified, Error> {
+    Err(e)
 }
 
 /// A record in the JSON form, read in full, in the binary form, and its
@@ -323,17 +333,22 @@ impl ApiKeys {
         // Only what the check needs lives across the load: a runtime moves
         // the future it is handed, so it is kept small. The record's name
         // is written before the parse, so that it has settled in memory
-        // when it is read back as the store key.
+        // when it is read back as the store key. Every answer comes whole
+        // from a call (the check, or a cold path for a failure), so that
+        // the answer is moved as one block.
         let name = key_name(presented);
-        let digest = {
-            let parsed = self.tokens(self.inner.keyed_default).parse(presented)?;
-            if parsed.id().as_bytes() != key_id(&name) {
-                return Err(ApiKeyError::Unknown.into());
-            }
-            parsed.digest()
+        let digest = match self.tokens(self.inner.keyed_default).parse(presented) {
+            Ok(parsed) if parsed.id().as_bytes() == key_id(&name) => parsed.digest(),
+            Ok(_) => return failed(ApiKeyError::Unknown.into()),
+            Err(e) => return failed(e),
         };
-        let load = self.inner.store.load_one(record_key(&name)?);
-        let (record, now_ms) = load.await?;
+        let Ok(record_key) = std::str::from_utf8(&name) else {
+            return failed(ApiKeyError::Unknown.into());
+        };
+        let (record, now_ms) = match self.inner.store.load_one(record_key).await {
+            Ok(loaded) => loaded,
+            Err(e) => return failed(e.into()),
+        };
         let write = {
             let mut touch = None;
             let proof = self.check(presented, &name, digest, record, now_ms, &mut touch);
@@ -341,10 +356,10 @@ impl ApiKeys {
                 None => return proof,
                 // Boxed, so that the rare write does not grow every
                 // verify's future.
-                Some(touch) => Box::pin(self.touch(&name, *touch, proof?)),
+                Some(touch) => self.touch(&name, *touch, proof),
             }
         };
-        Ok(write.await)
+        write.await
     }
 
     /// The verify rule over the loaded record, at the store's time (the
@@ -406,28 +421,36 @@ impl ApiKeys {
         Ok(proof)
     }
 
-    /// Writes `last_used_at` if the record is still the one loaded. A
-    /// conflict means another writer got there first; a failure is logged
-    /// and never fails the verify.
-    async fn touch(&self, name: &KeyName, touch: Touch, proof: ApiKeyVerified) -> ApiKeyVerified {
-        let Touch {
-            version,
-            value,
-            ttl,
-        } = touch;
-        let swapped = match record_key(name) {
-            Ok(record_key) => {
-                self.inner
-                    .store
-                    .swap(record_key, Some(version), &value, ttl)
-                    .await
+    /// Writes `last_used_at` if the record is still the one loaded, and
+    /// answers the proof. A conflict means another writer got there
+    /// first; a failure is logged and never fails the verify.
+    fn touch<'a>(
+        &'a self,
+        name: &'a KeyName,
+        touch: Touch,
+        proof: Result<ApiKeyVerified, Error>,
+    ) -> Pin<Box<dyn Future<Output = Result<ApiKeyVerified, Error>> + Send + 'a>> {
+        Box::pin(async move {
+            let proof = proof?;
+            let Touch {
+                version,
+                value,
+                ttl,
+            } = touch;
+            let swapped = match record_key(name) {
+                Ok(record_key) => {
+                    self.inner
+                        .store
+                        .swap(record_key, Some(version), &value, ttl)
+                        .await
+                }
+                Err(_) => Err(StoreError::Corrupt("api key id")),
+            };
+            if let Err(e) = swapped {
+                tracing::warn!(key_id = %proof.id(), error = %e, "api key last_used_at not written");
             }
-            Err(_) => Err(StoreError::Corrupt("api key id")),
-        };
-        if let Err(e) = swapped {
-            tracing::warn!(key_id = %proof.id(), error = %e, "api key last_used_at not written");
-        }
-        proof
+            Ok(proof)
+        })
     }
 
     /// Rolls a key: a new secret under the same id, in one commit. The old
