@@ -154,16 +154,25 @@ fn read(bytes: &[u8]) -> Option<KeyRecord> {
     })
 }
 
+/// The fixed part of a record in the binary form, as a proof keeps it;
+/// `None` for a record in another form.
+pub(crate) fn fixed_part(bytes: &[u8]) -> Option<Fixed> {
+    let (&FORMAT_BINARY_V1, rest) = bytes.split_first()? else {
+        return None;
+    };
+    Fixed::read(&mut Reader(rest))
+}
+
 /// The fixed part of a record in the binary form: the flags, the times
 /// and the digests, before the strings.
-struct Fixed {
+pub(crate) struct Fixed {
     flags: u8,
     created_at: u64,
-    expires_at: Option<u64>,
+    pub(crate) expires_at: Option<u64>,
     revoked_at: Option<u64>,
     last_used_at: Option<u64>,
     digest: TokenDigest,
-    previous: Option<Previous>,
+    pub(crate) previous: Option<Previous>,
 }
 
 impl Fixed {

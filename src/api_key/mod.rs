@@ -345,14 +345,15 @@ impl RolledKey {
 pub struct ApiKeyVerified {
     id: [u8; crate::token::ID_LEN],
     /// The record's bytes as loaded, up to the end of the scopes (the
-    /// metadata is cut off), with its digests overwritten by zeros.
+    /// metadata is cut off), with its digests overwritten by zeros. The
+    /// expiry and the previous secret's end are read from its fixed part.
     record: Vec<u8>,
     owner: Span,
     name: Span,
     /// Each scope with its length byte before it.
     scopes: Span,
-    expires_at: Option<u64>,
-    rolled_until: Option<u64>,
+    /// Whether the presented secret is the one the last roll replaced.
+    rolled: bool,
 }
 
 /// Where a string lies in a proof's record, in 32 bits (a record holds
@@ -380,8 +381,8 @@ impl PartialEq for ApiKeyVerified {
             && self.owner() == other.owner()
             && self.name() == other.name()
             && self.bytes(self.scopes) == other.bytes(other.scopes)
-            && self.expires_at == other.expires_at
-            && self.rolled_until == other.rolled_until
+            && self.expires_at() == other.expires_at()
+            && self.rolled_until() == other.rolled_until()
     }
 }
 
@@ -394,8 +395,8 @@ impl fmt::Debug for ApiKeyVerified {
             .field("owner", &self.owner())
             .field("name", &self.name())
             .field("scopes", &self.scopes().collect::<Vec<_>>())
-            .field("expires_at", &self.expires_at)
-            .field("rolled_until", &self.rolled_until)
+            .field("expires_at", &self.expires_at())
+            .field("rolled_until", &self.rolled_until())
             .finish()
     }
 }
@@ -440,14 +441,17 @@ impl ApiKeyVerified {
     /// Expiry, in seconds since the Unix epoch, if any.
     #[must_use]
     pub fn expires_at(&self) -> Option<u64> {
-        self.expires_at
+        fixed_part(&self.record).and_then(|fixed| fixed.expires_at)
     }
 
     /// `Some(end)` when the presented secret is the one a roll replaced,
     /// valid until `end`: the client should switch to the new key.
     #[must_use]
     pub fn rolled_until(&self) -> Option<u64> {
-        self.rolled_until
+        if !self.rolled {
+            return None;
+        }
+        fixed_part(&self.record).and_then(|fixed| fixed.previous.map(|p| p.until))
     }
 
     /// Whether the key has `scope`, exactly.
@@ -499,8 +503,7 @@ impl ApiKeyVerified {
             owner: Span::of(&view.owner)?,
             name: Span::of(&view.name)?,
             scopes: Span::of(&view.scopes)?,
-            expires_at: view.status.expires_at,
-            rolled_until: rolled_until(matched),
+            rolled: matches!(matched, Matched::Previous(_)),
         })
     }
 }
@@ -530,11 +533,4 @@ fn fields_are_utf8(record: &[u8], view: &KeyView) -> bool {
         && record
             .get(view.scopes.clone())
             .is_some_and(|scopes| scope_slices(scopes).all(|s| std::str::from_utf8(s).is_ok()))
-}
-
-fn rolled_until(matched: Matched) -> Option<u64> {
-    match matched {
-        Matched::Current => None,
-        Matched::Previous(until) => Some(until),
-    }
 }

@@ -895,6 +895,11 @@ proptest! {
         prop_assert_eq!((proof.id(), proof.owner(), proof.name()), ("AAAAAAAAAAAA", r.owner.as_str(), r.name.as_str()));
         prop_assert_eq!(proof.scopes().collect::<Vec<_>>(), r.scopes.iter().map(String::as_str).collect::<Vec<_>>());
         prop_assert_eq!(proof.expires_at(), r.expires_at);
+        prop_assert_eq!(proof.rolled_until(), None);
+        if let Some(p) = &r.previous {
+            let rolled = ApiKeyVerified::of_record(b"AAAAAAAAAAAA", bytes.clone(), &view, Matched::Previous(p.until)).unwrap();
+            prop_assert_eq!((rolled.expires_at(), rolled.rolled_until()), (r.expires_at, Some(p.until)));
+        }
         // The proof keeps the strings, never a digest.
         prop_assert!(!proof.record.windows(32).any(|w| w == r.digest.as_bytes()));
         if let Some(p) = &r.previous {
