@@ -1,9 +1,11 @@
 //! An API-key verify on each store, beside its floor in the same group:
 //! the bare `token parse` (shape, checksum, SHA-256) plus one `load` of
 //! the key's record from the same store. What a verify adds to that floor
-//! is decoding the record, two constant-time digest comparisons and the
-//! proof; `last_used_at` is written once a minute at most, so a run of a
-//! few seconds writes it once.
+//! is decoding the record, the constant-time digest comparison (two
+//! during a roll's overlap), the store's clock (the host's for a store
+//! that keeps none, as the memory store) and the proof; `last_used_at` is
+//! written once a minute at most, so a run of a few seconds writes it
+//! once.
 //!
 //! Stores: memory, SQLite (as `SqliteStore::open` opens it), PostgreSQL
 //! and Redis over loopback (`$KEYWARD_POSTGRES_URL`,
