@@ -25,12 +25,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pair = kw.sessions()?.dangerous_start_without_proof("ada").await?;
     let spec = KeySpec::named("reports").scope("reports:read");
     let made = kw.api_keys()?.create("ada", spec).await?;
-    let token = pair.access.unprotected_as_str();
+    let (token, key) = (pair.access.unprotected_as_str(), made.key());
     println!("curl -H 'authorization: Bearer {token}' 127.0.0.1:8080/me");
-    println!(
-        "curl -H 'x-api-key: {}' 127.0.0.1:8080/reports",
-        made.key().unprotected_as_str()
-    );
+    let key = key.unprotected_as_str();
+    println!("curl -H 'x-api-key: {key}' 127.0.0.1:8080/reports");
     let app = Router::new()
         .route("/me", get(me))
         .route("/reports", get(reports));
