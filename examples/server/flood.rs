@@ -87,19 +87,26 @@
 //!
 //! ## What exact limits cost under the flood
 //!
-//! Every attempt from an address the store has not seen is allowed, and so
-//! is one compare-and-swap per limit it takes (per source, then per
-//! account) before the login gate can turn it away. In the flood of fresh
-//! addresses that is two store writes per request. On SQLite, one writer
-//! for the whole file, they queue with `/token/refresh`'s own writes: in
-//! two runs of the default `flood` each on the VM above, `/token/refresh`
-//! under the flood went from p50 0.6 ms and p99 3–4 ms with in-process
-//! limits (`kw.throttle()`, no store access) to p50 2 ms and p99 40–77 ms
-//! with the limits in the store; `/login` kept answering within 2 s and the
-//! legitimate login still got through. On Redis (`--replicas 2 --store
-//! redis://127.0.0.1:6379`), `/token/refresh` stayed at p50 0.3 ms, p99
-//! 9 ms. A flood from one address costs nothing of the kind: after its
-//! first refusal, each replica's deny cache answers it.
+//! `/login` takes from the limits kept in the store only after the login
+//! gate has let the attempt through, so a flood of fresh addresses costs
+//! the store only the attempts that can be hashed, two compare-and-swaps
+//! each (per source, then per account). With the limits taken first, each
+//! flooding request cost those two writes before the gate turned it away;
+//! on SQLite, one writer for the whole file, `/token/refresh` queued behind
+//! them: p99 231 ms under the flood against 1.4 ms idle (166 times) in one
+//! run on the VM above. With the gate first, three runs of the default
+//! `flood` on the same VM on 2026-12-03 gave these p99 ratios under the
+//! flood to idle:
+//!
+//! | run | `/me` | `/token/refresh` | slowest `/login` | load from other work |
+//! |---|---:|---:|---:|---|
+//! | 1 | 1.60× | 1.31× | 614 ms | a benchmark on one core |
+//! | 2 | 1.58× | 2.54× | 881 ms | none |
+//! | 3 | 0.98× | 1.32× | 444 ms | none |
+//!
+//! No `/login` answer took over 2 s, and the legitimate login got through
+//! each time. A flood from one address costs nothing of the kind: after
+//! its first refusal, each replica's deny cache answers it.
 
 #![allow(
     clippy::arithmetic_side_effects,
