@@ -86,6 +86,28 @@ enum Checked {
     },
 }
 
+/// What one attempt of a [`Limits::check_both`] decided.
+enum Both {
+    Allowed(Allowance, Allowance),
+    Denied {
+        /// Each limit's wait, where it refused.
+        denied: [Option<u64>; 2],
+        /// The stored TATs and the store's time, for the deny cache.
+        tats: [u64; 2],
+        now: u64,
+    },
+}
+
+/// The longest of the waits, with its position.
+fn longest(waits: [Option<u64>; 2]) -> Option<(u64, usize)> {
+    match waits {
+        [Some(a), Some(b)] if b > a => Some((b, 1)),
+        [Some(a), _] => Some((a, 0)),
+        [None, Some(b)] => Some((b, 1)),
+        [None, None] => None,
+    }
+}
+
 impl Limits {
     pub(crate) fn new(
         store: Arc<dyn Store>,
@@ -206,6 +228,129 @@ impl Limits {
                     "keyward: rate limit not checked: the store failed and the limit fails open"
                 );
                 Ok(Allowance::not_checked())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes one unit of each of two limits, in one commit, all or
+    /// nothing: for a request that two limits guard at once, such as a
+    /// login (per source and per account). One load and, when both allow,
+    /// one commit of both records, where two [`check`](Self::check)s would
+    /// make two; and a request one limit refuses is not counted against
+    /// the other.
+    ///
+    /// Returns each limit's allowance, in the order given.
+    ///
+    /// # Errors
+    /// As [`check_cost`](Self::check_cost); when both limits refuse,
+    /// [`Error::RateLimited`] carries the longer wait. A failing store lets
+    /// the request through uncounted only when both limits fail open.
+    /// [`Error::Limit`] ([`LimitError::BadKey`]) when both name the same
+    /// record (the same limit and key).
+    pub async fn check_both(
+        &self,
+        (first, first_key): (&Limit, &str),
+        (second, second_key): (&Limit, &str),
+    ) -> Result<(Allowance, Allowance), Error> {
+        let rules = [first.rule()?, second.rule()?];
+        let records = [
+            self.record_key(first, first_key)?,
+            self.record_key(second, second_key)?,
+        ];
+        if records[0] == records[1] {
+            return Err(LimitError::BadKey.into());
+        }
+        let limits = [first, second];
+        let began = self.inner.clock.monotonic_ms().saturating_mul(NS_PER_MS);
+        if let Some(cache) = &self.cache {
+            let waits = [
+                cache.denied(&records[0], rules[0], 1, began),
+                cache.denied(&records[1], rules[1], 1, began),
+            ];
+            if let Some((w, i)) = longest(waits) {
+                return Err(rate_limited(limits.get(i).copied().unwrap_or(first), w));
+            }
+        }
+        let checked = transact_ms(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&records[0], &records[1]],
+            self.inner.max_retries,
+            |(a, b): (Option<Tat>, Option<Tat>), now_ms| {
+                let now = now_ms.saturating_mul(NS_PER_MS);
+                let stored = [a.map(|t| t.0), b.map(|t| t.0)];
+                let verdicts = [
+                    gcra::decide(rules[0], stored[0], now, 1),
+                    gcra::decide(rules[1], stored[1], now, 1),
+                ];
+                match verdicts {
+                    [
+                        Verdict::Allow {
+                            tat: tat_a,
+                            remaining: left_a,
+                            reset_after_ns: reset_a,
+                        },
+                        Verdict::Allow {
+                            tat: tat_b,
+                            remaining: left_b,
+                            reset_after_ns: reset_b,
+                        },
+                    ] => {
+                        let allowance = |remaining, reset_after_ns| Allowance {
+                            remaining,
+                            reset_after: Duration::from_nanos(reset_after_ns),
+                            unchecked: false,
+                        };
+                        Ok(Decision::only(Both::Allowed(
+                            allowance(left_a, reset_a),
+                            allowance(left_b, reset_b),
+                        ))
+                        .write(0, &Tat(tat_a), record_ttl(reset_a))?
+                        .write(1, &Tat(tat_b), record_ttl(reset_b))?)
+                    }
+                    _ => {
+                        // Every refusing limit, for the deny cache; the
+                        // request waits for the longest.
+                        let denied = verdicts.map(|v| match v {
+                            Verdict::Deny { retry_after_ns } => Some(retry_after_ns),
+                            Verdict::Allow { .. } => None,
+                        });
+                        Ok(Decision::only(Both::Denied {
+                            denied,
+                            tats: [stored[0].unwrap_or(now), stored[1].unwrap_or(now)],
+                            now,
+                        }))
+                    }
+                }
+            },
+        )
+        .await;
+        match checked {
+            Ok(Both::Allowed(a, b)) => Ok((a, b)),
+            Ok(Both::Denied { denied, tats, now }) => {
+                if let Some(cache) = &self.cache {
+                    for (((wait, record), rule), tat) in
+                        denied.iter().zip(&records).zip(rules).zip(tats)
+                    {
+                        if wait.is_some() {
+                            cache.deny(record, rule, tat, now, began);
+                        }
+                    }
+                }
+                // A denial names at least one refusing limit.
+                let (w, i) = longest(denied).unwrap_or((0, 0));
+                Err(rate_limited(limits.get(i).copied().unwrap_or(first), w))
+            }
+            Err(Error::Store(e))
+                if first.fail_mode() == FailMode::Open && second.fail_mode() == FailMode::Open =>
+            {
+                tracing::warn!(
+                    limits = %format_args!("{}, {}", first.name(), second.name()),
+                    error = %e,
+                    "keyward: rate limits not checked: the store failed and both limits fail open"
+                );
+                Ok((Allowance::not_checked(), Allowance::not_checked()))
             }
             Err(e) => Err(e),
         }

@@ -409,6 +409,119 @@ async fn a_store_failure_fails_closed_unless_the_limit_fails_open() {
     assert!(!limits.check(&open, "k").await.unwrap().unchecked);
 }
 
+const ONE_AN_HOUR: Limit = Limit::new("hourly", 1, Duration::from_secs(3_600));
+
+#[tokio::test]
+async fn both_limits_in_one_commit_all_or_nothing() {
+    let f = fixture();
+    let limits = f.kw.limits().unwrap();
+    let (a, b) = limits
+        .check_both((&FIVE_A_MINUTE, "203.0.113.7"), (&ONE_AN_HOUR, "alice"))
+        .await
+        .unwrap();
+    assert_eq!((a.remaining, b.remaining), (4, 0));
+    assert_eq!(
+        f.counts.take(),
+        counts(1, 1),
+        "one load, one commit for both"
+    );
+    // The second limit refuses: nothing is counted against the first.
+    let Err(Error::RateLimited { retry_after }) = limits
+        .check_both((&FIVE_A_MINUTE, "203.0.113.7"), (&ONE_AN_HOUR, "alice"))
+        .await
+    else {
+        panic!("the hourly limit refuses")
+    };
+    assert_eq!(retry_after, Duration::from_secs(3_600));
+    assert_eq!(f.counts.take(), counts(1, 0), "a refusal writes nothing");
+    let a = limits.check(&FIVE_A_MINUTE, "203.0.113.7").await.unwrap();
+    assert_eq!(a.remaining, 3, "the refused pair took no unit of the first");
+    f.counts.take();
+    // The refusal is cached: no round trip while it holds.
+    assert!(matches!(
+        limits
+            .check_both((&FIVE_A_MINUTE, "198.51.100.1"), (&ONE_AN_HOUR, "alice"))
+            .await,
+        Err(Error::RateLimited { .. })
+    ));
+    assert_eq!(f.counts.take(), Counts::default(), "the deny cache answers");
+    // Each record is the one `check` takes from.
+    assert!(limits.check(&ONE_AN_HOUR, "alice").await.is_err());
+    f.clock.advance(3_600);
+    limits.check(&ONE_AN_HOUR, "alice").await.unwrap();
+}
+
+#[tokio::test]
+async fn both_refusing_waits_for_the_longer() {
+    let f = fixture();
+    let limits = f.kw.limits().unwrap().without_deny_cache();
+    for _ in 0..5 {
+        limits.check(&FIVE_A_MINUTE, "k").await.unwrap();
+    }
+    limits.check(&ONE_AN_HOUR, "k").await.unwrap();
+    for pair in [
+        ((&FIVE_A_MINUTE, "k"), (&ONE_AN_HOUR, "k")),
+        ((&ONE_AN_HOUR, "k"), (&FIVE_A_MINUTE, "k")),
+    ] {
+        let Err(Error::RateLimited { retry_after }) = limits.check_both(pair.0, pair.1).await
+        else {
+            panic!("both refuse")
+        };
+        assert_eq!(retry_after, Duration::from_secs(3_600));
+    }
+    // Only the first refusing: its wait.
+    let Err(Error::RateLimited { retry_after }) = limits
+        .check_both((&FIVE_A_MINUTE, "k"), (&ONE_AN_HOUR, "other"))
+        .await
+    else {
+        panic!("the first refuses")
+    };
+    assert_eq!(retry_after, Duration::from_secs(12));
+}
+
+#[tokio::test]
+async fn both_refuses_bad_input_and_one_record_twice() {
+    let f = fixture();
+    let limits = f.kw.limits().unwrap();
+    assert!(matches!(
+        limits
+            .check_both((&FIVE_A_MINUTE, "k"), (&FIVE_A_MINUTE, "k"))
+            .await,
+        Err(Error::Limit(LimitError::BadKey))
+    ));
+    assert!(matches!(
+        limits
+            .check_both((&FIVE_A_MINUTE, ""), (&ONE_AN_HOUR, "k"))
+            .await,
+        Err(Error::Limit(LimitError::BadKey))
+    ));
+    assert_eq!(f.counts.take(), Counts::default());
+    // The same key under two limits is two records.
+    limits
+        .check_both((&FIVE_A_MINUTE, "k"), (&ONE_AN_HOUR, "k"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn both_fail_open_only_when_both_limits_do() {
+    let faulty = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
+    let f = fixture_on(faulty.clone());
+    let limits = f.kw.limits().unwrap();
+    faulty.down(true);
+    let open = FIVE_A_MINUTE.fail_open();
+    assert!(matches!(
+        limits.check_both((&open, "k"), (&ONE_AN_HOUR, "k")).await,
+        Err(Error::Store(_))
+    ));
+    let hourly_open = ONE_AN_HOUR.fail_open();
+    let (a, b) = limits
+        .check_both((&open, "k"), (&hourly_open, "k"))
+        .await
+        .unwrap();
+    assert!(a.unchecked && b.unchecked);
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Wait(u64),

@@ -123,12 +123,17 @@ async fn take_password_attempt<U: UserDirectory>(
     login: &str,
 ) -> Result<(), Response> {
     let limits = &app.shared.limits;
-    app.take(&limits.login_per_source, &app.source.to_string())
-        .await?;
+    let source = app.source.to_string();
     if valid_login(login) {
-        app.take(&limits.login_per_account, login).await?;
+        // Both in one commit: one store write per attempt, not two.
+        app.take_both(
+            (&limits.login_per_source, &source),
+            (&limits.login_per_account, login),
+        )
+        .await
+    } else {
+        app.take(&limits.login_per_source, &source).await
     }
-    Ok(())
 }
 
 pub(super) async fn register<U: UserDirectory>(

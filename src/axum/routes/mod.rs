@@ -506,6 +506,25 @@ impl<U: UserDirectory> App<U> {
         }
     }
 
+    /// [`take`](Self::take) for two limits at once, in one commit: both
+    /// counted, or neither.
+    async fn take_both(
+        &self,
+        first: (&Limit, &str),
+        second: (&Limit, &str),
+    ) -> Result<(), Response> {
+        let limits = self
+            .kw
+            .limits()
+            .map_err(|e| unavailable("rate limits", &e))?;
+        match limits.check_both(first, second).await {
+            Ok(_) => Ok(()),
+            Err(Error::RateLimited { retry_after }) => Err(rate_limited(retry_after)),
+            Err(Error::Busy) => Err(too_many(1)),
+            Err(e) => Err(unavailable("rate limit check", &e)),
+        }
+    }
+
     /// One code check (a one-time code, a TOTP code or a recovery code)
     /// from the request's source: per source only, since per name the
     /// subject's lockout (3 wrong codes of any kind) is the limit.
