@@ -7,12 +7,14 @@
 //! survives a power loss or an OS crash, not just a crash of the process.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use tokio::sync::Mutex;
 
 use super::{
     Action, BackgroundPurge, Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture, Swap,
@@ -37,6 +39,16 @@ CREATE INDEX IF NOT EXISTS keyward_records_expires ON keyward_records (expires_a
 /// A [`Store`] on a SQLite file (feature `sqlite`).
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Held by each write of this process while it runs.
+    ///
+    /// SQLite has one writer per file. A connection that finds the write
+    /// lock taken waits in SQLite's busy handler, which sleeps 1, 2, 5,
+    /// 10 ms and more between tries; so two of this process's writes that
+    /// meet would cost the second at least a millisecond, even when the
+    /// first is done in a tenth of that. Queued here, the second starts
+    /// the moment the first ends. Writers in other processes still meet
+    /// in the busy handler.
+    writer: Arc<Mutex<()>>,
     purge: BackgroundPurge,
 }
 
@@ -62,7 +74,8 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("version out of range"))
 }
 
-async fn purge(pool: &SqlitePool) -> Result<u64, StoreError> {
+async fn purge(pool: &SqlitePool, writer: &Mutex<()>) -> Result<u64, StoreError> {
+    let _writing = writer.lock().await;
     let r = sqlx::query("DELETE FROM keyward_records WHERE expires_at <= ?")
         .bind(now_ms()?)
         .execute(pool)
@@ -121,6 +134,7 @@ impl SqliteStore {
             .map_err(unavailable)?;
         Ok(Self {
             pool,
+            writer: Arc::new(Mutex::new(())),
             purge: BackgroundPurge::new(PURGE_EVERY),
         })
     }
@@ -131,7 +145,7 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Unavailable`] on a database error.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        purge(&self.pool).await
+        purge(&self.pool, &self.writer).await
     }
 
     async fn load_many_inner(&self, keys: &[&str]) -> Result<Vec<Option<Record>>, StoreError> {
@@ -169,6 +183,7 @@ impl SqliteStore {
     /// another process holds the lock.
     async fn commit_inner(&self, ops: &[Op<'_>]) -> Result<Commit, StoreError> {
         check_ops(ops)?;
+        let _writing = self.writer.lock().await;
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -235,8 +250,8 @@ impl SqliteStore {
         }
         tx.commit().await.map_err(unavailable)?;
         self.purge.after_write(|| {
-            let pool = self.pool.clone();
-            async move { purge(&pool).await }
+            let (pool, writer) = (self.pool.clone(), Arc::clone(&self.writer));
+            async move { purge(&pool, &writer).await }
         });
         Ok(Commit::Committed { versions })
     }
@@ -249,6 +264,7 @@ impl SqliteStore {
         ttl: Duration,
     ) -> Result<Swap, StoreError> {
         check_args(key, value, ttl)?;
+        let writing = self.writer.lock().await;
         let now = now_ms()?;
         let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
         let expires = now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)?;
@@ -289,11 +305,12 @@ impl SqliteStore {
                 (version, r.rows_affected())
             }
         };
+        drop(writing);
         // The swap has committed: its answer is decided, and the purge (on
         // a task of its own; a failure is logged there) cannot change it.
         self.purge.after_write(|| {
-            let pool = self.pool.clone();
-            async move { purge(&pool).await }
+            let (pool, writer) = (self.pool.clone(), Arc::clone(&self.writer));
+            async move { purge(&pool, &writer).await }
         });
         Ok(if affected == 1 {
             Swap::Swapped { version }
