@@ -255,6 +255,13 @@ impl KeyRing {
         self.current_pepper.as_deref()
     }
 
+    /// The ids of every pepper, oldest first: public facts, never a key.
+    /// A password hash names the pepper it was made with by this id; one
+    /// that names an id not listed here cannot be verified with this ring.
+    pub fn pepper_ids(&self) -> impl Iterator<Item = &str> {
+        self.peppers.iter().map(|(id, _)| id.as_str())
+    }
+
     pub(crate) fn peppers(&self) -> impl Iterator<Item = (&str, &SecretBytes)> {
         self.peppers.iter().map(|(id, k)| (id.as_str(), k))
     }
@@ -421,22 +428,51 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Replaces a key ring file atomically (write a sibling file with mode
-    /// 0600, then rename), for rotation. Use [`save_new`](Self::save_new)
-    /// for a first write.
+    /// Replaces a key ring file atomically, for rotation: the new contents
+    /// go to a sibling file in the same directory, created with mode 0600
+    /// (on Unix, by the `open` call itself, so the keys are never readable
+    /// by others, not even for a moment), synced to disk, then renamed over
+    /// `path`, and the directory is synced. A reader sees the old file or
+    /// the new one, never a mix, and a crash leaves one of the two. The
+    /// file ends with mode 0600 whatever the old one had. A `path` that is
+    /// a symbolic link is replaced by the file, not followed. Use
+    /// [`save_new`](Self::save_new) for a first write.
+    ///
+    /// Two processes rewriting the same file at once each write a whole
+    /// ring; the last rename wins. Serialise rotations (one operator, one
+    /// job).
     ///
     /// # Errors
-    /// [`Error::Keyring`] on an I/O error.
+    /// [`Error::Keyring`] on an I/O error; the old file is then unchanged
+    /// and the sibling file removed.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(format!(".tmp-{}", random_id()?));
         let tmp = std::path::PathBuf::from(tmp);
-        self.save_new(&tmp)?;
+        if let Err(e) = self.save_new(&tmp) {
+            // A failed write may leave a partial file behind.
+            if !matches!(e, Error::Keyring(KeyringError::Exists)) {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            return Err(e);
+        }
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Error::Keyring(KeyringError::Io(e))
-        })
+        })?;
+        // The rename itself is durable once the directory is synced.
+        #[cfg(unix)]
+        {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(KeyringError::Io)?;
+        }
+        Ok(())
     }
 
     /// The key ring as JSON. The result holds every secret: treat it as one.
@@ -831,5 +867,100 @@ mod tests {
         let back = KeyRing::load(&path).expect("load");
         assert_eq!(back.current_jwt_key().kid(), k.current_jwt_key().kid());
         std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn rotate_retire_and_add_pepper_keep_older_keys_until_retired() {
+        let mut k = KeyRing::generate(JwtAlg::EdDSA).expect("generate");
+        let first = k.current_jwt_key().kid().to_owned();
+        assert_eq!(k.pepper_ids().count(), 0);
+
+        let second = k
+            .rotate_jwt(JwtAlg::ES256)
+            .expect("rotate")
+            .kid()
+            .to_owned();
+        assert_ne!(first, second);
+        assert_eq!(k.current_jwt_key().kid(), second);
+        assert_eq!(k.current_jwt_key().alg(), JwtAlg::ES256);
+        let kids: Vec<&str> = k.jwt_keys().map(JwtKey::kid).collect();
+        assert_eq!(kids, [first.as_str(), second.as_str()]);
+
+        // The current key and an unknown kid are refused, and change nothing.
+        let before = k.to_json();
+        assert!(matches!(k.retire_jwt(&second), Err(Error::Config(m)) if m.contains("current")));
+        assert!(matches!(k.retire_jwt("nope"), Err(Error::Config(m)) if m.contains("no JWT key")));
+        assert_eq!(k.to_json(), before);
+        k.retire_jwt(&first).expect("retire the older key");
+        let kids: Vec<&str> = k.jwt_keys().map(JwtKey::kid).collect();
+        assert_eq!(kids, [second.as_str()]);
+        assert_eq!(k.current_jwt_key().kid(), second);
+
+        let p1 = k.add_pepper().expect("pepper").to_owned();
+        let p2 = k.add_pepper().expect("pepper").to_owned();
+        assert_ne!(p1, p2);
+        assert!(is_valid_pepper_id(&p2));
+        assert_eq!(
+            k.pepper_ids().collect::<Vec<_>>(),
+            [p1.as_str(), p2.as_str()]
+        );
+        assert_eq!(k.current_pepper_id(), Some(p2.as_str()));
+        let back = KeyRing::from_json(&k.to_json()).expect("parse");
+        assert_eq!(
+            back.pepper_ids().collect::<Vec<_>>(),
+            [p1.as_str(), p2.as_str()]
+        );
+    }
+
+    #[test]
+    fn save_replaces_the_file_whole_with_mode_0600() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("k.keys");
+        let mut k = KeyRing::generate(JwtAlg::EdDSA).expect("generate");
+        k.save_new(&path).expect("first save");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        }
+        k.rotate_jwt(JwtAlg::HS256).expect("rotate");
+        k.save(&path).expect("save");
+        let back = KeyRing::load(&path).expect("load");
+        assert_eq!(back.to_json(), k.to_json());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        // Nothing is left beside it.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["k.keys"]);
+
+        // A directory that does not exist: an error, and no file anywhere.
+        let missing = dir.path().join("nowhere").join("k.keys");
+        assert!(matches!(
+            k.save(&missing),
+            Err(Error::Keyring(KeyringError::Io(_)))
+        ));
+        assert!(!dir.path().join("nowhere").exists());
+        // A path that cannot be renamed over (a non-empty directory): the
+        // old contents stay, and the sibling file is removed.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir(&blocked).expect("dir");
+        std::fs::write(blocked.join("x"), b"x").expect("write");
+        assert!(matches!(
+            k.save(&blocked),
+            Err(Error::Keyring(KeyringError::Io(_)))
+        ));
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blocked", "k.keys"]);
     }
 }
