@@ -69,8 +69,8 @@ pub use crate::store::DEFAULT_MAX_RETRIES;
 pub use code::{CustomPurpose, IssuedCode, OtpCode, OtpVerified, Purpose};
 pub(crate) use machine::{SubjectState, decide_failure, refusal_error};
 pub use policy::OtpPolicy;
-pub use service::Otp;
 pub(crate) use service::check_subject;
+pub use service::{Otp, OtpStatus};
 
 #[allow(
     unused_imports,

@@ -261,6 +261,17 @@ impl Otp {
     /// [`Error::Store`]; [`Error::Busy`] under extreme contention;
     /// [`Error::InvalidInput`] for an empty subject or one over 1,024 bytes.
     pub async fn unlock(&self, subject: &str) -> Result<(), Error> {
+        self.unlock_found(subject).await.map(|_found| ())
+    }
+
+    /// [`unlock`](Self::unlock), reporting whether the subject had a
+    /// record: `false` for a subject with no pending code, no failure and
+    /// no lock on record (never issued a code, or a mistyped subject), for
+    /// which the unlock changed nothing.
+    ///
+    /// # Errors
+    /// As [`unlock`](Self::unlock).
+    pub async fn unlock_found(&self, subject: &str) -> Result<bool, Error> {
         check_subject(subject)?;
         let tag = self.subject_tag(subject);
         let key = record_key(&tag);
@@ -272,21 +283,62 @@ impl Otp {
             self.inner.policy.max_retries,
             |(state, salt): (Option<SubjectState>, Option<Salt>), now| {
                 let Some(state) = state else {
-                    return Ok(Decision::only(None));
+                    return Ok(Decision::only((None, false)));
                 };
                 let next = decide_unlock(&state);
                 if next == state {
-                    return Ok(Decision::only(None));
+                    return Ok(Decision::only((None, true)));
                 }
                 let audit_tag = Salt::tag_of(salt.as_ref(), subject, now);
-                Ok(Decision::only(Some(audit_tag)).write(0, &next, next.ttl(now))?)
+                Ok(Decision::only((Some(audit_tag), true)).write(0, &next, next.ttl(now))?)
             },
         )
         .await?;
+        let (unlocked, found) = unlocked;
         if let Some(audit_tag) = unlocked {
             tracing::warn!(target: audit::TARGET, event = "code.unlocked", tag = %Shown(audit_tag), "one-time codes unlocked by an operator");
         }
-        Ok(())
+        Ok(found)
+    }
+
+    /// What the subject's record says, for an operator: its failures, its
+    /// lock and the purposes of its pending codes, at the store's time.
+    /// Reads only: nothing is written or counted, and no code, MAC or
+    /// subject appears in the result.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; [`Error::InvalidInput`] for an empty subject or
+    /// one over 1,024 bytes.
+    pub async fn status(&self, subject: &str) -> Result<OtpStatus, Error> {
+        check_subject(subject)?;
+        let key = record_key(&self.subject_tag(subject));
+        self.transact(&key, |state, now| {
+            let Some(state) = state else {
+                return Ok(Decision::only(OtpStatus::default()));
+            };
+            let (locked, retry_after) = match state.refusal(now) {
+                Some(Refusal::Locked { until }) => {
+                    (true, Some(Duration::from_secs(until.saturating_sub(now))))
+                }
+                Some(Refusal::LockedUntilUnlock) => (true, None),
+                Some(Refusal::Erasing) | None => (false, None),
+            };
+            Ok(Decision::only(OtpStatus {
+                found: true,
+                failures: state.consecutive_failures,
+                window_failures: state.window_failures,
+                locked,
+                retry_after,
+                locked_until_unlock: state.locked_until_unlock,
+                pending: state
+                    .codes
+                    .iter()
+                    .filter(|c| now < c.expires_at)
+                    .map(|c| c.purpose.clone())
+                    .collect(),
+            }))
+        })
+        .await
     }
 
     /// Marks the subject's record as being erased and drops its pending
@@ -379,6 +431,35 @@ impl Otp {
             code,
         )
     }
+}
+
+/// A subject's one-time-code record, as [`Otp::status`] reads it. Holds
+/// no code and no MAC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OtpStatus {
+    /// Whether the subject has a record at all: `false` for a subject that
+    /// was never issued a code and never failed one (or a mistyped one);
+    /// every other field is then zero or empty.
+    pub found: bool,
+    /// Failures since the last operator unlock, across lockouts, less the
+    /// typos at codes then entered correctly: what an unlock clears. At
+    /// `max_consecutive_failures` the subject is locked until an operator
+    /// unlocks it.
+    pub failures: u32,
+    /// Of those, the failures since the last lock: at `max_attempts` the
+    /// subject is locked, and this count starts again from 0.
+    pub window_failures: u32,
+    /// Whether a code or an issue would be refused now as locked.
+    pub locked: bool,
+    /// What is left of a timed lock; `None` when not locked, or when
+    /// locked until an operator unlocks.
+    pub retry_after: Option<Duration>,
+    /// Locked until an operator unlocks ([`Otp::unlock`]).
+    pub locked_until_unlock: bool,
+    /// The purposes (by [`Purpose::name`]) with a code pending and not
+    /// expired.
+    pub pending: Vec<String>,
 }
 
 /// The store key of a subject's record: its keyed tag, never the subject.

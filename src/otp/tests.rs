@@ -1027,3 +1027,134 @@ async fn storage_errors_fail_closed() {
     );
     otp.verify("alice", Purpose::Login, &code).await.unwrap();
 }
+
+/// `status` reads the record without changing it; `unlock_found` tells a
+/// subject with a record from one without.
+#[tokio::test]
+async fn status_and_unlock_report_what_is_on_record() {
+    let clock = ManualClock::new(T0);
+    let kw = service(&clock, Arc::new(MemoryStore::new()));
+    let otp = kw.otp().unwrap();
+
+    // Nobody: no record, and an unlock says so.
+    assert_eq!(otp.status("nobody").await.unwrap(), OtpStatus::default());
+    assert!(!otp.unlock_found("nobody").await.unwrap());
+    assert_eq!(otp.status("nobody").await.unwrap(), OtpStatus::default());
+
+    // A pending code, and a wrong guess.
+    let code = otp.issue("alice", Purpose::Login).await.unwrap().code;
+    let wrong = if code.unprotected_as_str() == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    let _ = otp.verify("alice", Purpose::Login, wrong).await;
+    let status = otp.status("alice").await.unwrap();
+    assert_eq!(
+        (
+            status.found,
+            status.failures,
+            status.window_failures,
+            status.locked,
+            status.retry_after,
+            status.locked_until_unlock,
+            status.pending.clone()
+        ),
+        (true, 1, 1, false, None, false, vec!["login".to_owned()])
+    );
+    // Reading twice changes nothing: one more wrong guess still leaves one.
+    assert_eq!(otp.status("alice").await.unwrap(), status);
+    assert_eq!(
+        otp_err(otp.verify("alice", Purpose::Login, wrong).await),
+        OtpError::Invalid { attempts_left: 1 }
+    );
+
+    // The third failure locks: the codes go, the lock shows its time left.
+    let _ = otp.verify("alice", Purpose::Login, wrong).await;
+    clock.advance(100);
+    let status = otp.status("alice").await.unwrap();
+    assert_eq!(
+        (
+            status.found,
+            status.failures,
+            status.window_failures,
+            status.locked,
+            status.retry_after,
+            status.locked_until_unlock,
+            status.pending.len()
+        ),
+        (true, 3, 0, true, Some(Duration::from_secs(3_500)), false, 0)
+    );
+
+    // The unlock finds the record and clears it.
+    assert!(otp.unlock_found("alice").await.unwrap());
+    let status = otp.status("alice").await.unwrap();
+    assert!(status.found && !status.locked && status.failures == 0);
+    assert_eq!(status.retry_after, None);
+    // An unlock that changes nothing still finds the record.
+    assert!(otp.unlock_found("alice").await.unwrap());
+
+    // An expired code is not pending.
+    let _ = otp.issue("bob", Purpose::EmailChange).await.unwrap();
+    assert_eq!(otp.status("bob").await.unwrap().pending, ["email_change"]);
+    clock.advance(600);
+    let status = otp.status("bob").await.unwrap();
+    assert!(status.found && status.pending.is_empty());
+
+    // Locked until an operator unlocks: no time left to show.
+    let policy = OtpPolicy {
+        max_attempts: 1,
+        max_consecutive_failures: 1,
+        ..OtpPolicy::default()
+    };
+    let strict = Keyward::builder()
+        .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
+        .store(MemoryStore::new())
+        .otp_policy(policy)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let otp = strict.otp().unwrap();
+    let code = otp.issue("carol", Purpose::Login).await.unwrap().code;
+    let wrong = if code.unprotected_as_str() == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    let _ = otp.verify("carol", Purpose::Login, wrong).await;
+    let status = otp.status("carol").await.unwrap();
+    assert_eq!(
+        (
+            status.locked,
+            status.locked_until_unlock,
+            status.retry_after
+        ),
+        (true, true, None)
+    );
+
+    // Bad subjects are refused, as everywhere.
+    let long = "x".repeat(1_025);
+    for s in ["", long.as_str()] {
+        assert!(matches!(otp.status(s).await, Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            otp.unlock_found(s).await,
+            Err(Error::InvalidInput(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn status_fails_closed_on_a_store_error() {
+    let clock = ManualClock::new(T0);
+    let store = Arc::new(crate::store::testing::FaultyStore::new(Arc::new(
+        MemoryStore::new(),
+    )));
+    let kw = service(&clock, Arc::clone(&store) as Arc<dyn Store>);
+    let otp = kw.otp().unwrap();
+    store.fail_loads(true);
+    assert!(matches!(otp.status("alice").await, Err(Error::Store(_))));
+    assert!(matches!(
+        otp.unlock_found("alice").await,
+        Err(Error::Store(_))
+    ));
+}
