@@ -597,3 +597,44 @@ async fn a_full_list_ends_the_oldest_session() {
         .await
         .unwrap();
 }
+
+/// `revoke_all_found` says whether the subject had sessions on record, and
+/// revokes either way.
+#[tokio::test]
+async fn revoke_all_found_tells_a_subject_with_sessions_from_one_without() {
+    let clock = ManualClock::new(NOW);
+    let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = kw.sessions().unwrap();
+
+    // Nobody: nothing on record.
+    assert!(!s.revoke_all_found("nobody").await.unwrap());
+    assert!(!s.revoke_all_found("nobody").await.unwrap());
+
+    // Alice's session is found and revoked; another subject's is not.
+    let a = s.dangerous_start_without_proof("alice").await.unwrap();
+    let b = s.dangerous_start_without_proof("bob").await.unwrap();
+    assert!(s.revoke_all_found("alice").await.unwrap());
+    assert_eq!(
+        reason(s.refresh(a.refresh.unprotected_as_str()).await),
+        "revoked"
+    );
+    assert_eq!(
+        reason(s.refresh(b.refresh.unprotected_as_str()).await),
+        "ok"
+    );
+    // Its revoked family is still on record (kept to recognise reuse).
+    assert!(s.revoke_all_found("alice").await.unwrap());
+
+    // Past the families' absolute end, nothing is left to find.
+    clock.advance(SessionPolicy::default().absolute_ttl_secs + 1);
+    assert!(!s.revoke_all_found("alice").await.unwrap());
+
+    // A store error fails closed.
+    let down = FaultyStore::new(Arc::new(MemoryStore::new()));
+    down.down(true);
+    let kw = sessions::kw(Arc::new(down), &clock, 10);
+    assert!(matches!(
+        kw.sessions().unwrap().revoke_all_found("alice").await,
+        Err(Error::Store(_))
+    ));
+}

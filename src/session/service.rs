@@ -617,23 +617,45 @@ impl Sessions {
     /// # Errors
     /// [`Error::Store`]; [`Error::Busy`] under extreme contention.
     pub async fn revoke_all(&self, subject: &str) -> Result<(), Error> {
-        let key = subject_key(&self.subject_tag(subject));
+        self.revoke_all_found(subject).await.map(|_found| ())
+    }
+
+    /// [`revoke_all`](Self::revoke_all), reporting whether the subject had
+    /// any session on record: `true` when its session list names a family
+    /// whose record may still exist (live, or revoked and kept to
+    /// recognise reuse), `false` for a subject that never started a session,
+    /// or whose sessions have all ended, or a mistyped one. The revocation
+    /// is written either way, in the same commit, so that a session started
+    /// meanwhile with an older epoch cannot outlive it.
+    ///
+    /// # Errors
+    /// As [`revoke_all`](Self::revoke_all).
+    pub async fn revoke_all_found(&self, subject: &str) -> Result<bool, Error> {
+        let tag = self.subject_tag(subject);
+        let key = subject_key(&tag);
         let salt_key = self.inner.audit.salt_key(subject);
+        let sessions_key = list_key(&tag);
         // Outlive every family that could still be alive.
         let ttl = Duration::from_secs(self.inner.policy.absolute_ttl_secs.saturating_add(86_400));
-        let audit_tag = transact(
+        let (audit_tag, found) = transact(
             &*self.inner.store,
             &*self.inner.clock,
-            &[&key, &salt_key],
+            &[&key, &salt_key, &sessions_key],
             self.inner.policy.max_retries,
-            |(record, salt): (Option<SubjectRecord>, Option<Salt>), now| {
+            |(record, salt, list): (Option<SubjectRecord>, Option<Salt>, Option<SessionList>),
+             now| {
                 let audit_tag = Salt::tag_of(salt.as_ref(), subject, now);
-                Ok(Decision::only(audit_tag).write(0, &decide_revoke_all(record, now), ttl)?)
+                let found = list.is_some_and(|l| l.sessions.iter().any(|e| e.ends > now));
+                Ok(Decision::only((audit_tag, found)).write(
+                    0,
+                    &decide_revoke_all(record, now),
+                    ttl,
+                )?)
             },
         )
         .await?;
         tracing::info!(target: audit::TARGET, event = "session.all_revoked", tag = %Shown(audit_tag), "all sessions of subject revoked");
-        Ok(())
+        Ok(found)
     }
 
     /// Verifies an access token, statelessly: signature, claims, expiry.
