@@ -267,6 +267,58 @@ impl From<ConfigError> for Error {
 }
 
 impl Config {
+    /// Reads and parses the `keyward.toml` at `path`: the same file, read
+    /// the same way, as the `keyward` command's `--config`. A service that
+    /// builds its [`Keyward`] with [`builder`](Self::builder) from the file
+    /// the operators' tool reads, and loads the same key ring, accepts the
+    /// access tokens the tool mints (`keyward jwt issue`, `keyward session
+    /// start`), and the tool's `jwt verify` accepts the service's. Set
+    /// `issuer` and `audience` in the file's `[jwt]` table: the tool falls
+    /// back to [`DEFAULT_ISSUER`] and [`DEFAULT_AUDIENCE`] without them,
+    /// while the builder then keeps the service's own
+    /// [`issuer`](KeywardBuilder::issuer) and
+    /// [`audience`](KeywardBuilder::audience).
+    ///
+    /// ```
+    /// use keyward::config::Config;
+    /// use keyward::{JwtAlg, KeyRing, MemoryStore};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let config_path = dir.path().join("keyward.toml");
+    /// # let keys_path = dir.path().join("keyward.keys");
+    /// # std::fs::write(&config_path, "[jwt]\nissuer = \"https://auth.example.com\"\naudience = \"api\"\n")?;
+    /// # KeyRing::generate(JwtAlg::EdDSA)?.save_new(&keys_path)?;
+    /// // keyward.toml, as `keyward --config` reads it:
+    /// //   [jwt]
+    /// //   issuer = "https://auth.example.com"
+    /// //   audience = "api"
+    /// let kw = Config::load(&config_path)?
+    ///     .builder()?
+    ///     .keys(KeyRing::load(&keys_path)?) // as `keyward --keyring` reads it
+    ///     .store(MemoryStore::new())
+    ///     .build()?;
+    /// let token = kw.jwt()?.issue("user-42", "session-1")?;
+    /// let claims = kw.jwt()?.verify(token.unprotected_as_str())?;
+    /// assert_eq!((claims.iss.as_str(), claims.sub.as_str()), ("https://auth.example.com", "user-42"));
+    ///
+    /// // A file that is missing, or says something keyward does not know,
+    /// // is an error naming the file.
+    /// let missing = Config::load(dir.path().join("nope.toml")).unwrap_err();
+    /// assert!(missing.to_string().contains("nope.toml"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`], naming the path, when the file cannot be read or
+    /// [`from_toml_str`](Self::from_toml_str) refuses it.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Self::from_toml_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
     /// Parses the text of a `keyward.toml`.
     ///
     /// # Errors
