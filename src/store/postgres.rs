@@ -264,6 +264,13 @@ impl PgStore {
     /// [`migrate`](Self::migrate). `url` is a libpq-style URL,
     /// `postgres://user:password@host:port/database?sslmode=…`.
     ///
+    /// The first connection is made once, directly: a server that refuses
+    /// it (not running, wrong port), a wrong password or an unknown
+    /// database fails at once with that cause in the message, rather than
+    /// after the acquire timeout as "pool timed out". A server that does
+    /// not answer at all fails after the acquire timeout. Start the service
+    /// after the database is up, or retry `connect`.
+    ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the URL is malformed, the server
     /// cannot be reached, or the migration fails.
@@ -299,6 +306,28 @@ impl PgStore {
                 ("statement_timeout", format!("{statement_ms}ms")),
                 ("default_transaction_isolation", "read committed".to_owned()),
             ]);
+        // One connection first, outside the pool: the pool retries a
+        // refused connection until its acquire timeout and then reports
+        // only that it timed out, where a direct attempt fails at once
+        // with the cause.
+        match tokio::time::timeout(
+            options.acquire_timeout,
+            sqlx::postgres::PgConnection::connect_with(&connect),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                // The pool opens its own; a failed goodbye is no matter.
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => return Err(unavailable(e)),
+            Err(_) => {
+                return Err(StoreError::Unavailable(format!(
+                    "postgres: no connection within {} ms",
+                    options.acquire_timeout.as_millis()
+                )));
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
