@@ -626,6 +626,7 @@ fn audit_counts_a_100k_line_mixed_dump_exactly() {
             "total": 100_000,
             "needs_rehash": 10_000 + 2_000 + 41_000,
             "malformed": 7_000,
+            "unverifiable": 0,
             "schemes": schemes,
         }),
         "{line}"
@@ -666,6 +667,7 @@ fn audit_edge_cases() {
             "total": 6,
             "needs_rehash": 2,
             "malformed": 3,
+            "unverifiable": 0,
             "schemes": {"pbkdf2-sha256": 1, "aspnet-identity-v3": 1, "django-pbkdf2-sha256": 1},
         })
     );
@@ -673,7 +675,7 @@ fn audit_edge_cases() {
     let run = keyward(d, &["audit"], b"");
     assert_eq!(
         run.json(),
-        serde_json::json!({"total": 0, "needs_rehash": 0, "malformed": 0, "schemes": {}})
+        serde_json::json!({"total": 0, "needs_rehash": 0, "malformed": 0, "unverifiable": 0, "schemes": {}})
     );
 
     // A disabled scheme's lines cannot be verified: they count as malformed.
@@ -689,6 +691,7 @@ fn audit_edge_cases() {
             "total": 6,
             "needs_rehash": 1,
             "malformed": 4,
+            "unverifiable": 0,
             "schemes": {"pbkdf2-sha256": 1, "django-pbkdf2-sha256": 1},
         })
     );
@@ -778,7 +781,10 @@ fn session_rows() {
     let run = keyward(d, &["session", "revoke-all", "--sub", "carol"], b"");
     assert_eq!(
         (run.code, run.json()),
-        (0, serde_json::json!({"subject": "carol", "revoked": true}))
+        (
+            0,
+            serde_json::json!({"subject": "carol", "revoked": true, "found": true})
+        )
     );
     for s in [&s3, &s4] {
         let run = keyward(

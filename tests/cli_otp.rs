@@ -279,7 +279,10 @@ fn racing_wrong_codes_across_processes(label: &str, store: Option<&str>, subject
     let run_ = run(&["otp", "unlock"], b"");
     assert_eq!(
         (run_.code, run_.json()),
-        (0, json!({"subject": subject, "unlocked": true})),
+        (
+            0,
+            json!({"subject": subject, "unlocked": true, "found": true})
+        ),
         "{label}"
     );
     let issued = run(&["otp", "issue"], b"");

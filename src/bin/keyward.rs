@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 use keyward::api_key::{self, ApiKeyError, KeySpec};
 use keyward::config::Config;
 use keyward::{
-    Error, JwtAlg, JwtError, KeyRing, Keyward, Limit, LimitError, Password, PasswordPolicy,
-    Passwords, TokenError, Tokens,
+    Error, JwtAlg, JwtError, KeyRing, KeyringError, Keyward, Limit, LimitError, Password,
+    PasswordPolicy, Passwords, TokenError, Tokens,
 };
 use keyward::{OtpError, Purpose, TotpError};
 
@@ -129,6 +129,35 @@ enum Command {
         #[arg(long)]
         sub: String,
     },
+    /// The key ring: show its public facts, rotate or retire JWT keys, add
+    /// a pepper. Every change rewrites the file atomically, mode 0600.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyringCommand {
+    /// Print the kids and algorithms of the JWT keys and the pepper ids;
+    /// never a key.
+    Show,
+    /// Add a JWT signing key and make it current; older keys keep
+    /// verifying until retired.
+    RotateJwt {
+        /// Algorithm of the new key [default: the current key's].
+        #[arg(long, value_parser = ["EdDSA", "HS256", "ES256"])]
+        alg: Option<String>,
+    },
+    /// Remove a JWT key: tokens it signed stop verifying. Retire a key
+    /// only once the tokens it signed have expired (the access-token
+    /// lifetime after the rotation). The current key cannot be retired.
+    RetireJwt {
+        /// The key id, as `keyring show` prints it.
+        #[arg(long)]
+        kid: String,
+    },
+    /// Add a password pepper and make it current: new hashes use it, and
+    /// older ones are rehashed to it on login.
+    AddPepper,
 }
 
 #[derive(Subcommand)]
@@ -309,6 +338,12 @@ enum OtpCommand {
     /// Clear a subject's failures and locks, including the one after too
     /// many consecutive failures.
     Unlock {
+        /// The subject (user id).
+        #[arg(long)]
+        sub: String,
+    },
+    /// Show a subject's failures, lock and pending purposes; never a code.
+    Status {
         /// The subject (user id).
         #[arg(long)]
         sub: String,
@@ -525,6 +560,15 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         Command::Hash { iterations } => {
             let mut policy = password_policy(&config)?;
             if let Some(i) = iterations {
+                // The bounds a hash must keep to be verified again: naming
+                // them here beats the builder's generic refusal.
+                let (min, max) = (policy.min_iterations, policy.max_iterations);
+                if !(min..=max).contains(&i) {
+                    return Err(Usage(format!(
+                        "--iterations {i}: out of bounds; use {min} to {max} \
+                         (password.min_iterations to password.max_iterations)"
+                    )));
+                }
                 policy.iterations = i;
             }
             let kw = keyward(policy, cli.keyring.as_deref())?;
@@ -565,9 +609,14 @@ fn run(cli: Cli) -> Result<Done, Usage> {
         Command::Limit(cmd) => run_limit(cmd, cli.keyring.as_deref(), &cli.store),
         Command::Erase { sub } => run_erase(&sub, &config, cli.keyring.as_deref(), &cli.store),
         Command::Tag { sub } => run_tag(&sub, cli.keyring.as_deref(), &cli.store),
+        Command::Keyring(cmd) => run_keyring(cmd, cli.keyring.as_deref()),
         Command::Audit => {
             let kw = keyward(password_policy(&config)?, cli.keyring.as_deref())?;
-            let counts = audit(kw.passwords(), std::io::stdin().lock())?;
+            let peppers: Vec<&str> = kw
+                .keys()
+                .map(|k| k.pepper_ids().collect())
+                .unwrap_or_default();
+            let counts = audit(kw.passwords(), &peppers, std::io::stdin().lock())?;
             Ok(Done::Ok(counts.to_json()))
         }
         Command::Inspect { hash } => {
@@ -641,12 +690,35 @@ fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<D
             let input = read_secret()?;
             let token = std::str::from_utf8(input.unprotected_as_bytes())
                 .map_err(|_| Usage("input is not a JWT: not UTF-8".into()))?;
-            match jwt.verify_with::<serde_json::Map<String, serde_json::Value>>(token) {
+            type Claims = serde_json::Map<String, serde_json::Value>;
+            let verdict = match jwt.verify_with::<Claims>(token) {
+                Err(Error::Jwt(JwtError::Malformed)) => {
+                    let Some(signed) = jwt_signed_part(token) else {
+                        return Err(Usage(
+                            "input is not a JWT: not a well-formed compact JWS".into(),
+                        ));
+                    };
+                    if token.len() > keyward::jwt::MAX_TOKEN_LEN {
+                        return Ok(Done::Negative(
+                            json!({"error": JwtError::Malformed.reason()}).to_string(),
+                        ));
+                    }
+                    // A JWT, but its signature is missing or not even
+                    // base64url (`alg: none`, a cut signature): judged as
+                    // one with a wrong signature, so that the library's
+                    // order of checks (key, algorithm, signature) names the
+                    // reason. Whatever that judgement, the token is
+                    // refused: its own signature was never checked.
+                    match jwt.verify_with::<Claims>(&format!("{signed}.{PLACEHOLDER_SIGNATURE}")) {
+                        Ok(_) => Err(Error::Jwt(JwtError::BadSignature)),
+                        other => other,
+                    }
+                }
+                other => other,
+            };
+            match verdict {
                 Ok(claims) => Ok(Done::Ok(
                     serde_json::to_string(&claims).map_err(|e| Usage(e.to_string()))?,
-                )),
-                Err(Error::Jwt(JwtError::Malformed)) => Err(Usage(
-                    "input is not a JWT: not a well-formed compact JWS".into(),
                 )),
                 Err(Error::Jwt(e)) => {
                     let mut out = json!({"error": e.reason()});
@@ -662,6 +734,29 @@ fn run_jwt(cmd: JwtCommand, config: &Config, keyring: Option<&Path>) -> Result<D
     }
 }
 
+/// A signature segment that decodes (one zero byte) and verifies under no
+/// key: what `jwt verify` puts in place of one that does not decode.
+const PLACEHOLDER_SIGNATURE: &str = "AA";
+
+/// The signed part (`header.payload`) of input that is a JWT, however bad
+/// its signature: three `.`-separated segments, of which the first is
+/// base64url of a JSON object and the second base64url. `None` for input
+/// that is not a JWT at all.
+fn jwt_signed_part(token: &str) -> Option<&str> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let (signed, _signature) = token.rsplit_once('.')?;
+    let (header, payload) = signed.split_once('.')?;
+    if payload.contains('.') {
+        return None;
+    }
+    let header = Base64UrlUnpadded::decode_vec(header).ok()?;
+    Base64UrlUnpadded::decode_vec(payload).ok()?;
+    match serde_json::from_slice::<serde_json::Value>(&header) {
+        Ok(serde_json::Value::Object(_)) => Some(signed),
+        _ => None,
+    }
+}
+
 /// Opens the state store named by `--store`, through the library's one URL
 /// dispatch.
 async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usage> {
@@ -672,6 +767,13 @@ async fn open_store(url: &str) -> Result<std::sync::Arc<dyn keyward::Store>, Usa
     } else {
         url.split(':').next().unwrap_or_default()
     };
+    // A scheme alone (`--store sqlite`): the form it lacks, spelled out.
+    if !url.contains(':') {
+        return Err(Usage(format!(
+            "--store {shown}: not a store URL; use sqlite:PATH (as in sqlite:keyward.db), \
+             memory:, postgres://… or redis://…"
+        )));
+    }
     keyward::store::open(url)
         .await
         .map_err(|e| Usage(format!("store {shown}: {e}")))
@@ -773,9 +875,9 @@ fn run_session(
                 _ => Err(Usage("--session and --sub go together".into())),
             },
             SessionCommand::RevokeAll { sub } => {
-                sessions.revoke_all(&sub).await?;
+                let found = sessions.revoke_all_found(&sub).await?;
                 Ok(Done::Ok(
-                    json!({"subject": sub, "revoked": true}).to_string(),
+                    json!({"subject": sub, "revoked": true, "found": found}).to_string(),
                 ))
             }
         }
@@ -837,6 +939,52 @@ fn run_erase(
     })
 }
 
+/// `keyward keyring …`: public facts of the key ring, and the changes an
+/// operator makes to it. A change loads the file, applies one library call
+/// and writes the file back atomically with mode 0600
+/// ([`KeyRing::save`]); nothing secret is printed.
+fn run_keyring(cmd: KeyringCommand, keyring: Option<&Path>) -> Result<Done, Usage> {
+    let path = keyring.unwrap_or(Path::new(DEFAULT_KEYRING));
+    let mut keys = load_keys(path)?;
+    let out = match cmd {
+        KeyringCommand::Show => {
+            let current = keys.current_jwt_key().kid();
+            let jwt: Vec<_> = keys
+                .jwt_keys()
+                .map(|k| json!({"kid": k.kid(), "alg": k.alg().name(), "current": k.kid() == current}))
+                .collect();
+            let peppers: Vec<&str> = keys.pepper_ids().collect();
+            return Ok(Done::Ok(
+                json!({
+                    "jwt": jwt,
+                    "peppers": peppers,
+                    "current_pepper": keys.current_pepper_id(),
+                })
+                .to_string(),
+            ));
+        }
+        KeyringCommand::RotateJwt { alg } => {
+            let alg: JwtAlg = match alg {
+                Some(name) => name.parse()?,
+                None => keys.current_jwt_key().alg(),
+            };
+            let key = keys.rotate_jwt(alg)?;
+            json!({"kid": key.kid(), "alg": key.alg().name()})
+        }
+        KeyringCommand::RetireJwt { kid } => {
+            keys.retire_jwt(&kid).map_err(|e| match e {
+                Error::Config(msg) => Usage(format!("--kid {kid}: {msg}")),
+                e => Usage::from(e),
+            })?;
+            json!({ "retired": kid })
+        }
+        KeyringCommand::AddPepper => json!({ "pepper": keys.add_pepper()? }),
+    };
+    keys.save(path)
+        .map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+    Ok(Done::Ok(out.to_string()))
+}
+
 /// `keyward tag`: the subject's audit tag, from its salt in the store.
 fn run_tag(sub: &str, keyring: Option<&Path>, store_url: &str) -> Result<Done, Usage> {
     check_subject(sub)?;
@@ -895,9 +1043,26 @@ fn run_otp(
                 }
             }
             OtpCommand::Unlock { sub } => {
-                otp.unlock(&sub).await?;
+                let found = otp.unlock_found(&sub).await?;
                 Ok(Done::Ok(
-                    json!({"subject": sub, "unlocked": true}).to_string(),
+                    json!({"subject": sub, "unlocked": true, "found": found}).to_string(),
+                ))
+            }
+            OtpCommand::Status { sub } => {
+                let status = otp.status(&sub).await?;
+                // `failures` counts toward the lock that only an unlock
+                // ends; `retry_after` is the timed lock's, rounded up.
+                Ok(Done::Ok(
+                    json!({
+                        "subject": sub,
+                        "found": status.found,
+                        "failures": status.failures,
+                        "locked": status.locked,
+                        "retry_after": status.retry_after.map(secs_rounded_up),
+                        "locked_until_unlock": status.locked_until_unlock,
+                        "pending": status.pending,
+                    })
+                    .to_string(),
                 ))
             }
         }
@@ -1241,6 +1406,9 @@ struct AuditCounts {
     total: u64,
     needs_rehash: u64,
     malformed: u64,
+    /// Hashes made with a pepper the key ring does not hold: no password
+    /// verifies against them, so a rehash on login never comes.
+    unverifiable: u64,
     schemes: BTreeMap<&'static str, u64>,
 }
 
@@ -1248,8 +1416,10 @@ impl AuditCounts {
     /// Counts one line, without its `\n`. A trailing `\r` is removed; a
     /// line left empty is skipped and not counted. A line that is too long,
     /// not UTF-8, or refused by `inspect` (malformed, out of the policy's
-    /// bounds, or of a disabled scheme) is malformed.
-    fn record(&mut self, passwords: &Passwords, line: &[u8], too_long: bool) {
+    /// bounds, or of a disabled scheme) is malformed. A well-formed hash
+    /// whose pepper id is not among `peppers` counts under its scheme and
+    /// as unverifiable, never as needing a rehash.
+    fn record(&mut self, passwords: &Passwords, peppers: &[&str], line: &[u8], too_long: bool) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() && !too_long {
             return;
@@ -1263,7 +1433,13 @@ impl AuditCounts {
             Some(info) => {
                 let n = self.schemes.entry(info.scheme.name()).or_default();
                 *n = n.saturating_add(1);
-                if info.needs_rehash {
+                if info
+                    .pepper_id
+                    .as_deref()
+                    .is_some_and(|id| !peppers.contains(&id))
+                {
+                    self.unverifiable = self.unverifiable.saturating_add(1);
+                } else if info.needs_rehash {
                     self.needs_rehash = self.needs_rehash.saturating_add(1);
                 }
             }
@@ -1276,6 +1452,7 @@ impl AuditCounts {
             "total": self.total,
             "needs_rehash": self.needs_rehash,
             "malformed": self.malformed,
+            "unverifiable": self.unverifiable,
             "schemes": self.schemes,
         })
         .to_string()
@@ -1284,8 +1461,13 @@ impl AuditCounts {
 
 /// Reads one hash per line and counts them. Streams: at most
 /// [`AUDIT_MAX_LINE`] bytes of a line are held, beside the reader's own
-/// buffer, however long the input or any one line.
-fn audit(passwords: &Passwords, mut input: impl BufRead) -> Result<AuditCounts, Usage> {
+/// buffer, however long the input or any one line. `peppers`: the pepper
+/// ids of the key ring (none without one).
+fn audit(
+    passwords: &Passwords,
+    peppers: &[&str],
+    mut input: impl BufRead,
+) -> Result<AuditCounts, Usage> {
     let mut counts = AuditCounts::default();
     let mut line = Vec::with_capacity(AUDIT_MAX_LINE);
     let mut too_long = false;
@@ -1296,7 +1478,7 @@ fn audit(passwords: &Passwords, mut input: impl BufRead) -> Result<AuditCounts, 
         if buf.is_empty() {
             // End of input: a last line without a line ending still counts.
             if !line.is_empty() || too_long {
-                counts.record(passwords, &line, too_long);
+                counts.record(passwords, peppers, &line, too_long);
             }
             return Ok(counts);
         }
@@ -1316,7 +1498,7 @@ fn audit(passwords: &Passwords, mut input: impl BufRead) -> Result<AuditCounts, 
         };
         input.consume(used);
         if newline.is_some() {
-            counts.record(passwords, &line, too_long);
+            counts.record(passwords, peppers, &line, too_long);
             line.clear();
             too_long = false;
         }
@@ -1339,7 +1521,16 @@ fn keyward(policy: PasswordPolicy, keyring: Option<&Path>) -> Result<Keyward, Us
 }
 
 fn load_keys(path: &Path) -> Result<KeyRing, Usage> {
-    let keys = KeyRing::load(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
+    let keys = KeyRing::load(path).map_err(|e| match e {
+        Error::Keyring(KeyringError::Io(io)) if io.kind() == std::io::ErrorKind::NotFound => {
+            Usage(format!(
+                "{}: no key ring there; create one with `{}`",
+                path.display(),
+                init_command(path)
+            ))
+        }
+        e => Usage(format!("{}: {e}", path.display())),
+    })?;
     // The library logs this through `tracing`, which the CLI does not
     // print; an operator should still hear it. A group- or world-writable
     // file never gets here: `load` refuses it.
@@ -1356,6 +1547,15 @@ fn load_keys(path: &Path) -> Result<KeyRing, Usage> {
         }
     }
     Ok(keys)
+}
+
+/// The command that creates the key ring at `path`.
+fn init_command(path: &Path) -> String {
+    if path == Path::new(DEFAULT_KEYRING) {
+        "keyward init".to_owned()
+    } else {
+        format!("keyward init --keyring {}", path.display())
+    }
 }
 
 /// Reads a password from stdin, as [`read_secret_bytes`] does.
@@ -1393,16 +1593,32 @@ fn load_config(path: Option<&Path>) -> Result<Config, Usage> {
         None if Path::new(DEFAULT_CONFIG).exists() => Path::new(DEFAULT_CONFIG),
         None => return Ok(Config::default()),
     };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Usage(format!("{}: {e}", path.display())))?;
-    Config::from_toml_str(&text).map_err(|e| Usage(format!("{}: {}", path.display(), e.message())))
+    // The library's own reading of the file, which a service uses too
+    // (`Config::load`): one configuration for both.
+    Config::load(path).map_err(|e| match e {
+        Error::Config(msg) => Usage(msg),
+        e => Usage::from(e),
+    })
 }
 
 /// The `[password]` table. An unknown scheme name is reported bare, as
 /// `password.disabled_schemes: …`.
 fn password_policy(config: &Config) -> Result<PasswordPolicy, Usage> {
-    config.password_policy().map_err(|e| match e {
+    let policy = config.password_policy().map_err(|e| match e {
         Error::Config(msg) => Usage(msg),
         e => Usage::from(e),
-    })
+    })?;
+    // The builder refuses this too, without the numbers.
+    let (i, min, max) = (
+        policy.iterations,
+        policy.min_iterations,
+        policy.max_iterations,
+    );
+    if min <= max && !(min..=max).contains(&i) {
+        return Err(Usage(format!(
+            "password.iterations = {i} is out of bounds; use {min} to {max} \
+             (password.min_iterations to password.max_iterations)"
+        )));
+    }
+    Ok(policy)
 }

@@ -86,3 +86,20 @@ pub fn finish(mut child: Child, stdin: &[u8]) -> Run {
 pub fn keyward(dir: &Path, args: &[&str], stdin: &[u8]) -> Run {
     finish(spawn(dir, args), stdin)
 }
+
+/// `keyward ARGS < stdin` in `dir`, with the key ring and store variables
+/// cleared, then `env` set.
+pub fn keyward_env(dir: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+    let child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KEYWARD_KEYRING")
+        .env_remove("KEYWARD_STORE")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    finish(child, stdin)
+}
