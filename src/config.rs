@@ -133,6 +133,10 @@ pub struct PasswordConfig {
     pub queue_timeout_ms: Option<u64>,
     /// [`PasswordPolicy::disabled_schemes`], by [`Scheme::name`].
     pub disabled_schemes: Option<Vec<String>>,
+    /// [`PasswordPolicy::upgrade_argon2`].
+    pub upgrade_argon2: Option<bool>,
+    /// [`PasswordPolicy::argon2_max_memory_kib`].
+    pub argon2_max_memory_kib: Option<u32>,
 }
 
 /// The `[jwt]` table: the access-token policy ([`JwtPolicy`]).
@@ -349,6 +353,8 @@ impl Config {
             max_in_flight,
             queue_timeout,
             disabled_schemes,
+            upgrade_argon2,
+            argon2_max_memory_kib,
         } = &mut p;
         let c = &self.password;
         set(iterations, c.iterations);
@@ -358,6 +364,8 @@ impl Config {
         set(max_length, c.max_length);
         set(max_in_flight, c.max_in_flight);
         set(queue_timeout, c.queue_timeout_ms.map(Duration::from_millis));
+        set(upgrade_argon2, c.upgrade_argon2);
+        set(argon2_max_memory_kib, c.argon2_max_memory_kib);
         for name in c.disabled_schemes.iter().flatten() {
             let scheme = Scheme::from_name(name).ok_or_else(|| {
                 Error::Config(format!(

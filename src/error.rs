@@ -41,9 +41,10 @@ pub enum Error {
         id: String,
     },
     /// The concurrency cap for password hashing was full for longer than the
-    /// policy's queue timeout, or a state-store operation lost its
-    /// compare-and-swap `max_retries` times in a row. Shed the request (for
-    /// example with HTTP 429).
+    /// policy's queue timeout, the memory an Argon2 hash declares could not
+    /// be allocated, or a state-store operation lost its compare-and-swap
+    /// `max_retries` times in a row. Shed the request (for example with
+    /// HTTP 429).
     Busy,
     /// The subject is being erased ([`Keyward::erase`](crate::Keyward::erase)
     /// began and has not finished): nothing of it starts, refreshes or
@@ -387,6 +388,21 @@ pub enum HashError {
     },
     /// A field is not valid in its encoding (base64, hex, digits).
     Encoding(&'static str),
+    /// A cost parameter other than a PBKDF2 iteration count is outside its
+    /// bound: bcrypt's `cost`, or Argon2's `m` (KiB), `t` or `p`.
+    Cost {
+        /// The parameter's name as the hash string writes it.
+        param: &'static str,
+        /// The value found in the hash.
+        found: u64,
+        /// The smallest accepted value.
+        min: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
+    /// The string is of a known scheme's variant that keyward does not
+    /// verify (bcrypt's `$2x$` and `$2$`).
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for HashError {
@@ -416,6 +432,16 @@ impl fmt::Display for HashError {
                 )
             }
             Self::Encoding(what) => write!(f, "{what} is not validly encoded"),
+            Self::Cost {
+                param,
+                found,
+                min,
+                max,
+            } => write!(
+                f,
+                "parameter {param} = {found} is outside the accepted range {min}..={max}"
+            ),
+            Self::Unsupported(what) => write!(f, "{what} is not supported"),
         }
     }
 }

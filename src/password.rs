@@ -30,7 +30,17 @@
 //! verified exactly as their origin wrote them, with the same bounds as PHC
 //! strings, and a correct password on one always yields a rehash to the
 //! current form. [`PasswordPolicy::disabled_schemes`] turns schemes off.
+//!
+//! They accept bcrypt (`$2a$`, `$2b$`, `$2y$`) and Argon2 (`$argon2id$`,
+//! `$argon2i$`, `$argon2d$`) hashes too, verified through the `bcrypt` and
+//! RustCrypto `argon2` crates with their costs bounded before any work
+//! ([`BCRYPT_MAX_COST`], [`ARGON2_MAX_TIME`], [`ARGON2_MAX_PARALLELISM`],
+//! [`PasswordPolicy::argon2_max_memory_kib`]). A correct password on a
+//! bcrypt hash always yields a rehash; on an Argon2 hash only when
+//! [`PasswordPolicy::upgrade_argon2`] is set, because PBKDF2 is not
+//! memory-hard and the upgrade is a step down in that respect.
 
+mod imported;
 mod kdf;
 mod legacy;
 mod phc;
@@ -88,6 +98,37 @@ pub const WERKZEUG_DEFAULT_ITERATIONS: u32 = 260_000;
 /// How long async password work waits for a slot before failing with
 /// [`Error::Busy`].
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Lowest bcrypt cost accepted: 4, the format's own floor (OpenBSD's
+/// `bcrypt_gensalt` and every implementation refuse less).
+pub const BCRYPT_MIN_COST: u32 = 4;
+/// Highest bcrypt cost accepted: 16, that is 2^16 = 65,536 rounds, checked
+/// before any work. Defaults in the wild are 10 (PHP before 8.4, Spring,
+/// Node) to 12 (Rails, Laravel, Python, PHP 8.4); each step doubles the
+/// work, so 16 is 16 times the most common default, a few seconds of CPU
+/// per login, while the format allows 31 (two days).
+pub const BCRYPT_MAX_COST: u32 = 16;
+/// Most passes (`t`) an Argon2 hash may declare: 10, checked before any
+/// work. RFC 9106 §4 recommends t = 1 (with 2 GiB) or t = 3 (with 64 MiB);
+/// argon2-cffi and node-argon2 default to 3, PHP to 4, Keycloak to 5,
+/// OWASP's Password Storage Cheat Sheet lists t = 1 to 5, and libsodium's
+/// most expensive Argon2id setting is 4. Work grows with `m` × `t`.
+pub const ARGON2_MAX_TIME: u32 = 10;
+/// Most lanes (`p`) an Argon2 hash may declare: 64, checked before any
+/// work. keyward computes the lanes one after the other, and `m` is shared
+/// between them, so `p` adds no work; the bound only refuses nonsense.
+/// RFC 9106 §4 recommends 4; PHP, Spring and libsodium write 1.
+pub const ARGON2_MAX_PARALLELISM: u32 = 64;
+/// Default of [`PasswordPolicy::argon2_max_memory_kib`]: 262,144 KiB
+/// (256 MiB), four times the 64 MiB that RFC 9106 §4's second recommended
+/// option, argon2-cffi, node-argon2, PHP and Laravel use, and the "moderate"
+/// setting of libsodium. RFC 9106's first option (2 GiB) needs it raised.
+pub const ARGON2_DEFAULT_MAX_MEMORY_KIB: u32 = 262_144;
+/// Highest value [`PasswordPolicy::argon2_max_memory_kib`] may be set to:
+/// 4,194,304 KiB (4 GiB), twice RFC 9106 §4's first recommended option.
+pub const ARGON2_MAX_MEMORY_CEILING_KIB: u32 = 4_194_304;
+/// Lowest value [`PasswordPolicy::argon2_max_memory_kib`] may be set to:
+/// 8 KiB, Argon2's own floor for one lane (RFC 9106 §3.1).
+pub const ARGON2_MIN_MEMORY_KIB: u32 = 8;
 
 /// The password policy: costs, bounds and limits.
 ///
@@ -168,6 +209,30 @@ pub struct PasswordPolicy {
     /// ```
     #[cfg_attr(feature = "config", serde(deserialize_with = "de::scheme_names"))]
     pub disabled_schemes: BTreeSet<Scheme>,
+    /// Whether a correct password on an imported Argon2 hash (`argon2id`,
+    /// `argon2i`, `argon2d`) yields [`Verified::rehash`] to PBKDF2. Off by
+    /// default.
+    ///
+    /// Argon2 is memory-hard and PBKDF2 is not: an attacker with GPUs or
+    /// ASICs pays far less per guess against PBKDF2 than against Argon2 at
+    /// a comparable login time, so the upgrade is a step down in that
+    /// respect. Turn it on to have one scheme in the table, for FIPS 140-3
+    /// or for verifiers that have only PBKDF2 (WebCrypto, edge runtimes),
+    /// or when the Argon2 hashes are weaker than the PBKDF2 policy (below
+    /// OWASP's m = 19 MiB, t = 2, p = 1). bcrypt is always upgraded: it is
+    /// not memory-hard either, and truncates passwords at 72 bytes.
+    pub upgrade_argon2: bool,
+    /// Most memory an imported Argon2 hash may declare (its `m`), in KiB,
+    /// checked before any work. Default
+    /// [`ARGON2_DEFAULT_MAX_MEMORY_KIB`] (256 MiB); at most
+    /// [`ARGON2_MAX_MEMORY_CEILING_KIB`].
+    ///
+    /// Each Argon2 verification allocates its `m`, so the async API can
+    /// hold up to `max_in_flight × argon2_max_memory_kib` at once (1 GiB
+    /// with 4 CPUs and the defaults), and the blocking API that much per
+    /// calling thread. Raise it only as far as the hashes being imported
+    /// need (`keyward inspect` shows a hash's `m`) and the host can hold.
+    pub argon2_max_memory_kib: u32,
 }
 
 /// How [`PasswordPolicy`] reads the fields that are not plain numbers.
@@ -211,6 +276,8 @@ impl Default for PasswordPolicy {
                 .map_or(1, std::num::NonZeroUsize::get),
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             disabled_schemes: BTreeSet::new(),
+            upgrade_argon2: false,
+            argon2_max_memory_kib: ARGON2_DEFAULT_MAX_MEMORY_KIB,
         }
     }
 }
@@ -243,6 +310,14 @@ impl PasswordPolicy {
                     .into(),
             ));
         }
+        if !(ARGON2_MIN_MEMORY_KIB..=ARGON2_MAX_MEMORY_CEILING_KIB)
+            .contains(&self.argon2_max_memory_kib)
+        {
+            return Err(Error::Config(format!(
+                "password.argon2_max_memory_kib must lie within \
+                 {ARGON2_MIN_MEMORY_KIB}..={ARGON2_MAX_MEMORY_CEILING_KIB}"
+            )));
+        }
         Ok(())
     }
 }
@@ -250,9 +325,10 @@ impl PasswordPolicy {
 /// The scheme of a stored password hash, named as the CLI names it.
 ///
 /// Every scheme but [`Pbkdf2Sha256`](Self::Pbkdf2Sha256) is verify-only: a
-/// correct password on any other scheme always yields
-/// [`Verified::rehash`]. The imported ("legacy") schemes are verified
-/// exactly as their origin writes them, without a pepper.
+/// correct password on any other scheme yields [`Verified::rehash`], always
+/// but for Argon2, where [`PasswordPolicy::upgrade_argon2`] decides. The
+/// imported ("legacy") schemes are verified exactly as their origin writes
+/// them, without a pepper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Scheme {
@@ -283,11 +359,20 @@ pub enum Scheme {
     /// ASP.NET Identity v3: base64 of `0x01 ‖ prf ‖ iterations ‖ salt_len ‖
     /// salt ‖ subkey` (big-endian u32s; PRF 0 SHA-1, 1 SHA-256, 2 SHA-512).
     AspnetIdentityV3,
+    /// bcrypt: `$2b$<cost>$<salt><hash>`, also `$2a$` and `$2y$` (Rails,
+    /// Laravel, PHP, Node, Spring, Python). Cost 4 to [`BCRYPT_MAX_COST`].
+    Bcrypt,
+    /// Argon2id in its PHC string: `$argon2id$v=19$m=…,t=…,p=…$…$…`.
+    Argon2id,
+    /// Argon2i in its PHC string: `$argon2i$v=19$m=…,t=…,p=…$…$…`.
+    Argon2i,
+    /// Argon2d in its PHC string: `$argon2d$v=19$m=…,t=…,p=…$…$…`.
+    Argon2d,
 }
 
 impl Scheme {
     /// Every scheme, in declaration order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 16] = [
         Self::Pbkdf2Sha256,
         Self::Pbkdf2Sha512,
         Self::PasslibPbkdf2Sha1,
@@ -300,10 +385,14 @@ impl Scheme {
         Self::WerkzeugPbkdf2Sha512,
         Self::AspnetIdentityV2,
         Self::AspnetIdentityV3,
+        Self::Bcrypt,
+        Self::Argon2id,
+        Self::Argon2i,
+        Self::Argon2d,
     ];
 
     /// The scheme's name: `pbkdf2-sha256`, `pbkdf2-sha512`,
-    /// `django-pbkdf2-sha256`, `aspnet-identity-v3`, …
+    /// `django-pbkdf2-sha256`, `aspnet-identity-v3`, `bcrypt`, `argon2id`, …
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -319,6 +408,10 @@ impl Scheme {
             Self::WerkzeugPbkdf2Sha512 => "werkzeug-pbkdf2-sha512",
             Self::AspnetIdentityV2 => "aspnet-identity-v2",
             Self::AspnetIdentityV3 => "aspnet-identity-v3",
+            Self::Bcrypt => "bcrypt",
+            Self::Argon2id => "argon2id",
+            Self::Argon2i => "argon2i",
+            Self::Argon2d => "argon2d",
         }
     }
 
@@ -329,7 +422,8 @@ impl Scheme {
     }
 
     /// Whether the scheme is imported from another stack (Django, Werkzeug,
-    /// passlib, ASP.NET Identity) rather than a PHC string.
+    /// passlib, ASP.NET Identity, bcrypt, Argon2) rather than keyward's own
+    /// PHC PBKDF2 strings.
     #[must_use]
     pub fn is_legacy(self) -> bool {
         !matches!(self, Self::Pbkdf2Sha256 | Self::Pbkdf2Sha512)
@@ -348,12 +442,17 @@ impl std::fmt::Display for Scheme {
 pub struct HashInfo {
     /// The scheme.
     pub scheme: Scheme,
-    /// The iteration count.
+    /// The iteration count: PBKDF2's iterations, bcrypt's rounds (2^cost),
+    /// or Argon2's passes (`t`).
     pub iterations: u32,
     /// The salt length in bytes.
     pub salt_len: usize,
     /// The hash (derived key) length in bytes.
     pub hash_len: usize,
+    /// Argon2's memory (`m`), in KiB; `None` for other schemes.
+    pub memory_kib: Option<u32>,
+    /// Argon2's lanes (`p`); `None` for other schemes.
+    pub parallelism: Option<u32>,
     /// The pepper id, if the hash was made with a pepper. Always `None` for
     /// imported schemes, which have no pepper.
     pub pepper_id: Option<String>,
@@ -405,7 +504,15 @@ impl std::fmt::Debug for Verified {
     }
 }
 
-/// A stored hash of any scheme, parsed and checked against every bound.
+/// A stored hash, parsed and checked against every bound: a PBKDF2 hash
+/// (PHC or an imported format), or a bcrypt or Argon2 hash.
+enum Stored<'a> {
+    Pbkdf2(Parsed<'a>),
+    Imported(Scheme, imported::Imported),
+}
+
+/// A stored PBKDF2 hash of any scheme, parsed and checked against every
+/// bound.
 struct Parsed<'a> {
     scheme: Scheme,
     digest: Digest,
@@ -535,13 +642,16 @@ impl Passwords {
     }
 
     /// Verifies a password against a stored hash of any [`Scheme`]: PHC, or
-    /// a hash imported from Django, Werkzeug, passlib or ASP.NET Identity.
+    /// a hash imported from Django, Werkzeug, passlib, ASP.NET Identity,
+    /// bcrypt or Argon2.
     ///
-    /// The password is used exactly as given. The stored string is fully
-    /// parsed and checked against the policy's bounds before any hashing, so
-    /// a tampered row cannot make the server do unbounded work. The
-    /// comparison is constant-time. A correct password on any scheme but
-    /// `pbkdf2-sha256` always yields [`Verified::rehash`].
+    /// The password is used exactly as given (bcrypt alone reads only its
+    /// first 72 bytes, as every bcrypt implementation did). The stored string
+    /// is fully parsed and checked against the policy's bounds before any
+    /// hashing, so a tampered row cannot make the server do unbounded work.
+    /// The comparison is constant-time. A correct password on any scheme but
+    /// `pbkdf2-sha256` yields [`Verified::rehash`]: always, except on Argon2
+    /// where [`PasswordPolicy::upgrade_argon2`] decides.
     ///
     /// # Errors
     /// - [`Error::PasswordMismatch`] for a wrong password;
@@ -551,10 +661,17 @@ impl Passwords {
     ///   ([`HashError::SchemeDisabled`]);
     /// - [`Error::UnknownPepper`] when the hash names a pepper the key ring
     ///   lacks;
+    /// - [`Error::Busy`] when the memory an Argon2 hash declares cannot be
+    ///   allocated;
     /// - [`Error::Rng`] if a due rehash cannot draw a salt.
     pub fn verify(&self, password: &Password, stored: &str) -> Result<Verified, Error> {
         self.check_max_length(password)?;
-        let parsed = self.parse(stored)?;
+        let parsed = match self.parse(stored)? {
+            Stored::Pbkdf2(parsed) => parsed,
+            Stored::Imported(scheme, imported) => {
+                return self.verify_imported(password, stored, scheme, &imported);
+            }
+        };
         let pepper = match parsed.pepper_id {
             None => None,
             Some(id) => Some(
@@ -600,6 +717,38 @@ impl Passwords {
         })
     }
 
+    /// The end of [`verify`](Self::verify) for bcrypt and Argon2.
+    fn verify_imported(
+        &self,
+        password: &Password,
+        stored: &str,
+        scheme: Scheme,
+        imported: &imported::Imported,
+    ) -> Result<Verified, Error> {
+        if !imported.matches(password.unprotected_as_bytes(), stored)? {
+            return Err(Error::PasswordMismatch);
+        }
+        let rehash = if self.upgrades(scheme) {
+            Some(self.hash_unchecked_min(password)?)
+        } else {
+            None
+        };
+        Ok(Verified {
+            scheme,
+            old: stored.to_owned(),
+            rehash,
+        })
+    }
+
+    /// Whether a correct login on an imported bcrypt or Argon2 hash yields a
+    /// rehash.
+    fn upgrades(&self, scheme: Scheme) -> bool {
+        match scheme {
+            Scheme::Argon2id | Scheme::Argon2i | Scheme::Argon2d => self.core.policy.upgrade_argon2,
+            _ => true,
+        }
+    }
+
     /// Runs a full verification against a fixed dummy hash at the current
     /// cost, for a login whose account does not exist, so that a missing
     /// account cannot be told apart by timing (ASVS 5.0 6.3.8; Django
@@ -635,13 +784,29 @@ impl Passwords {
     /// [`Error::Hash`] for a malformed or out-of-bounds hash, or one of a
     /// scheme the policy disables.
     pub fn inspect(&self, stored: &str) -> Result<HashInfo, Error> {
-        let parsed = self.parse(stored)?;
+        let parsed = match self.parse(stored)? {
+            Stored::Pbkdf2(parsed) => parsed,
+            Stored::Imported(scheme, imported) => {
+                return Ok(HashInfo {
+                    scheme,
+                    iterations: imported.iterations(),
+                    salt_len: imported.salt_len(),
+                    hash_len: imported.hash_len(),
+                    memory_kib: imported.memory_kib(),
+                    parallelism: imported.parallelism(),
+                    pepper_id: None,
+                    needs_rehash: self.upgrades(scheme),
+                });
+            }
+        };
         let scheme = parsed.scheme;
         Ok(HashInfo {
             scheme,
             iterations: parsed.iterations,
             salt_len: parsed.salt.len(),
             hash_len: parsed.hash.len(),
+            memory_kib: None,
+            parallelism: None,
             pepper_id: parsed.pepper_id.map(str::to_owned),
             needs_rehash: self.needs_rehash_parts(
                 scheme,
@@ -655,16 +820,20 @@ impl Passwords {
 
     /// Names the scheme, refuses a disabled one, then parses the rest and
     /// checks every bound. No hashing happens here.
-    fn parse<'a>(&self, stored: &'a str) -> Result<Parsed<'a>, HashError> {
+    fn parse<'a>(&self, stored: &'a str) -> Result<Stored<'a>, HashError> {
         let policy = &self.core.policy;
         let scheme = legacy::detect(stored)?;
         if policy.disabled_schemes.contains(&scheme) {
             return Err(HashError::SchemeDisabled(scheme.name()));
         }
+        if imported::handles(scheme) {
+            let imported = imported::parse(stored, scheme, policy.argon2_max_memory_kib)?;
+            return Ok(Stored::Imported(scheme, imported));
+        }
         let (min, max) = (policy.min_iterations, policy.max_iterations);
         let parsed = parse_scheme(stored, scheme, min, max)?;
         check_work(&parsed, min, max)?;
-        Ok(parsed)
+        Ok(Stored::Pbkdf2(parsed))
     }
 
     fn needs_rehash_parts(

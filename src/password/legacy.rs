@@ -1,5 +1,6 @@
-//! Password hashes imported from other stacks: Django, Werkzeug, passlib and
-//! ASP.NET Identity. Every one is PBKDF2. keyward verifies each exactly as
+//! PBKDF2 password hashes imported from other stacks: Django, Werkzeug,
+//! passlib and ASP.NET Identity. (bcrypt and Argon2 are in `imported.rs`;
+//! this module only names them, in [`detect`].) keyward verifies each exactly as
 //! its origin wrote it, never writes one, and upgrades it to the current
 //! PHC form on the first correct login.
 //!
@@ -30,10 +31,14 @@
 //! [`detect`] names the scheme from a prefix, without parsing the rest. The
 //! prefixes cannot overlap, so a string belongs to one scheme or to none:
 //!
-//! - `$` starts PHC and passlib. The identifier `pbkdf2` is passlib's SHA-1.
-//!   After `pbkdf2-sha256` or `pbkdf2-sha512`, a field starting with a digit
-//!   is passlib's bare round count; PHC parameters always start with a
-//!   letter (`i=`).
+//! - `$` starts PHC, passlib, bcrypt and Argon2; the identifier, up to the
+//!   second `$`, decides. `pbkdf2` is passlib's SHA-1. After
+//!   `pbkdf2-sha256` or `pbkdf2-sha512`, a field starting with a digit is
+//!   passlib's bare round count; PHC parameters always start with a letter
+//!   (`i=`). `2a`, `2b` and `2y` are bcrypt; `2x` and `2` are bcrypt
+//!   variants that need their bugs to verify, refused with
+//!   [`HashError::Unsupported`]. `argon2id`, `argon2i` and `argon2d` are
+//!   Argon2's PHC strings.
 //! - `pbkdf2_sha256$` and `pbkdf2_sha1$` are Django.
 //! - `pbkdf2:sha256`, `pbkdf2:sha1` and `pbkdf2:sha512`, followed by `:` or
 //!   `$`, are Werkzeug.
@@ -86,6 +91,16 @@ pub(crate) fn detect(s: &str) -> Result<Scheme, HashError> {
             ("pbkdf2-sha512", true) => Ok(Scheme::PasslibPbkdf2Sha512),
             ("pbkdf2-sha256", false) => Ok(Scheme::Pbkdf2Sha256),
             ("pbkdf2-sha512", false) => Ok(Scheme::Pbkdf2Sha512),
+            ("2a" | "2b" | "2y", _) => Ok(Scheme::Bcrypt),
+            ("2x", _) => Err(HashError::Unsupported(
+                "bcrypt $2x$ (hashes made by crypt_blowfish's sign-extension bug)",
+            )),
+            ("2", _) => Err(HashError::Unsupported(
+                "bcrypt $2$ (the first OpenBSD version)",
+            )),
+            ("argon2id", _) => Ok(Scheme::Argon2id),
+            ("argon2i", _) => Ok(Scheme::Argon2i),
+            ("argon2d", _) => Ok(Scheme::Argon2d),
             _ => Err(HashError::UnknownScheme),
         };
     }
@@ -141,8 +156,13 @@ pub(crate) fn parse(
         Scheme::PasslibPbkdf2Sha512 => passlib(s, "$pbkdf2-sha512$", Digest::Sha512, bounds),
         Scheme::AspnetIdentityV2 => aspnet(s, 0x00, bounds),
         Scheme::AspnetIdentityV3 => aspnet(s, 0x01, bounds),
-        // PHC strings are parsed by `phc`.
-        Scheme::Pbkdf2Sha256 | Scheme::Pbkdf2Sha512 => Err(HashError::UnknownScheme),
+        // PHC strings are parsed by `phc`, bcrypt and Argon2 by `imported`.
+        Scheme::Pbkdf2Sha256
+        | Scheme::Pbkdf2Sha512
+        | Scheme::Bcrypt
+        | Scheme::Argon2id
+        | Scheme::Argon2i
+        | Scheme::Argon2d => Err(HashError::UnknownScheme),
     }
 }
 
@@ -476,12 +496,33 @@ mod tests {
             ("BAAA", None),
             ("", None),
             ("bcrypt$2b$whatever", None),
+            ("$2a$10$x", Some(Scheme::Bcrypt)),
+            ("$2b$12$x", Some(Scheme::Bcrypt)),
+            ("$2y$04$x", Some(Scheme::Bcrypt)),
+            ("$2b", Some(Scheme::Bcrypt)),
+            ("$2c$10$x", None),
+            ("$2B$10$x", None),
+            ("$3$10$x", None),
+            ("$argon2id$v=19$m=8,t=1,p=1$x$y", Some(Scheme::Argon2id)),
+            ("$argon2i$v=19$m=8,t=1,p=1$x$y", Some(Scheme::Argon2i)),
+            ("$argon2d$v=19$m=8,t=1,p=1$x$y", Some(Scheme::Argon2d)),
+            ("$argon2id", Some(Scheme::Argon2id)),
+            ("$argon2$v=19$m=8,t=1,p=1$x$y", None),
+            ("$argon2ds$v=19$m=8,t=1,p=1$x$y", None),
+            ("$Argon2id$v=19$m=8,t=1,p=1$x$y", None),
+            ("argon2$argon2id$v=19$m=8,t=1,p=1$x$y", None),
         ];
         for (s, want) in cases {
             match want {
                 Some(scheme) => assert_eq!(detect(s).ok(), Some(*scheme), "{s}"),
                 None => assert_eq!(detect(s).err(), Some(HashError::UnknownScheme), "{s}"),
             }
+        }
+        for s in ["$2x$10$x", "$2$10$x"] {
+            assert!(
+                matches!(detect(s), Err(HashError::Unsupported(what)) if what.starts_with("bcrypt")),
+                "{s}"
+            );
         }
     }
 

@@ -196,7 +196,7 @@ fn parse_pepper_id(value: &str) -> Result<&str, HashError> {
 /// checked from the encoded length first, so an oversized field is rejected
 /// without decoding it. Length errors come back as `OutputLength` and are
 /// renamed by the caller.
-fn decode_b64(
+pub(crate) fn decode_b64(
     field: &str,
     what: &'static str,
     min: usize,
