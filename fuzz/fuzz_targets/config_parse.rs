@@ -68,6 +68,14 @@ fuzz_target!(|data: &[u8]| {
                 c.queue_timeout_ms
                     .map_or(d.queue_timeout, std::time::Duration::from_millis)
             );
+            assert_eq!(
+                p.upgrade_argon2,
+                c.upgrade_argon2.unwrap_or(d.upgrade_argon2)
+            );
+            assert_eq!(
+                p.argon2_max_memory_kib,
+                c.argon2_max_memory_kib.unwrap_or(d.argon2_max_memory_kib)
+            );
             let names = c.disabled_schemes.iter().flatten();
             let named = names.map(|n| Scheme::from_name(n).expect("named scheme"));
             assert!(
@@ -204,6 +212,7 @@ fn password_in_bounds(p: &PasswordPolicy) -> bool {
         && p.min_length <= p.max_length
         && !p.disabled_schemes.contains(&Scheme::Pbkdf2Sha256)
         && p.max_in_flight >= 1
+        && (8..=4_194_304).contains(&p.argon2_max_memory_kib)
 }
 
 /// The bounds `KeywardBuilder::build` holds a [`ThrottlePolicy`] to, for
