@@ -23,7 +23,8 @@
 //!   would need the bugs.
 //! - Only the first 72 bytes of a password count, as in every bcrypt
 //!   implementation that wrote these hashes (OpenBSD, PHP, Ruby, Node,
-//!   Spring before 6.3, Python's `bcrypt` before 5.0): a user who chose a
+//!   Spring Security before its CVE-2025-22228 fix, Python's `bcrypt`
+//!   before 5.0): a user who chose a
 //!   longer password typed all of it and logs in with all of it. Every
 //!   byte is used, NUL included, as Python's `bcrypt` and the `bcrypt` crate
 //!   hash it; a C implementation stopped at the first NUL, so a password

@@ -47,8 +47,8 @@ def wrong(password):
 # bcrypt. pyca/bcrypt writes $2b$. From 5.0 it refuses passwords over 72
 # bytes, which it and every other bcrypt implementation used to truncate
 # silently: the rows over 72 bytes hash the first 72 bytes, which is what
-# bcrypt < 5.0, PHP, Ruby, Node and Spring < 6.3 stored for the whole
-# password.
+# bcrypt < 5.0, PHP, Ruby, Node and Spring Security (before its
+# CVE-2025-22228 fix) stored for the whole password.
 BCRYPT_ROWS = [
     # (password, cost, prefixes to write it under)
     ("correct horse battery staple".encode(), 12, ["2b", "2a", "2y"]),
