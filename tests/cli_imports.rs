@@ -125,6 +125,7 @@ fn verify_inspect_and_audit_name_bcrypt_and_argon2() {
             "total": 8,
             "needs_rehash": 3,
             "malformed": 2,
+            "unverifiable": 0,
             "schemes": {"bcrypt": 3, "argon2id": 1, "argon2i": 1, "argon2d": 1},
         })
     );
