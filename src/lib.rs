@@ -414,6 +414,10 @@ impl KeywardBuilder {
     /// without an audience, either without a key ring, or keyed token
     /// digests without a key ring), [`Error::Rng`] if the OS RNG fails.
     pub fn build(self) -> Result<Keyward, Error> {
+        if let Some(warning) = unoptimized_warning(env!("KEYWARD_OPT_LEVEL")) {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| tracing::warn!(opt_level = env!("KEYWARD_OPT_LEVEL"), "{warning}"));
+        }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let passwords = Passwords::new(self.password_policy, self.keys.as_ref())?;
         let jwt_policy = match (self.jwt_policy, self.issuer, self.audience) {
@@ -524,5 +528,39 @@ impl KeywardBuilder {
                 salts,
             }),
         })
+    }
+}
+
+/// What to tell a developer whose build leaves keyward's PBKDF2 core at
+/// `opt-level` `level` (Cargo's `OPT_LEVEL`), if anything. Only level 0
+/// is slow enough to matter: there a login at the default 600,000
+/// iterations takes seconds, and concurrent logins come back `Busy`. (The warning covers keyward's own
+/// level; the README's set-up lines optimise its hash crates too.)
+fn unoptimized_warning(level: &str) -> Option<&'static str> {
+    (level == "0").then_some(
+        "keyward is built unoptimised (opt-level 0): password hashing is many times slower \
+         than in a release build, and logins may time out as Busy; add \
+         [profile.dev.package.keyward] opt-level = 3 (and the same for sha2, sha1 and hmac) to \
+         the application's Cargo.toml",
+    )
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::unoptimized_warning;
+
+    #[test]
+    fn only_an_unoptimised_build_is_warned_about() {
+        let warning = unoptimized_warning("0").expect("opt-level 0 is warned about");
+        assert!(warning.contains("[profile.dev.package.keyward] opt-level = 3"));
+        for level in ["1", "2", "3", "s", "z"] {
+            assert_eq!(unoptimized_warning(level), None, "opt-level {level}");
+        }
+    }
+
+    #[test]
+    fn the_build_knows_its_level() {
+        // This crate's own dev profile is opt-level 1, release 3.
+        assert!(["1", "2", "3"].contains(&env!("KEYWARD_OPT_LEVEL")));
     }
 }
