@@ -89,10 +89,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 4. Authenticate a request.
     let claims = sessions.authenticate(pair.access.unprotected_as_str())?;
     println!(
-        "4. authenticated: sub={} sid={} expires in {} s",
+        "4. authenticated: sub={} sid={}; the access token expires in {}",
         claims.sub,
         claims.sid,
-        claims.exp.saturating_sub(claims.iat)
+        duration(claims.exp.saturating_sub(claims.iat))
     );
 
     // 5. Refresh: the refresh token rotates.
@@ -122,8 +122,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let otp = kw.otp()?;
     let issued = otp.issue("alice", Purpose::Login).await?;
     println!(
-        "7. sent a 6-digit code to alice (expires at {})",
-        issued.expires_at
+        "7. sent a 6-digit code to alice; it expires in {}",
+        duration(issued.expires_at.saturating_sub(clock.now()))
     );
     let wrong_code = if issued.code.unprotected_as_str() == "000000" {
         "111111"
@@ -133,7 +133,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..3 {
         match otp.verify("alice", Purpose::Login, wrong_code).await {
             Err(Error::Otp(OtpError::Invalid { attempts_left })) => {
-                println!("   wrong code: {attempts_left} attempts left")
+                let plural = if attempts_left == 1 { "" } else { "s" };
+                println!("   wrong code: {attempts_left} attempt{plural} left");
             }
             other => return Err(format!("expected invalid, got {other:?}").into()),
         }
@@ -144,8 +145,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         Err(Error::Otp(OtpError::Locked { retry_after })) => {
             println!(
-                "   locked: even the right code is refused; retry after {} s",
-                retry_after.as_secs()
+                "   locked: even the right code is refused; retry in {}",
+                duration(retry_after.as_secs())
             );
         }
         other => return Err(format!("expected locked, got {other:?}").into()),
@@ -192,12 +193,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("the key should be revoked: {other:?}").into()),
     }
     println!(
-        "done: everything above lived in {}",
+        "done: the sessions, codes, lockout and API key above lived in {}, a SQLite file in a temporary folder, removed now;",
         db.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("keyward.db")
     );
+    println!(
+        "      the user table (names and password hashes) was a map in memory: an application keeps it in its own database"
+    );
     Ok(())
+}
+
+/// Seconds as a person reads them: "15 min", "1 h", "45 s".
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s if s >= 60 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{s} s"),
+    }
 }
 
 /// The last 12 characters, enough to tell two tokens apart in the output.
