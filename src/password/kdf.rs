@@ -28,7 +28,7 @@
 //! - `T` is kept as the XOR of the state words, never read back from the
 //!   block.
 //!
-//! `benches/pbkdf2.rs` measures each core against the bare chain of its
+//! `harness/benches/pbkdf2.rs` measures each core against the bare chain of its
 //! compressions, the `pbkdf2` crate and ring; `tests/kdf.rs` checks each
 //! against the `pbkdf2` crate.
 

@@ -100,7 +100,7 @@ impl SqliteStore {
     /// setting keyward used before. A commit is then not synced when the swap
     /// answers, only at the next WAL checkpoint, so a power loss or an OS
     /// crash can undo acknowledged writes (a revocation, a lockout, a spent
-    /// code). It exists only so that `benches/session_refresh.rs` can
+    /// code). It exists only so that `harness/benches/session_refresh.rs` can
     /// measure what `synchronous=FULL` costs, in the same run on the same
     /// disk. Do not use it.
     ///

@@ -21,7 +21,7 @@
 //! Each row is a few hundred milliseconds at most, so the groups take 10
 //! samples of one iteration each; the whole bench runs in about a minute.
 //! `KEYWARD_BENCH_CLOCK=thread-cpu` measures the benchmarking thread's CPU
-//! time instead of wall time (Linux only), as for `benches/pbkdf2.rs`.
+//! time instead of wall time (Linux only), as for `harness/benches/pbkdf2.rs`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
 #[macro_use]
@@ -265,7 +265,7 @@ fn cases(passwords: &Passwords) -> Vec<Case> {
 /// with `prefix` and whose password is [`PASSWORD`].
 fn imported_vector(prefix: &str) -> String {
     let password_hex = hex(PASSWORD.as_bytes());
-    include_str!("../tests/data/imports/vectors.tsv")
+    include_str!("../../tests/data/imports/vectors.tsv")
         .lines()
         .map(|line| line.split('\t').collect::<Vec<_>>())
         .find(|cols| cols[1] == password_hex && cols[2].starts_with(prefix))

@@ -9,7 +9,7 @@
 //! `HashError::Cost` and the accepted ones must parse.
 //!
 //! `cargo bench --bench imports` (add `KEYWARD_BENCH_CLOCK=thread-cpu` on a
-//! shared machine, as for `benches/pbkdf2.rs`).
+//! shared machine, as for `harness/benches/pbkdf2.rs`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::panic)]
 
 #[macro_use]
@@ -25,7 +25,7 @@ use keyward::{Error, HashError, Keyward, Password};
 /// A row of `tests/data/imports/vectors.tsv` whose hash starts with
 /// `prefix`.
 fn vector(prefix: &str) -> String {
-    include_str!("../tests/data/imports/vectors.tsv")
+    include_str!("../../tests/data/imports/vectors.tsv")
         .lines()
         .filter_map(|line| line.split('\t').nth(2))
         .find(|hash| hash.starts_with(prefix))
