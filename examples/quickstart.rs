@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 2. Log in. bob's hash was imported from Django; logging in upgrades it.
     users.insert("bob", DJANGO_HASH.to_owned());
     let verified = kw.passwords().verify(
+        "bob",
         &Password::from("correct horse battery staple"),
         &users["bob"],
     )?;
@@ -66,19 +67,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let wrong = kw
         .passwords()
-        .verify(&Password::from("wrong guess"), &users["alice"]);
+        .verify("alice", &Password::from("wrong guess"), &users["alice"]);
     let unknown = kw
         .passwords()
         .verify_unknown_user(&Password::from("wrong guess"));
     println!(
         "   wrong password: {:?}; unknown user: {:?} (the same answer, the same cost)",
         wrong.err().map(|e| e.to_string()),
-        unknown.err().map(|e| e.to_string())
+        unknown.to_string()
     );
 
     // 3. A session: access token and refresh token.
     let sessions = kw.sessions()?;
-    let pair = sessions.start(&verified, "bob").await?;
+    let pair = sessions.start(&verified).await?;
     println!(
         "3. session {} started: access token {}…, refresh token …{}",
         pair.session_id,

@@ -64,7 +64,7 @@ pub use totp::{Recovered, SecondFactor, Totp, TotpError, TotpPolicy, TotpVerifie
 /// # fn main() -> Result<(), keyward::Error> {
 /// let kw = Keyward::builder().build()?;
 /// let stored = kw.passwords().hash(&Password::from("correct horse battery"))?;
-/// kw.passwords().verify(&Password::from("correct horse battery"), &stored)?;
+/// kw.passwords().verify("user", &Password::from("correct horse battery"), &stored)?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]

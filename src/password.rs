@@ -15,12 +15,12 @@
 //! let stored = old.passwords().hash(&Password::from("correct horse battery"))?;
 //!
 //! let kw = Keyward::builder().build()?; // today's policy: 600,000 iterations
-//! let verified = kw.passwords().verify(&Password::from("correct horse battery"), &stored)?;
+//! let verified = kw.passwords().verify("user", &Password::from("correct horse battery"), &stored)?;
 //! let new = verified.rehash().expect("1,000 iterations is below the policy");
 //! assert!(new.starts_with("$pbkdf2-sha256$i=600000,l=32$"));
 //! assert_eq!(verified.old_hash(), stored);
 //!
-//! let wrong = kw.passwords().verify(&Password::from("wrong password"), &stored);
+//! let wrong = kw.passwords().verify("user", &Password::from("wrong password"), &stored);
 //! assert!(matches!(wrong, Err(keyward::Error::PasswordMismatch)));
 //! # Ok(()) }
 //! ```
@@ -460,18 +460,36 @@ pub struct HashInfo {
     pub needs_rehash: bool,
 }
 
-/// Proof that a password matched a stored hash.
+/// Proof that a subject's password matched its stored hash.
 ///
-/// Only [`Passwords::verify`] makes one, so code that takes a `&Verified`
-/// (such as starting a session) cannot run without a password check.
+/// Only [`Passwords::verify`] makes one, from the subject, the password and
+/// the subject's stored hash together, so code that takes a `&Verified`
+/// (such as [`Sessions::start`](crate::Sessions::start)) cannot run without
+/// a password check, and starts a session for the subject that was checked
+/// and no other: the subject is not an argument of `start`.
+///
+/// ```compile_fail
+/// # async fn login(sessions: &keyward::Sessions, proof: &keyward::Verified) {
+/// // Does not compile: the session's subject is the proof's.
+/// let _ = sessions.start(proof, "someone-else").await;
+/// # }
+/// ```
 #[must_use = "a Verified may carry a rehash that should be stored"]
 pub struct Verified {
+    subject: String,
     scheme: Scheme,
     old: String,
     rehash: Option<String>,
 }
 
 impl Verified {
+    /// The subject whose password was checked: the one given to
+    /// [`Passwords::verify`].
+    #[must_use]
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
     /// The replacement hash under the current policy, when the stored one is
     /// below it (scheme, iterations, salt length, hash length or pepper id).
     /// Store it with `UPDATE … SET hash = new WHERE hash = old` so that a
@@ -498,6 +516,7 @@ impl std::fmt::Debug for Verified {
     // Hash strings are offline-crackable; they are not printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verified")
+            .field("subject", &self.subject)
             .field("scheme", &self.scheme)
             .field("rehash", &self.rehash.is_some())
             .finish_non_exhaustive()
@@ -664,12 +683,29 @@ impl Passwords {
     /// - [`Error::Busy`] when the memory an Argon2 hash declares cannot be
     ///   allocated;
     /// - [`Error::Rng`] if a due rehash cannot draw a salt.
-    pub fn verify(&self, password: &Password, stored: &str) -> Result<Verified, Error> {
+    pub fn verify(
+        &self,
+        subject: &str,
+        password: &Password,
+        stored: &str,
+    ) -> Result<Verified, Error> {
+        let (scheme, rehash) = self.check(password, stored)?;
+        Ok(Verified {
+            subject: subject.to_owned(),
+            scheme,
+            old: stored.to_owned(),
+            rehash,
+        })
+    }
+
+    /// The work of [`verify`](Self::verify): the scheme of `stored` and the
+    /// rehash due, when `password` matches it.
+    fn check(&self, password: &Password, stored: &str) -> Result<(Scheme, Option<String>), Error> {
         self.check_max_length(password)?;
         let parsed = match self.parse(stored)? {
             Stored::Pbkdf2(parsed) => parsed,
             Stored::Imported(scheme, imported) => {
-                return self.verify_imported(password, stored, scheme, &imported);
+                return self.check_imported(password, stored, scheme, &imported);
             }
         };
         let pepper = match parsed.pepper_id {
@@ -710,21 +746,17 @@ impl Passwords {
         } else {
             None
         };
-        Ok(Verified {
-            scheme,
-            old: stored.to_owned(),
-            rehash,
-        })
+        Ok((scheme, rehash))
     }
 
-    /// The end of [`verify`](Self::verify) for bcrypt and Argon2.
-    fn verify_imported(
+    /// The end of [`check`](Self::check) for bcrypt and Argon2.
+    fn check_imported(
         &self,
         password: &Password,
         stored: &str,
         scheme: Scheme,
         imported: &imported::Imported,
-    ) -> Result<Verified, Error> {
+    ) -> Result<(Scheme, Option<String>), Error> {
         if !imported.matches(password.unprotected_as_bytes(), stored)? {
             return Err(Error::PasswordMismatch);
         }
@@ -733,11 +765,7 @@ impl Passwords {
         } else {
             None
         };
-        Ok(Verified {
-            scheme,
-            old: stored.to_owned(),
-            rehash,
-        })
+        Ok((scheme, rehash))
     }
 
     /// Whether a correct login on an imported bcrypt or Argon2 hash yields a
@@ -752,28 +780,29 @@ impl Passwords {
     /// Runs a full verification against a fixed dummy hash at the current
     /// cost, for a login whose account does not exist, so that a missing
     /// account cannot be told apart by timing (ASVS 5.0 6.3.8; Django
-    /// CVE-2024-39329).
+    /// CVE-2024-39329). It returns the error to answer with, as a real
+    /// verify with a wrong password would.
     ///
     /// ```
     /// # use keyward::{Keyward, Password, Error};
     /// # let kw = Keyward::builder().build().expect("default policy");
-    /// # let lookup = |_: &str| -> Option<String> { None };
+    /// # let lookup = |_: &str| -> Option<(String, String)> { None };
     /// let password = Password::from("guess-guess");
     /// let result = match lookup("nobody") {
-    ///     Some(stored) => kw.passwords().verify(&password, &stored),
-    ///     None => kw.passwords().verify_unknown_user(&password),
+    ///     Some((subject, stored)) => kw.passwords().verify("user", &subject, &password, &stored),
+    ///     None => Err(kw.passwords().verify_unknown_user(&password)),
     /// };
     /// assert!(matches!(result, Err(Error::PasswordMismatch)));
     /// ```
     ///
-    /// # Errors
-    /// Always. [`Error::PasswordMismatch`], or [`Error::PasswordTooLong`]
-    /// exactly where a real verify would give it.
-    pub fn verify_unknown_user(&self, password: &Password) -> Result<Verified, Error> {
-        match self.verify(password, &self.core.dummy) {
-            Err(e @ Error::PasswordTooLong { .. }) => Err(e),
+    /// [`Error::PasswordMismatch`], or [`Error::PasswordTooLong`] exactly
+    /// where a real verify would give it.
+    #[must_use = "answer the login with this error"]
+    pub fn verify_unknown_user(&self, password: &Password) -> Error {
+        match self.check(password, &self.core.dummy) {
+            Err(e @ Error::PasswordTooLong { .. }) => e,
             // Nobody knows the dummy's password; even a match is a mismatch.
-            _ => Err(Error::PasswordMismatch),
+            _ => Error::PasswordMismatch,
         }
     }
 
@@ -876,9 +905,10 @@ impl Passwords {
     ///
     /// # Panics
     /// When called outside a tokio runtime.
-    pub async fn hash_async(&self, password: Password) -> Result<String, Error> {
-        self.check_max_length(&password)?;
+    pub async fn hash_async(&self, password: &Password) -> Result<String, Error> {
+        self.check_max_length(password)?;
         let this = self.clone();
+        let password = password.duplicate();
         self.run_blocking(move || this.hash(&password)).await
     }
 
@@ -893,30 +923,44 @@ impl Passwords {
     /// When called outside a tokio runtime.
     pub async fn verify_async(
         &self,
-        password: Password,
-        stored: String,
+        subject: &str,
+        password: &Password,
+        stored: &str,
     ) -> Result<Verified, Error> {
-        self.check_max_length(&password)?;
+        self.check_max_length(password)?;
         let this = self.clone();
-        self.run_blocking(move || this.verify(&password, &stored))
-            .await
+        let password = password.duplicate();
+        let stored_owned = stored.to_owned();
+        let (scheme, rehash) = self
+            .run_blocking(move || this.check(&password, &stored_owned))
+            .await?;
+        Ok(Verified {
+            subject: subject.to_owned(),
+            scheme,
+            old: stored.to_owned(),
+            rehash,
+        })
     }
 
     /// [`verify_unknown_user`](Self::verify_unknown_user) on the blocking
     /// pool, under the same cap, so that it queues and sheds like a real
-    /// verify.
-    ///
-    /// # Errors
-    /// As [`verify_unknown_user`](Self::verify_unknown_user), plus
-    /// [`Error::Busy`].
+    /// verify: the error to answer with, [`Error::Busy`] included.
     ///
     /// # Panics
     /// When called outside a tokio runtime.
-    pub async fn verify_unknown_user_async(&self, password: Password) -> Result<Verified, Error> {
-        self.check_max_length(&password)?;
+    #[must_use = "answer the login with this error"]
+    pub async fn verify_unknown_user_async(&self, password: &Password) -> Error {
+        if let Err(e) = self.check_max_length(password) {
+            return e;
+        }
         let this = self.clone();
-        self.run_blocking(move || this.verify_unknown_user(&password))
+        let password = password.duplicate();
+        match self
+            .run_blocking(move || Ok(this.verify_unknown_user(&password)))
             .await
+        {
+            Ok(e) | Err(e) => e,
+        }
     }
 
     async fn run_blocking<T, F>(&self, work: F) -> Result<T, Error>
@@ -1063,13 +1107,13 @@ mod tests {
         );
         let v = kw
             .passwords()
-            .verify(&pw, &stored)
+            .verify("user", &pw, &stored)
             .expect("correct password");
         assert!(v.rehash().is_none());
         assert_eq!(v.old_hash(), stored);
         assert!(matches!(
             kw.passwords()
-                .verify(&Password::from("correct horsE"), &stored),
+                .verify("user", &Password::from("correct horsE"), &stored),
             Err(Error::PasswordMismatch)
         ));
     }
@@ -1092,7 +1136,10 @@ mod tests {
             .passwords()
             .hash(&exactly)
             .expect("1024 bytes is allowed");
-        let _ = kw.passwords().verify(&exactly, &stored).expect("verifies");
+        let _ = kw
+            .passwords()
+            .verify("user", &exactly, &stored)
+            .expect("verifies");
     }
 
     #[test]
@@ -1152,11 +1199,11 @@ mod tests {
         let r = kw
             .passwords()
             .verify_unknown_user(&Password::from("anything at all"));
-        assert!(matches!(r, Err(Error::PasswordMismatch)));
+        assert!(matches!(r, Error::PasswordMismatch));
         let long = Password::from_bytes(vec![0u8; 5000]);
         assert!(matches!(
             kw.passwords().verify_unknown_user(&long),
-            Err(Error::PasswordTooLong { .. })
+            Error::PasswordTooLong { .. }
         ));
     }
 }

@@ -104,6 +104,13 @@ secret_type! {
 }
 
 impl Password {
+    /// A second copy, zeroized on drop like the first, for work that must
+    /// own it (the blocking pool). Not `Clone`, so that copies stay
+    /// deliberate.
+    pub(crate) fn duplicate(&self) -> Self {
+        Self(self.0.clone())
+    }
+
     /// Wraps raw bytes. The bytes need not be UTF-8.
     #[must_use]
     pub fn from_bytes(bytes: Vec<u8>) -> Self {

@@ -162,7 +162,7 @@ fn imported_known_answers_accept_reject_and_upgrade() {
 
             let verified = kw
                 .passwords()
-                .verify(&pw, &v.hash)
+                .verify("user", &pw, &v.hash)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(verified.scheme(), v.scheme, "{what}");
             assert_eq!(verified.old_hash(), v.hash, "{what}");
@@ -173,7 +173,7 @@ fn imported_known_answers_accept_reject_and_upgrade() {
                         new.starts_with("$pbkdf2-sha256$i=1000,l=32$"),
                         "{what}: {new}"
                     );
-                    let again = kw.passwords().verify(&pw, new).unwrap();
+                    let again = kw.passwords().verify("user", &pw, new).unwrap();
                     assert_eq!(again.scheme(), Scheme::Pbkdf2Sha256);
                     assert!(again.rehash().is_none(), "{what}: the upgrade is current");
                 }
@@ -191,7 +191,7 @@ fn imported_known_answers_accept_reject_and_upgrade() {
         }
         let r = upgrade
             .passwords()
-            .verify(&Password::from_bytes(other), &v.hash);
+            .verify("user", &Password::from_bytes(other), &v.hash);
         assert!(matches!(r, Err(Error::PasswordMismatch)), "{what}: {r:?}");
 
         // Reject: a different hash, still well-formed.
@@ -201,7 +201,7 @@ fn imported_known_answers_accept_reject_and_upgrade() {
             upgrade.passwords().inspect(&flipped).unwrap().scheme,
             v.scheme
         );
-        let r = upgrade.passwords().verify(&pw, &flipped);
+        let r = upgrade.passwords().verify("user", &pw, &flipped);
         assert!(matches!(r, Err(Error::PasswordMismatch)), "{what}: {r:?}");
 
         *ran.entry(v.hash[..v.hash[1..].find('$').unwrap() + 2].to_owned())
@@ -238,18 +238,18 @@ fn bcrypt_reads_only_the_first_72_bytes() {
         let mut longer = v.password.clone();
         longer.extend_from_slice(b"and then some");
         let longer = Password::from_bytes(longer);
-        let verified = kw.passwords().verify(&longer, &v.hash).unwrap();
+        let verified = kw.passwords().verify("user", &longer, &v.hash).unwrap();
         let new = verified.rehash().unwrap().to_owned();
         // The new hash is of the whole password.
-        let _ = kw.passwords().verify(&longer, &new).unwrap();
+        let _ = kw.passwords().verify("user", &longer, &new).unwrap();
         assert!(matches!(
-            kw.passwords().verify(&v.password(), &new),
+            kw.passwords().verify("user", &v.password(), &new),
             Err(Error::PasswordMismatch)
         ));
         // One byte fewer is a different password.
         let shorter = Password::from_bytes(v.password[..71].to_vec());
         assert!(matches!(
-            kw.passwords().verify(&shorter, &v.hash),
+            kw.passwords().verify("user", &shorter, &v.hash),
             Err(Error::PasswordMismatch)
         ));
     }
@@ -264,14 +264,17 @@ fn bcrypt_reads_only_the_first_72_bytes() {
     assert_eq!(over.len(), 5, "73 bytes, 100 bytes (3 prefixes), 71 + é");
     for v in &over {
         assert!(v.origin.contains("hashpw(password[:72]"), "{}", v.origin);
-        let _ = kw.passwords().verify(&v.password(), &v.hash).unwrap();
+        let _ = kw
+            .passwords()
+            .verify("user", &v.password(), &v.hash)
+            .unwrap();
         let first72 = Password::from_bytes(v.password[..72].to_vec());
-        let _ = kw.passwords().verify(&first72, &v.hash).unwrap();
+        let _ = kw.passwords().verify("user", &first72, &v.hash).unwrap();
         let mut changed = v.password.clone();
         changed[71] ^= 1;
         assert!(matches!(
             kw.passwords()
-                .verify(&Password::from_bytes(changed), &v.hash),
+                .verify("user", &Password::from_bytes(changed), &v.hash),
             Err(Error::PasswordMismatch)
         ));
     }
@@ -295,12 +298,15 @@ fn bcrypt_and_argon2_use_every_byte_nul_included() {
         .collect();
     assert_eq!(rows.len(), 2, "one bcrypt, one Argon2");
     for v in &rows {
-        let _ = kw.passwords().verify(&v.password(), &v.hash).unwrap();
+        let _ = kw
+            .passwords()
+            .verify("user", &v.password(), &v.hash)
+            .unwrap();
         for cut in [&b"ab"[..], b"ab\0", b"ab\0c"] {
             assert!(
                 matches!(
                     kw.passwords()
-                        .verify(&Password::from_bytes(cut.to_vec()), &v.hash),
+                        .verify("user", &Password::from_bytes(cut.to_vec()), &v.hash),
                     Err(Error::PasswordMismatch)
                 ),
                 "{} {cut:?}",
@@ -320,7 +326,7 @@ fn the_argon2_upgrade_is_a_policy_choice_off_by_default() {
     let bcrypt = vector("$2b$", "rounds=10))");
     let v = default
         .passwords()
-        .verify(&argon2.password(), &argon2.hash)
+        .verify("user", &argon2.password(), &argon2.hash)
         .unwrap();
     assert!(v.rehash().is_none());
     assert!(
@@ -341,7 +347,7 @@ fn the_argon2_upgrade_is_a_policy_choice_off_by_default() {
     let on = kw_with(|p| p.upgrade_argon2 = true);
     let v = on
         .passwords()
-        .verify(&argon2.password(), &argon2.hash)
+        .verify("user", &argon2.password(), &argon2.hash)
         .unwrap();
     assert!(
         v.rehash()
@@ -355,7 +361,7 @@ fn the_argon2_upgrade_is_a_policy_choice_off_by_default() {
         .unwrap();
     let v = kw_with(|p| p.iterations = 2_000)
         .passwords()
-        .verify(&Password::from("correct horse"), &low)
+        .verify("user", &Password::from("correct horse"), &low)
         .unwrap();
     assert!(v.rehash().is_some());
 }
@@ -406,7 +412,7 @@ fn over_cost_hashes_are_refused_before_any_work() {
     }
     for (stored, want) in &cases {
         for r in [
-            kw.passwords().verify(&pw, stored).map(|_| ()),
+            kw.passwords().verify("user", &pw, stored).map(|_| ()),
             kw.passwords().inspect(stored).map(|_| ()),
         ] {
             match r {
@@ -585,7 +591,7 @@ fn malformed_strings_are_refused_with_the_problem_named() {
     for (stored, want) in &cases {
         for r in [
             kw.passwords()
-                .verify(&Password::from("hunter2"), stored)
+                .verify("user", &Password::from("hunter2"), stored)
                 .map(|_| ()),
             kw.passwords().inspect(stored).map(|_| ()),
         ] {
@@ -670,7 +676,7 @@ fn the_new_schemes_can_be_disabled() {
             format!("${off}$v=0")
         };
         assert!(matches!(
-            kw.passwords().verify(&Password::from("x"), &stub),
+            kw.passwords().verify("user", &Password::from("x"), &stub),
             Err(Error::Hash(HashError::SchemeDisabled(name))) if name == off.name()
         ));
     }
@@ -689,13 +695,13 @@ async fn the_async_verify_runs_the_new_schemes() {
     ] {
         let ok = kw
             .passwords()
-            .verify_async(v.password(), v.hash.clone())
+            .verify_async("user", &v.password(), &v.hash)
             .await
             .unwrap();
         assert!(ok.rehash().is_some());
         let wrong = kw
             .passwords()
-            .verify_async(Password::from("wrong"), v.hash.clone())
+            .verify_async("user", &Password::from("wrong"), &v.hash)
             .await;
         assert!(matches!(wrong, Err(Error::PasswordMismatch)));
     }
@@ -763,7 +769,7 @@ fn new_schemes_survive_20k_random_and_mutated_hashes() {
             Err(_) => true,
         };
         let outcome = if cheap {
-            match kw.passwords().verify(&password, &s) {
+            match kw.passwords().verify("user", &password, &s) {
                 Ok(_) => "ok",
                 Err(Error::PasswordMismatch) => "mismatch",
                 Err(Error::Hash(_)) => "malformed",

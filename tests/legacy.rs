@@ -172,7 +172,7 @@ fn legacy_known_answers_accept_reject_and_upgrade() {
         // Accept, and upgrade to the current PHC form.
         let verified = kw
             .passwords()
-            .verify(&pw, &v.hash)
+            .verify("user", &pw, &v.hash)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(verified.scheme(), v.scheme, "{what}");
         assert_eq!(verified.old_hash(), v.hash, "{what}");
@@ -183,7 +183,7 @@ fn legacy_known_answers_accept_reject_and_upgrade() {
             new.starts_with("$pbkdf2-sha256$i=1000,l=32$"),
             "{what}: {new}"
         );
-        let again = kw.passwords().verify(&pw, new).unwrap();
+        let again = kw.passwords().verify("user", &pw, new).unwrap();
         assert_eq!(again.scheme(), Scheme::Pbkdf2Sha256);
         assert!(again.rehash().is_none(), "{what}: the upgrade is current");
 
@@ -192,14 +192,14 @@ fn legacy_known_answers_accept_reject_and_upgrade() {
         longer.push(b'!');
         let r = kw
             .passwords()
-            .verify(&Password::from_bytes(longer), &v.hash);
+            .verify("user", &Password::from_bytes(longer), &v.hash);
         assert!(matches!(r, Err(Error::PasswordMismatch)), "{what}: {r:?}");
 
         // Reject: one bit of the stored hash flipped (still well-formed).
         let flipped = flip_hash_bit(v.scheme, &v.hash, 0);
         assert_ne!(flipped, v.hash);
         assert_eq!(kw.passwords().inspect(&flipped).unwrap().scheme, v.scheme);
-        let r = kw.passwords().verify(&pw, &flipped);
+        let r = kw.passwords().verify("user", &pw, &flipped);
         assert!(matches!(r, Err(Error::PasswordMismatch)), "{what}: {r:?}");
 
         *ran.entry(v.scheme.name()).or_default() += 1;
@@ -242,13 +242,13 @@ fn werkzeug_no_count_form_means_260000() {
             .hash
             .replacen("pbkdf2:sha256$", "pbkdf2:sha256:260000$", 1);
         let pw = Password::from_bytes(v.password.clone());
-        let verified = kw.passwords().verify(&pw, &explicit).unwrap();
+        let verified = kw.passwords().verify("user", &pw, &explicit).unwrap();
         assert!(verified.rehash().is_some());
         let as_werkzeug_3 = v
             .hash
             .replacen("pbkdf2:sha256$", "pbkdf2:sha256:1000000$", 1);
         assert!(matches!(
-            kw.passwords().verify(&pw, &as_werkzeug_3),
+            kw.passwords().verify("user", &pw, &as_werkzeug_3),
             Err(Error::PasswordMismatch)
         ));
     }
@@ -308,7 +308,7 @@ fn wycheproof_legacy(
             };
             let v = kw
                 .passwords()
-                .verify(&Password::from_bytes(password.clone()), &stored);
+                .verify("user", &Password::from_bytes(password.clone()), &stored);
             assert!(v.is_ok(), "tcId {id} accept {stored}: {v:?}");
             assert!(v.unwrap().rehash().is_some(), "tcId {id}");
             // HMAC zero-pads its key (RFC 2104 §2): "" and "\0" are the same
@@ -318,7 +318,9 @@ fn wycheproof_legacy(
                 Some(b) => *b ^= 1,
                 None => wrong.push(1),
             }
-            let r = kw.passwords().verify(&Password::from_bytes(wrong), &stored);
+            let r = kw
+                .passwords()
+                .verify("user", &Password::from_bytes(wrong), &stored);
             assert!(
                 matches!(r, Err(Error::PasswordMismatch)),
                 "tcId {id} reject"
@@ -426,7 +428,7 @@ fn disabled_schemes_are_refused_and_the_others_still_verify() {
         });
         for v in &samples {
             let pw = Password::from_bytes(v.password.clone());
-            let r = kw.passwords().verify(&pw, &v.hash);
+            let r = kw.passwords().verify("user", &pw, &v.hash);
             if v.scheme == off {
                 match r {
                     Err(Error::Hash(HashError::SchemeDisabled(name))) => {
@@ -436,7 +438,7 @@ fn disabled_schemes_are_refused_and_the_others_still_verify() {
                 }
                 assert_eq!(
                     kw.passwords()
-                        .verify(&Password::from("wrong"), &v.hash)
+                        .verify("user", &Password::from("wrong"), &v.hash)
                         .unwrap_err()
                         .to_string(),
                     format!("invalid password hash: scheme {off} is disabled by the policy")
@@ -730,7 +732,7 @@ fn unknown_and_ambiguous_strings_name_the_problem() {
     ];
     let pw = Password::from("correct horse");
     for (stored, want) in &cases {
-        match kw.passwords().verify(&pw, stored) {
+        match kw.passwords().verify("user", &pw, stored) {
             Err(Error::Hash(got)) => assert_eq!(&got, want, "{stored:?}"),
             other => panic!("{stored:?}: {other:?}"),
         }
@@ -866,7 +868,7 @@ fn truncated_hashes_of_every_scheme_are_refused() {
     for (scheme, stored) in &seeds {
         let v = kw
             .passwords()
-            .verify(&password, stored)
+            .verify("user", &password, stored)
             .unwrap_or_else(|e| panic!("{scheme} seed {stored}: {e}"));
         assert_eq!(v.scheme(), *scheme);
         for cut in 0..stored.len() {
@@ -930,7 +932,7 @@ fn every_scheme_survives_100k_random_and_mutated_hashes() {
             let (scheme, seed) = rng.pick(&seeds);
             (scheme.name(), mutate(&mut rng, seed, &alphabet, &extremes))
         };
-        let outcome = match kw.passwords().verify(&password, &s) {
+        let outcome = match kw.passwords().verify("user", &password, &s) {
             Ok(_) => "ok",
             Err(Error::PasswordMismatch) => "mismatch",
             Err(Error::Hash(_)) => "malformed",
@@ -1050,10 +1052,11 @@ fn the_work_bound_counts_output_blocks_in_every_scheme() {
     );
     // verify refuses it the same way, without running 5,000,004 SHA-1 PRF
     // iterations (which today's main did, then answered "mismatch").
-    match kw
-        .passwords()
-        .verify(&Password::from("anything at all"), &blob(0, 1_250_001))
-    {
+    match kw.passwords().verify(
+        "user",
+        &Password::from("anything at all"),
+        &blob(0, 1_250_001),
+    ) {
         Err(Error::Hash(got)) => assert_eq!(got, over),
         other => panic!("{other:?}"),
     }
@@ -1115,10 +1118,10 @@ fn the_work_bound_counts_output_blocks_in_every_scheme() {
     ];
     for (prf, f, len, max) in shapes {
         let at = aspnet_v3(prf, max, &salt16, &derive(f, &salt16, max, len));
-        let v = kw.passwords().verify(&pw, &at);
+        let v = kw.passwords().verify("user", &pw, &at);
         assert!(v.is_ok(), "prf {prf}, {len} bytes at {max}: {v:?}");
         let past = aspnet_v3(prf, max + 1, &salt16, &derive(f, &salt16, 1, len));
-        match kw.passwords().verify(&pw, &past) {
+        match kw.passwords().verify("user", &pw, &past) {
             Err(Error::Hash(got)) => assert_eq!(got, ceiling(max + 1, max), "prf {prf}, {len}"),
             other => panic!("prf {prf}, {len} bytes at {}: {other:?}", max + 1),
         }
@@ -1134,7 +1137,7 @@ fn the_work_bound_counts_output_blocks_in_every_scheme() {
             p.min_iterations = 1;
             p.max_iterations = max;
         });
-        match kw.passwords().verify(&pw, &v2) {
+        match kw.passwords().verify("user", &pw, &v2) {
             Ok(v) if ok => assert!(v.rehash().is_some()),
             Err(Error::Hash(got)) if !ok => assert_eq!(got, ceiling(1_000, 999)),
             other => panic!("max {max}: {other:?}"),
@@ -1154,6 +1157,9 @@ fn the_work_bound_counts_output_blocks_in_every_scheme() {
             ab64_encode(&derive(pbkdf2_sha1, &salt16, 4_000, 20))
         ),
     ] {
-        assert!(kw.passwords().verify(&pw, &stored).is_ok(), "{stored}");
+        assert!(
+            kw.passwords().verify("user", &pw, &stored).is_ok(),
+            "{stored}"
+        );
     }
 }

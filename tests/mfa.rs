@@ -38,7 +38,7 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
     let kw = service(&clock);
     let pw = Password::from("correct horse battery staple");
     let stored = kw.passwords().hash(&pw).unwrap();
-    let verified = kw.passwords().verify(&pw, &stored).unwrap();
+    let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
     let totp = kw.totp().unwrap();
     let enrollment = totp.enroll("ada", "Example", "ada").await.unwrap();
     totp.confirm("ada", &totp.dangerous_code_now(&enrollment).unwrap())
@@ -52,7 +52,7 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
     let s = kw.sessions().unwrap();
 
     // Password only: `pwd`, and a step-up route refuses it.
-    let plain = s.start(&verified, "ada").await.unwrap();
+    let plain = s.start(&verified).await.unwrap();
     let claims = s.authenticate(plain.access.unprotected_as_str()).unwrap();
     assert_eq!(claims.amr, ["pwd"]);
     assert!(!claims.is_mfa());
@@ -62,10 +62,7 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
     ));
 
     // With the second factor: `pwd`, `otp`, `mfa`, kept by a refresh.
-    let mfa = s
-        .start_with_second_factor(&verified, second, "ada")
-        .await
-        .unwrap();
+    let mfa = s.start_with_second_factor(&verified, second).await.unwrap();
     let claims = s.authenticate(mfa.access.unprotected_as_str()).unwrap();
     assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
     claims.require_mfa().unwrap();
@@ -77,16 +74,15 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
     assert_eq!(claims.amr, ["pwd", "otp", "mfa"]);
     claims.require_mfa().unwrap();
 
-    // A proof is for its own subject only.
+    // A second-factor proof is for its own subject only: ada's code does
+    // not complete bob's password check.
     clock.advance(30);
     let other = totp
         .verify("ada", &totp.dangerous_code_now(&enrollment).unwrap())
         .await
         .unwrap();
-    let refused = s
-        .start_with_second_factor(&verified, other, "bob")
-        .await
-        .unwrap_err();
+    let bob = kw.passwords().verify("bob", &pw, &stored).unwrap();
+    let refused = s.start_with_second_factor(&bob, other).await.unwrap_err();
     assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
     assert_eq!(refused.status(), 400);
 
@@ -101,7 +97,7 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
 async fn enrolled(kw: &Keyward, clock: &ManualClock) -> (Verified, Enrollment, Vec<String>) {
     let pw = Password::from("correct horse battery staple");
     let stored = kw.passwords().hash(&pw).unwrap();
-    let verified = kw.passwords().verify(&pw, &stored).unwrap();
+    let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
     let totp = kw.totp().unwrap();
     let enrollment = totp.enroll("ada", "Example", "ada").await.unwrap();
     let codes = totp
@@ -132,7 +128,7 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
     let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
 
     // Password, then a TOTP code: `pwd`, `otp`, `mfa`, and the device.
-    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let challenge = s.challenge(&verified).await.unwrap();
     let c = challenge.unprotected_as_str();
     assert!(c.starts_with("kwm_"), "{c}");
     assert_eq!(s.challenge_subject(c).await.unwrap(), "ada");
@@ -153,7 +149,7 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
     invalid_challenge(s.challenge_subject(c).await);
 
     // Password, then a recovery code: `pwd`, `mfa`.
-    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let challenge = s.challenge(&verified).await.unwrap();
     let used = totp.recover("ada", &recovery[0]).await.unwrap();
     assert_eq!(used.left(), 8, "two of ten used");
     let pair = s
@@ -210,7 +206,17 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
     let mut proof = async || totp.recover("ada", codes.next().unwrap()).await.unwrap();
 
     // bob's challenge does not take ada's proof, and stays live.
-    let bobs = s.challenge(&verified, "bob").await.unwrap();
+    let bob = kw
+        .passwords()
+        .verify(
+            "bob",
+            &Password::from("bob's own password"),
+            &kw.passwords()
+                .hash(&Password::from("bob's own password"))
+                .unwrap(),
+        )
+        .unwrap();
+    let bobs = s.challenge(&bob).await.unwrap();
     let refused = s
         .start_after_challenge(bobs.unprotected_as_str(), proof().await, None)
         .await
@@ -225,7 +231,7 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
     );
 
     // A changed MAC, another key's challenge, and shapes that are none.
-    let real = s.challenge(&verified, "ada").await.unwrap();
+    let real = s.challenge(&verified).await.unwrap();
     let real = real.unprotected_as_str();
     assert!(real.contains("_616461_"), "the subject, in hex: {real}");
     let last = real.chars().last().unwrap();
@@ -238,7 +244,7 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
     let foreign = other
         .sessions()
         .unwrap()
-        .challenge(&verified, "ada")
+        .challenge(&verified)
         .await
         .unwrap();
     for bad in [flipped.as_str(), foreign.unprotected_as_str()] {
@@ -283,7 +289,7 @@ async fn two_proofs_racing_for_one_challenge_start_one_session() {
     let kw = service(&clock);
     let (verified, _, recovery) = enrolled(&kw, &clock).await;
     let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
-    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let challenge = s.challenge(&verified).await.unwrap();
     let c = challenge.unprotected_as_str();
     let a = totp.recover("ada", &recovery[0]).await.unwrap();
     let b = totp.recover("ada", &recovery[1]).await.unwrap();
@@ -345,7 +351,7 @@ async fn a_failed_start_does_not_use_the_challenge_up() {
         .unwrap();
     let (verified, _, recovery) = enrolled(&kw, &clock).await;
     let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
-    let challenge = s.challenge(&verified, "ada").await.unwrap();
+    let challenge = s.challenge(&verified).await.unwrap();
     let c = challenge.unprotected_as_str();
     let first = totp.recover("ada", &recovery[0]).await.unwrap();
     store.on.store(true, Ordering::SeqCst);

@@ -68,7 +68,7 @@ fn wycheproof_pbkdf2_hmacsha256() {
             let stored = phc("pbkdf2-sha256", iterations, &salt, &dk);
             let v = kw
                 .passwords()
-                .verify(&Password::from_bytes(password.clone()), &stored);
+                .verify("user", &Password::from_bytes(password.clone()), &stored);
             assert!(v.is_ok(), "tcId {} accept", case["tcId"]);
             // HMAC zero-pads its key (RFC 2104 §2), so "" and "\0" are the same
             // key: the reject case appends a non-zero byte to an empty password.
@@ -77,7 +77,9 @@ fn wycheproof_pbkdf2_hmacsha256() {
                 Some(b) => *b ^= 1,
                 None => wrong.push(1),
             }
-            let r = kw.passwords().verify(&Password::from_bytes(wrong), &stored);
+            let r = kw
+                .passwords()
+                .verify("user", &Password::from_bytes(wrong), &stored);
             assert!(
                 matches!(r, Err(Error::PasswordMismatch)),
                 "tcId {} reject",
@@ -133,12 +135,18 @@ fn known_answer_at_600k_iterations() {
     let kw = Keyward::builder().build().unwrap();
     let v = kw
         .passwords()
-        .verify(&Password::from("correct horse battery staple"), &stored)
+        .verify(
+            "user",
+            &Password::from("correct horse battery staple"),
+            &stored,
+        )
         .unwrap();
     assert!(v.rehash().is_none(), "current parameters never rehash");
-    let r = kw
-        .passwords()
-        .verify(&Password::from("correct horse battery stapler"), &stored);
+    let r = kw.passwords().verify(
+        "user",
+        &Password::from("correct horse battery stapler"),
+        &stored,
+    );
     assert!(matches!(r, Err(Error::PasswordMismatch)));
 }
 
@@ -190,7 +198,7 @@ fn rehash_matrix() {
     for (what, stored) in &cases {
         let v = current
             .passwords()
-            .verify(&pw, stored)
+            .verify("user", &pw, stored)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let new = v
             .rehash()
@@ -201,9 +209,9 @@ fn rehash_matrix() {
         );
         assert_eq!(v.old_hash(), stored);
         // The new hash verifies and is current.
-        let again = current.passwords().verify(&pw, new).unwrap();
+        let again = current.passwords().verify("user", &pw, new).unwrap();
         assert!(again.rehash().is_none(), "{what}: the rehash is current");
-        let r = current.passwords().verify(&wrong, stored);
+        let r = current.passwords().verify("user", &wrong, stored);
         assert!(
             matches!(r, Err(Error::PasswordMismatch)),
             "{what}: wrong password"
@@ -216,7 +224,7 @@ fn rehash_matrix() {
     assert_eq!(
         current
             .passwords()
-            .verify(&pw, &cases[3].1)
+            .verify("user", &pw, &cases[3].1)
             .unwrap()
             .scheme(),
         Scheme::Pbkdf2Sha512
@@ -232,7 +240,7 @@ fn rehash_matrix() {
     assert!(
         current
             .passwords()
-            .verify(&pw, &higher)
+            .verify("user", &pw, &higher)
             .unwrap()
             .rehash()
             .is_none()
@@ -257,7 +265,7 @@ fn pepper_rotation_rehashes_to_the_current_pepper() {
     assert!(
         kw_old
             .passwords()
-            .verify(&pw, &stored)
+            .verify("user", &pw, &stored)
             .unwrap()
             .rehash()
             .is_none()
@@ -266,7 +274,9 @@ fn pepper_rotation_rehashes_to_the_current_pepper() {
     // A pepper changes the hash: without it, the same password fails.
     let unpeppered_salt_and_hash = stored.replace(&format!(",k={old_id}"), "");
     assert!(matches!(
-        kw(1000).passwords().verify(&pw, &unpeppered_salt_and_hash),
+        kw(1000)
+            .passwords()
+            .verify("user", &pw, &unpeppered_salt_and_hash),
         Err(Error::PasswordMismatch)
     ));
 
@@ -277,13 +287,13 @@ fn pepper_rotation_rehashes_to_the_current_pepper() {
         .keys(keys)
         .build()
         .unwrap();
-    let v = kw_new.passwords().verify(&pw, &stored).unwrap();
+    let v = kw_new.passwords().verify("user", &pw, &stored).unwrap();
     let new = v.rehash().expect("old pepper id triggers a rehash");
     assert!(new.contains(&format!(",k={new_id}$")), "{new}");
     assert!(
         kw_new
             .passwords()
-            .verify(&pw, new)
+            .verify("user", &pw, new)
             .unwrap()
             .rehash()
             .is_none()
@@ -291,12 +301,12 @@ fn pepper_rotation_rehashes_to_the_current_pepper() {
     assert!(matches!(
         kw_new
             .passwords()
-            .verify(&Password::from("correct horsf"), &stored),
+            .verify("user", &Password::from("correct horsf"), &stored),
         Err(Error::PasswordMismatch)
     ));
 
     // Without the key ring, the peppered hash cannot be checked at all.
-    let r = kw(1000).passwords().verify(&pw, &stored);
+    let r = kw(1000).passwords().verify("user", &pw, &stored);
     assert!(
         matches!(r, Err(Error::UnknownPepper { ref id }) if *id == old_id),
         "{r:?}"
@@ -311,7 +321,7 @@ fn passwords_are_used_exactly_as_received() {
     let stored = kw.passwords().hash(&Password::from("pässwörd ")).unwrap();
     let _ = kw
         .passwords()
-        .verify(&Password::from("pässwörd "), &stored)
+        .verify("user", &Password::from("pässwörd "), &stored)
         .unwrap();
     for variant in [
         "pässwörd",
@@ -319,13 +329,15 @@ fn passwords_are_used_exactly_as_received() {
         "pa\u{308}sswo\u{308}rd ",
         "PÄSSWÖRD ",
     ] {
-        let r = kw.passwords().verify(&Password::from(variant), &stored);
+        let r = kw
+            .passwords()
+            .verify("user", &Password::from(variant), &stored);
         assert!(matches!(r, Err(Error::PasswordMismatch)), "{variant:?}");
     }
     // Non-UTF-8 bytes are passwords too.
     let raw = Password::from_bytes(vec![0xff, 0x00, 0xfe, 0x41, 0x42, 0x43, 0x44, 0x45]);
     let stored = kw.passwords().hash(&raw).unwrap();
-    let _ = kw.passwords().verify(&raw, &stored).unwrap();
+    let _ = kw.passwords().verify("user", &raw, &stored).unwrap();
 }
 
 /// A 1 MB password is refused before any hashing: by its error.
@@ -343,12 +355,12 @@ fn a_one_megabyte_password_is_rejected_before_work() {
         Err(Error::PasswordTooLong { max_bytes: 1024 })
     ));
     assert!(matches!(
-        kw.passwords().verify(&huge, stored),
+        kw.passwords().verify("user", &huge, stored),
         Err(Error::PasswordTooLong { .. })
     ));
     assert!(matches!(
         kw.passwords().verify_unknown_user(&huge),
-        Err(Error::PasswordTooLong { .. })
+        Error::PasswordTooLong { .. }
     ));
 }
 
@@ -360,7 +372,7 @@ fn unknown_user_dummy_is_at_current_cost() {
     let r = kw
         .passwords()
         .verify_unknown_user(&Password::from("whatever-password"));
-    assert!(matches!(r, Err(Error::PasswordMismatch)));
+    assert!(matches!(r, Error::PasswordMismatch));
     // Same error, same message, as a wrong password on a real account.
     let stored = kw
         .passwords()
@@ -368,9 +380,9 @@ fn unknown_user_dummy_is_at_current_cost() {
         .unwrap();
     let real = kw
         .passwords()
-        .verify(&Password::from("whatever-password"), &stored)
+        .verify("user", &Password::from("whatever-password"), &stored)
         .unwrap_err();
-    assert_eq!(real.to_string(), r.unwrap_err().to_string());
+    assert_eq!(real.to_string(), r.to_string());
 }
 
 /// Missing `i=` or `l=`, and out-of-bounds values, are errors before any work.
@@ -415,11 +427,15 @@ fn malformed_hashes_name_the_problem() {
         ("bcrypt$2b$whatever".to_owned(), HashError::UnknownScheme),
     ];
     for (stored, want) in cases {
-        match kw.passwords().verify(&pw, &stored) {
+        match kw.passwords().verify("user", &pw, &stored) {
             Err(Error::Hash(got)) => assert_eq!(got, want, "{stored}"),
             other => panic!("{stored}: {other:?}"),
         }
-        let msg = kw.passwords().verify(&pw, &stored).unwrap_err().to_string();
+        let msg = kw
+            .passwords()
+            .verify("user", &pw, &stored)
+            .unwrap_err()
+            .to_string();
         assert!(
             !msg.contains("correct horse") && !msg.contains(&stored),
             "{msg}"
@@ -446,7 +462,7 @@ fn the_work_bound_counts_output_blocks() {
     };
     match kw
         .passwords()
-        .verify(&Password::from("anything at all"), &over)
+        .verify("user", &Password::from("anything at all"), &over)
     {
         Err(Error::Hash(got)) => assert_eq!(got, want),
         other => panic!("{other:?}"),
@@ -493,11 +509,17 @@ fn the_work_bound_counts_output_blocks() {
         pbkdf2_sha256(b"correct horse", &salt, nz(i), &mut dk);
         phc("pbkdf2-sha256", i, &salt, &dk)
     };
-    let v = kw.passwords().verify(&pw, &stored(2_000, 64)).unwrap();
+    let v = kw
+        .passwords()
+        .verify("user", &pw, &stored(2_000, 64))
+        .unwrap();
     assert!(v.rehash().is_none(), "2,000 iterations, 64 bytes: current");
-    let v = kw.passwords().verify(&pw, &stored(4_000, 32)).unwrap();
+    let v = kw
+        .passwords()
+        .verify("user", &pw, &stored(4_000, 32))
+        .unwrap();
     assert!(v.rehash().is_none(), "4,000 iterations, 32 bytes: current");
-    match kw.passwords().verify(&pw, &stored(2_001, 64)) {
+    match kw.passwords().verify("user", &pw, &stored(2_001, 64)) {
         Err(Error::Hash(got)) => assert_eq!(
             got,
             HashError::Iterations {
@@ -555,7 +577,7 @@ fn verify_survives_100k_random_and_mutated_hashes() {
                 common::mutate(&mut rng, &seed, &alphabet, &extremes)
             }
         };
-        let outcome = match kw.passwords().verify(&pw, &s) {
+        let outcome = match kw.passwords().verify("user", &pw, &s) {
             Ok(_) => "ok",
             Err(Error::PasswordMismatch) => "mismatch",
             Err(Error::Hash(_)) => "malformed",
@@ -588,11 +610,11 @@ proptest! {
         p.min_length = 0;
         let kw = Keyward::builder().password_policy(p).build().unwrap();
         let stored = kw.passwords().hash(&Password::from_bytes(password.clone())).unwrap();
-        let v = kw.passwords().verify(&Password::from_bytes(password.clone()), &stored);
+        let v = kw.passwords().verify("user", &Password::from_bytes(password.clone()), &stored);
         prop_assert!(v.is_ok());
         prop_assert!(v.unwrap().rehash().is_none());
         if other != password {
-            let r = kw.passwords().verify(&Password::from_bytes(other), &stored);
+            let r = kw.passwords().verify("user", &Password::from_bytes(other), &stored);
             prop_assert!(matches!(r, Err(Error::PasswordMismatch)));
         }
     }

@@ -78,9 +78,10 @@ async fn start_refresh_grace_reuse_and_revocation() {
     let p = Keyward::builder().password_policy(policy).build().unwrap();
     let verified = p
         .passwords()
-        .verify(&pw, &p.passwords().hash(&pw).unwrap())
+        .verify("user-42", &pw, &p.passwords().hash(&pw).unwrap())
         .unwrap();
-    let first = s.start(&verified, "user-42").await.unwrap();
+    assert_eq!(verified.subject(), "user-42");
+    let first = s.start(&verified).await.unwrap();
     assert_eq!(first.expires_in, 900);
     let claims = s.authenticate(first.access.unprotected_as_str()).unwrap();
     assert_eq!(
@@ -494,17 +495,15 @@ async fn metadata_is_kept_with_the_session_and_checked() {
         .unwrap();
     let proof = passwords
         .passwords()
-        .verify(&Password::from("correct horse battery"), &stored)
+        .verify("alice", &Password::from("correct horse battery"), &stored)
         .unwrap();
     let s = kw.sessions().unwrap();
-    s.start_with_meta(&proof, "alice", "Firefox on Linux")
-        .await
-        .unwrap();
+    s.start_with_meta(&proof, "Firefox on Linux").await.unwrap();
     let info = s.list("alice").await.unwrap();
     assert_eq!(info[0].meta.as_deref(), Some("Firefox on Linux"));
     let long = "x".repeat(257);
     for bad in ["", "a\nb", "tab\there", long.as_str()] {
-        let refused = s.start_with_meta(&proof, "alice", bad).await.unwrap_err();
+        let refused = s.start_with_meta(&proof, bad).await.unwrap_err();
         assert!(matches!(refused, Error::InvalidInput(_)), "{bad:?}");
         assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
         assert_eq!(
@@ -516,7 +515,7 @@ async fn metadata_is_kept_with_the_session_and_checked() {
     // 1 and 256 bytes are metadata.
     let longest = "x".repeat(256);
     for good in ["x", longest.as_str()] {
-        s.start_with_meta(&proof, "alice", good).await.unwrap();
+        s.start_with_meta(&proof, good).await.unwrap();
     }
     // Started in the same second: the list's order among them is not
     // fixed, so each is looked up by its metadata.
@@ -526,6 +525,46 @@ async fn metadata_is_kept_with_the_session_and_checked() {
     for kept in ["Firefox on Linux", "x", longest.as_str()] {
         assert!(metas.contains(&Some(kept)), "{kept:?}");
     }
+}
+
+/// A password proof starts a session for the subject it was made for, and
+/// the async verify makes the same proof as the sync one.
+#[tokio::test]
+async fn a_session_starts_for_the_subject_that_was_checked() {
+    let clock = ManualClock::new(NOW);
+    let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = kw.sessions().unwrap();
+    let mut policy = PasswordPolicy::default();
+    policy.iterations = 1_000;
+    policy.min_iterations = 1_000;
+    let passwords = Keyward::builder().password_policy(policy).build().unwrap();
+    let (ada_pw, bob_pw) = (
+        Password::from("ada's password"),
+        Password::from("bob's password"),
+    );
+    let ada_hash = passwords.passwords().hash(&ada_pw).unwrap();
+    let bob_hash = passwords.passwords().hash(&bob_pw).unwrap();
+    let ada = passwords
+        .passwords()
+        .verify("ada", &ada_pw, &ada_hash)
+        .unwrap();
+    let bob = passwords
+        .passwords()
+        .verify_async("bob", &bob_pw, &bob_hash)
+        .await
+        .unwrap();
+    assert_eq!((ada.subject(), bob.subject()), ("ada", "bob"));
+    for (proof, subject) in [(&ada, "ada"), (&bob, "bob")] {
+        let pair = s.start(proof).await.unwrap();
+        let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
+        assert_eq!(claims.sub, subject);
+        assert_eq!(s.list(subject).await.unwrap().len(), 1);
+    }
+    // A wrong password makes no proof, for anyone.
+    assert!(matches!(
+        passwords.passwords().verify("ada", &bob_pw, &ada_hash),
+        Err(Error::PasswordMismatch)
+    ));
 }
 
 #[tokio::test]
@@ -539,17 +578,17 @@ async fn a_subject_is_1_to_1024_bytes() {
     let passwords = Keyward::builder().password_policy(policy).build().unwrap();
     let pw = Password::from("correct horse battery");
     let stored = passwords.passwords().hash(&pw).unwrap();
-    let proof = passwords.passwords().verify(&pw, &stored).unwrap();
 
     // A bad subject is the caller's input: 400, and never echoed.
     let long = "s".repeat(1025);
     for bad in ["", long.as_str()] {
+        let proof = passwords.passwords().verify(bad, &pw, &stored).unwrap();
         for refused in [
-            s.start(&proof, bad).await.unwrap_err(),
-            s.start_with_meta(&proof, bad, "Firefox").await.unwrap_err(),
+            s.start(&proof).await.unwrap_err(),
+            s.start_with_meta(&proof, "Firefox").await.unwrap_err(),
             s.dangerous_start_without_proof(bad).await.unwrap_err(),
             s.list(bad).await.unwrap_err(),
-            s.challenge(&proof, bad).await.unwrap_err(),
+            s.challenge(&proof).await.unwrap_err(),
         ] {
             assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
             assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
@@ -563,11 +602,12 @@ async fn a_subject_is_1_to_1024_bytes() {
     // The bounds themselves are subjects.
     let longest = "s".repeat(1024);
     for good in ["s", longest.as_str()] {
-        let pair = s.start(&proof, good).await.unwrap();
+        let proof = passwords.passwords().verify(good, &pw, &stored).unwrap();
+        let pair = s.start(&proof).await.unwrap();
         let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
         assert_eq!(claims.sub, good);
         assert_eq!(s.list(good).await.unwrap().len(), 1);
-        s.challenge(&proof, good).await.unwrap();
+        s.challenge(&proof).await.unwrap();
     }
 }
 

@@ -45,11 +45,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let password = Password::from_bytes(password.to_vec());
-    if let Ok(verified) = passwords.verify(&password, stored) {
+    if let Ok(verified) = passwords.verify("user", &password, stored) {
         assert_eq!(verified.old_hash(), stored);
         if let Some(new) = verified.rehash() {
             let again = passwords
-                .verify(&password, new)
+                .verify("user", &password, new)
                 .expect("the rehashed hash verifies");
             assert!(again.rehash().is_none(), "a fresh hash asks for a rehash");
         }

@@ -58,7 +58,7 @@ fn refusals<M: Measurement>(c: &mut Criterion<M>) {
         ),
     ];
     for (label, stored) in &over_cost {
-        match passwords.verify(&password, stored) {
+        match passwords.verify("user", &password, stored) {
             Err(Error::Hash(HashError::Cost { .. })) => {}
             other => panic!("{label}: {other:?}"),
         }
@@ -72,14 +72,14 @@ fn refusals<M: Measurement>(c: &mut Criterion<M>) {
     for (label, stored) in &over_cost {
         g.bench_function(format!("verify, {label}"), |b| {
             b.iter(|| {
-                let r = passwords.verify(black_box(&password), black_box(stored));
+                let r = passwords.verify("user", black_box(&password), black_box(stored));
                 assert!(r.is_err());
                 r
             });
         });
     }
     g.bench_function("verify, no scheme", |b| {
-        b.iter(|| passwords.verify(black_box(&password), black_box("hunter2")));
+        b.iter(|| passwords.verify("user", black_box(&password), black_box("hunter2")));
     });
     g.bench_function("inspect, bcrypt cost 12 (accepted)", |b| {
         b.iter(|| passwords.inspect(black_box(&bcrypt)));

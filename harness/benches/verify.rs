@@ -293,7 +293,7 @@ fn verify<M: Measurement>(c: &mut Criterion<M>) {
             "{}",
             case.label
         );
-        let verified = passwords.verify(&right, &case.stored).unwrap();
+        let verified = passwords.verify("user", &right, &case.stored).unwrap();
         assert_eq!(verified.scheme(), case.scheme, "{}", case.label);
         let argon2 = matches!(
             case.scheme,
@@ -307,7 +307,7 @@ fn verify<M: Measurement>(c: &mut Criterion<M>) {
         );
         assert!(
             matches!(
-                passwords.verify(&wrong, &case.stored),
+                passwords.verify("user", &wrong, &case.stored),
                 Err(Error::PasswordMismatch)
             ),
             "{}",
@@ -327,7 +327,8 @@ fn verify<M: Measurement>(c: &mut Criterion<M>) {
         for case in &cases {
             g.bench_function(&case.label, |b| {
                 b.iter(|| {
-                    let result = passwords.verify(black_box(password), black_box(&case.stored));
+                    let result =
+                        passwords.verify("user", black_box(password), black_box(&case.stored));
                     assert_eq!(result.is_ok(), correct);
                     result
                 });

@@ -174,8 +174,8 @@ async fn access_tokens_are_taken_and_refused_as_rfc_6750_says() {
     let sessions = kw.sessions().unwrap();
     let pw = Password::from("correct horse battery staple");
     let stored = kw.passwords().hash(&pw).unwrap();
-    let verified = kw.passwords().verify(&pw, &stored).unwrap();
-    let pair = sessions.start(&verified, "ada").await.unwrap();
+    let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
+    let pair = sessions.start(&verified).await.unwrap();
     let token = pair.access.unprotected_as_str();
 
     // No credential: a bare challenge, no error code (RFC 6750 §3.1).
@@ -219,7 +219,7 @@ async fn access_tokens_are_taken_and_refused_as_rfc_6750_says() {
     invalid_token(&s.bearer("/strict", token).await, "revoked");
 
     // A step-up route: a password-only session gets RFC 9470's challenge.
-    let pair = sessions.start(&verified, "ada").await.unwrap();
+    let pair = sessions.start(&verified).await.unwrap();
     let r = s.bearer("/mfa", pair.access.unprotected_as_str()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(
@@ -246,7 +246,7 @@ async fn access_tokens_are_taken_and_refused_as_rfc_6750_says() {
         .await
         .unwrap();
     let mfa = sessions
-        .start_with_second_factor(&verified, second, "ada")
+        .start_with_second_factor(&verified, second)
         .await
         .unwrap();
     let r = s.bearer("/mfa", mfa.access.unprotected_as_str()).await;

@@ -253,6 +253,7 @@ async fn a_new_service_does_the_whole_round_on_the_ready_router() {
     let verified = kw
         .passwords()
         .verify(
+            "user",
             &keyward::Password::from("correct horse battery staple"),
             &upgraded,
         )

@@ -117,8 +117,8 @@ impl Sessions {
     /// # let recovery = totp.confirm("ada", &code).await?;
     /// let sessions = kw.sessions()?;
     /// // POST /login: the password is right, and ada has a second factor.
-    /// let verified = kw.passwords().verify(&password, &stored)?;
-    /// let challenge = sessions.challenge(&verified, "ada").await?;
+    /// let verified = kw.passwords().verify("ada", &password, &stored)?;
+    /// let challenge = sessions.challenge(&verified).await?;
     /// // POST /login/mfa, with the challenge and a recovery code (or a TOTP
     /// // code, through `totp.verify`).
     /// let presented = challenge.unprotected_as_str();
@@ -136,8 +136,8 @@ impl Sessions {
     /// # Errors
     /// [`Error::InvalidInput`] for an empty subject or one over 1,024 bytes;
     /// [`Error::Store`], [`Error::Busy`], [`Error::Rng`].
-    pub async fn challenge(&self, _proof: &Verified, subject: &str) -> Result<MfaChallenge, Error> {
-        self.challenge_inner(subject, amr::PWD).await
+    pub async fn challenge(&self, proof: &Verified) -> Result<MfaChallenge, Error> {
+        self.challenge_inner(proof.subject(), amr::PWD).await
     }
 
     /// [`challenge`](Self::challenge) after a login code in place of the

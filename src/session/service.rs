@@ -102,9 +102,10 @@ impl Sessions {
         &self.inner.policy
     }
 
-    /// Starts a session for `subject` after a password check: a new family,
+    /// Starts a session for the subject of a password check: a new family,
     /// its first refresh token and an access token. Requires the
-    /// [`Verified`] proof, so tokens cannot be minted without a check.
+    /// [`Verified`] proof, so tokens cannot be minted without a check, nor
+    /// for another subject than the one checked.
     /// It does not look for a second factor: for a subject who has one
     /// ([`Totp::is_enrolled`](crate::Totp::is_enrolled)), hand out a
     /// [`challenge`](Self::challenge) instead.
@@ -113,8 +114,8 @@ impl Sessions {
     /// [`Error::Store`] when the store fails (no token is minted),
     /// [`Error::InvalidInput`] for an empty subject or one over 1,024
     /// bytes, [`Error::Rng`].
-    pub async fn start(&self, _proof: &Verified, subject: &str) -> Result<TokenPair, Error> {
-        self.start_inner(subject, None, &[amr::PWD]).await
+    pub async fn start(&self, proof: &Verified) -> Result<TokenPair, Error> {
+        self.start_inner(proof.subject(), None, &[amr::PWD]).await
     }
 
     /// Starts a session after a password check and a second factor: its
@@ -128,10 +129,10 @@ impl Sessions {
     /// subject; otherwise as [`start`](Self::start).
     pub async fn start_with_second_factor(
         &self,
-        _proof: &Verified,
+        proof: &Verified,
         second: impl SecondFactor,
-        subject: &str,
     ) -> Result<TokenPair, Error> {
+        let subject = proof.subject();
         if second.subject() != subject {
             return Err(Error::InvalidInput(
                 "the second-factor proof is for another subject".into(),
@@ -148,14 +149,10 @@ impl Sessions {
     /// # Errors
     /// As [`start`](Self::start); [`Error::InvalidInput`] when `meta` is
     /// empty, over 256 bytes or has control characters.
-    pub async fn start_with_meta(
-        &self,
-        _proof: &Verified,
-        subject: &str,
-        meta: &str,
-    ) -> Result<TokenPair, Error> {
+    pub async fn start_with_meta(&self, proof: &Verified, meta: &str) -> Result<TokenPair, Error> {
         check_meta(meta)?;
-        self.start_inner(subject, Some(meta), &[amr::PWD]).await
+        self.start_inner(proof.subject(), Some(meta), &[amr::PWD])
+            .await
     }
 
     /// DANGER: starts a session without a password proof. For operator

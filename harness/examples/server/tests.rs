@@ -2994,13 +2994,13 @@ async fn changing_the_factor_asks_for_a_session_that_passed_it() {
     let (sessions, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
     let pw = keyward::Password::from("correct horse battery");
     let stored = kw.passwords().hash(&pw).unwrap();
-    let verified = kw.passwords().verify(&pw, &stored).unwrap();
+    let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
     let enrollment = totp.enroll("ada", "t", "ada").await.unwrap();
     let code = totp.dangerous_code_now(&enrollment).unwrap();
     let codes = totp.confirm("ada", &code).await.unwrap();
 
     // The password alone: 401, with RFC 9470's challenge.
-    let plain = sessions.start(&verified, "ada").await.unwrap();
+    let plain = sessions.start(&verified).await.unwrap();
     let claims = sessions
         .authenticate(plain.access.unprotected_as_str())
         .unwrap();
@@ -3022,7 +3022,7 @@ async fn changing_the_factor_asks_for_a_session_that_passed_it() {
         .await
         .unwrap();
     let mfa = sessions
-        .start_with_second_factor(&verified, second, "ada")
+        .start_with_second_factor(&verified, second)
         .await
         .unwrap();
     let claims = sessions

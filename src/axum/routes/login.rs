@@ -157,7 +157,7 @@ pub(super) async fn register<U: UserDirectory>(
     let passwords = app.kw.passwords().clone();
     let password = Password::from(req.password);
     let hash = match app
-        .password_work(async move { passwords.hash_async(password).await })
+        .password_work(async move { passwords.hash_async(&password).await })
         .await
     {
         Ok(h) => h,
@@ -233,15 +233,20 @@ pub(super) async fn login<U: UserDirectory>(
     };
     let password = Password::from(req.password);
     let passwords = app.kw.passwords().clone();
+    let subject = req.username.clone();
     let verified = match stored {
         Some(stored) => {
-            app.password_work(async move { passwords.verify_async(password, stored).await })
-                .await
+            app.password_work(
+                async move { passwords.verify_async(&subject, &password, &stored).await },
+            )
+            .await
         }
         // The same work and the same answer as a wrong password.
         None => {
-            app.password_work(async move { passwords.verify_unknown_user_async(password).await })
-                .await
+            app.password_work(
+                async move { Err(passwords.verify_unknown_user_async(&password).await) },
+            )
+            .await
         }
     };
     let verified = match verified {
@@ -273,7 +278,7 @@ pub(super) async fn login<U: UserDirectory>(
     match app.has_second_factor(&req.username).await {
         Ok(true) => {
             let challenge = match app.kw.sessions() {
-                Ok(s) => s.challenge(&verified, &req.username).await,
+                Ok(s) => s.challenge(&verified).await,
                 Err(e) => Err(e),
             };
             return mfa_required(challenge);
@@ -282,33 +287,32 @@ pub(super) async fn login<U: UserDirectory>(
         Err(refused) => return refused,
     }
     let device = device_meta(&headers);
-    match start_session(&app, &verified, &req.username, device.as_deref()).await {
+    match start_session(&app, &verified, device.as_deref()).await {
         Ok(pair) => pair_answer(&app, &headers, &pair),
         Err(Error::Busy) => too_many(1),
         Err(e) => unavailable("session start", &e),
     }
 }
 
-/// Starts `login`'s session after a password check, with `device` as its
+/// Starts the session of a password check's subject, with `device` as its
 /// metadata when there is one. Metadata keyward refuses never costs the
 /// user their login: the session starts without it (logged, without the
 /// value).
 async fn start_session<U: UserDirectory>(
     app: &App<U>,
     proof: &Verified,
-    login: &str,
     device: Option<&str>,
 ) -> Result<TokenPair, Error> {
     let sessions = app.kw.sessions()?;
     if let Some(meta) = device {
-        match sessions.start_with_meta(proof, login, meta).await {
+        match sessions.start_with_meta(proof, meta).await {
             Err(Error::InvalidInput(e)) => {
                 tracing::warn!(error = %e, "session metadata refused; session started without it");
             }
             started => return started,
         }
     }
-    sessions.start(proof, login).await
+    sessions.start(proof).await
 }
 
 /// The answer to a login whose first factor passed for a user with a
