@@ -46,6 +46,9 @@ use crate::error::Error;
 use crate::keyring::{JwtAlg, KeyRing};
 
 pub use crate::error::JwtError;
+pub use claims::{MAX_SESSION_CLAIMS_BYTES, SessionClaims};
+
+mod claims;
 
 /// Access-token lifetime: 15 minutes (RFC 9700 §2.2.1 recommends short-lived
 /// access tokens; the mission fixes 15 minutes).
@@ -256,10 +259,12 @@ crate::secret::secret_type! {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoClaims {}
 
-/// The verified claims of an access token. `C` holds custom claims.
+/// The verified claims of an access token. `C` holds the claims beyond the
+/// registered ones: by default a session's [`SessionClaims`], or a type of
+/// the application's through [`Jwt::verify_with`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
-pub struct AccessClaims<C = NoClaims> {
+pub struct AccessClaims<C = SessionClaims> {
     /// Issuer.
     pub iss: String,
     /// Audiences (RFC 7519 allows a string or an array; both come back here).
@@ -282,7 +287,7 @@ pub struct AccessClaims<C = NoClaims> {
     /// factor was checked too. Empty when the token says nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
-    /// Custom claims.
+    /// Custom claims: for a session's tokens, its [`SessionClaims`].
     #[serde(flatten)]
     pub extra: C,
 }
@@ -431,14 +436,19 @@ impl Jwt {
         self.sign(subject, session_id, &[], &NoClaims {})
     }
 
-    /// [`issue`](Self::issue) with the session's `amr` (RFC 8176).
-    pub(crate) fn issue_amr(
+    /// [`issue`](Self::issue) with the session's `amr` (RFC 8176) and
+    /// claims, checked when they were made.
+    pub(crate) fn issue_session(
         &self,
         subject: &str,
         session_id: &str,
         amr: &[String],
+        claims: Option<&SessionClaims>,
     ) -> Result<AccessToken, Error> {
-        self.sign(subject, session_id, amr, &NoClaims {})
+        match claims {
+            Some(claims) => self.sign(subject, session_id, amr, claims),
+            None => self.sign(subject, session_id, amr, &NoClaims {}),
+        }
     }
 
     /// Issues an access token with custom claims, which must serialise to a

@@ -36,7 +36,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{Config, ConfigError};
 pub use erase::Erased;
 pub use error::{Error, HashError, KeyringError, TokenError};
-pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy};
+pub use jwt::{AccessClaims, AccessToken, Jwt, JwtError, JwtPolicy, SessionClaims};
 pub use keyring::{JwtAlg, KeyRing};
 pub use limit::{Allowance, Limit, LimitError, Limits};
 pub use otp::{IssuedCode, Otp, OtpCode, OtpError, OtpPolicy, OtpVerified, Purpose};

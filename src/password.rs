@@ -55,6 +55,7 @@ use subtle::ConstantTimeEq;
 pub use kdf::{pbkdf2_sha1, pbkdf2_sha256, pbkdf2_sha512};
 
 use crate::error::{Error, HashError};
+use crate::jwt::SessionClaims;
 use crate::keyring::KeyRing;
 use crate::random::fill_random;
 use crate::secret::{Password, SecretBytes};
@@ -480,6 +481,7 @@ pub struct Verified {
     scheme: Scheme,
     old: String,
     rehash: Option<String>,
+    claims: Option<SessionClaims>,
 }
 
 impl Verified {
@@ -488,6 +490,21 @@ impl Verified {
     #[must_use]
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The proof with application claims for the session it starts: every
+    /// access token of that session carries them (see [`SessionClaims`]).
+    /// They pass through [`Sessions::challenge`](crate::Sessions::challenge)
+    /// to the session a second factor starts.
+    pub fn with_claims(mut self, claims: SessionClaims) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    /// The claims given with [`with_claims`](Self::with_claims).
+    #[must_use]
+    pub fn claims(&self) -> Option<&SessionClaims> {
+        self.claims.as_ref()
     }
 
     /// The replacement hash under the current policy, when the stored one is
@@ -515,8 +532,8 @@ impl Verified {
 impl std::fmt::Debug for Verified {
     // Hash strings are offline-crackable; they are not printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Nor is the subject, a user identifier.
         f.debug_struct("Verified")
-            .field("subject", &self.subject)
             .field("scheme", &self.scheme)
             .field("rehash", &self.rehash.is_some())
             .finish_non_exhaustive()
@@ -695,6 +712,7 @@ impl Passwords {
             scheme,
             old: stored.to_owned(),
             rehash,
+            claims: None,
         })
     }
 
@@ -789,7 +807,7 @@ impl Passwords {
     /// # let lookup = |_: &str| -> Option<(String, String)> { None };
     /// let password = Password::from("guess-guess");
     /// let result = match lookup("nobody") {
-    ///     Some((subject, stored)) => kw.passwords().verify("user", &subject, &password, &stored),
+    ///     Some((subject, stored)) => kw.passwords().verify(&subject, &password, &stored),
     ///     None => Err(kw.passwords().verify_unknown_user(&password)),
     /// };
     /// assert!(matches!(result, Err(Error::PasswordMismatch)));
@@ -939,6 +957,7 @@ impl Passwords {
             scheme,
             old: stored.to_owned(),
             rehash,
+            claims: None,
         })
     }
 

@@ -385,3 +385,35 @@ async fn a_factor_counts_once_confirmed() {
     assert!(totp.disable("ada").await.unwrap());
     assert!(!totp.is_enrolled("ada").await.unwrap());
 }
+
+/// The claims of the first factor's proof wait with the challenge and go
+/// into the session the second factor starts; a challenge without them
+/// starts a session without them.
+#[tokio::test]
+async fn a_challenge_carries_the_proofs_claims() {
+    let clock = ManualClock::new(1_700_000_000);
+    let kw = service(&clock);
+    let (verified, enrollment, _) = enrolled(&kw, &clock).await;
+    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let roles = keyward::SessionClaims::new(&serde_json::json!({"roles": ["admin"]})).unwrap();
+    let challenge = s
+        .challenge(&verified.with_claims(roles.clone()))
+        .await
+        .unwrap();
+    let proof = totp
+        .verify("ada", &totp.dangerous_code_now(&enrollment).unwrap())
+        .await
+        .unwrap();
+    let pair = s
+        .start_after_challenge(challenge.unprotected_as_str(), proof, None)
+        .await
+        .unwrap();
+    let claims = s.authenticate(pair.access.unprotected_as_str()).unwrap();
+    assert_eq!(
+        (claims.extra, claims.amr),
+        (roles, vec!["pwd".to_owned(), "otp".into(), "mfa".into()])
+    );
+    let next = s.refresh(pair.refresh.unprotected_as_str()).await.unwrap();
+    let kept = s.authenticate(next.access.unprotected_as_str()).unwrap();
+    assert_eq!(kept.extra.get("roles"), Some(&serde_json::json!(["admin"])));
+}

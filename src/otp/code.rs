@@ -121,6 +121,7 @@ pub struct OtpVerified {
     pub(crate) subject: String,
     pub(crate) purpose: Purpose,
     pub(crate) verified_at: u64,
+    pub(crate) claims: Option<crate::jwt::SessionClaims>,
 }
 
 impl OtpVerified {
@@ -140,6 +141,21 @@ impl OtpVerified {
     #[must_use]
     pub fn verified_at(&self) -> u64 {
         self.verified_at
+    }
+
+    /// The proof with application claims for the session it starts: every
+    /// access token of that session carries them (see
+    /// [`SessionClaims`](crate::SessionClaims)).
+    #[must_use]
+    pub fn with_claims(mut self, claims: crate::jwt::SessionClaims) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    /// The claims given with [`with_claims`](Self::with_claims).
+    #[must_use]
+    pub fn claims(&self) -> Option<&crate::jwt::SessionClaims> {
+        self.claims.as_ref()
     }
 }
 

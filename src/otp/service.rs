@@ -230,6 +230,7 @@ impl Otp {
                     subject: subject.to_owned(),
                     purpose,
                     verified_at: now,
+                    claims: None,
                 })
             }
             Verdict::Invalid { attempts_left } => {

@@ -356,6 +356,7 @@ fn debug_output_shows_no_code_or_mac() {
         subject: "alice@example.com".into(),
         purpose: Purpose::Login,
         verified_at: 1,
+        claims: None,
     };
     assert!(!format!("{proof:?}").contains("alice"));
 }

@@ -39,6 +39,9 @@ pub(crate) struct Challenge {
     pub(super) first: Vec<String>,
     /// When the first factor was checked, in store seconds.
     pub(super) created: u64,
+    /// The claims the first factor's proof carried, for the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) claims: Option<SessionClaims>,
 }
 
 crate::store::json_stored!(Challenge);
@@ -137,7 +140,8 @@ impl Sessions {
     /// [`Error::InvalidInput`] for an empty subject or one over 1,024 bytes;
     /// [`Error::Store`], [`Error::Busy`], [`Error::Rng`].
     pub async fn challenge(&self, proof: &Verified) -> Result<MfaChallenge, Error> {
-        self.challenge_inner(proof.subject(), amr::PWD).await
+        self.challenge_inner(proof.subject(), amr::PWD, proof.claims())
+            .await
     }
 
     /// [`challenge`](Self::challenge) after a login code in place of the
@@ -153,10 +157,16 @@ impl Sessions {
         if *proof.purpose() != Purpose::Login {
             return Err(OtpError::NotForLogin.into());
         }
-        self.challenge_inner(proof.subject(), amr::OTP).await
+        self.challenge_inner(proof.subject(), amr::OTP, proof.claims())
+            .await
     }
 
-    async fn challenge_inner(&self, subject: &str, first: &str) -> Result<MfaChallenge, Error> {
+    async fn challenge_inner(
+        &self,
+        subject: &str,
+        first: &str,
+        claims: Option<&SessionClaims>,
+    ) -> Result<MfaChallenge, Error> {
         if subject.is_empty() || subject.len() > 1024 {
             return Err(Error::InvalidInput(
                 "subject must be 1 to 1024 bytes".into(),
@@ -178,6 +188,7 @@ impl Sessions {
                 let record = Challenge {
                     first: vec![first.to_owned()],
                     created: now,
+                    claims: claims.cloned(),
                 };
                 Ok(Decision::only(()).write(
                     0,
@@ -204,19 +215,19 @@ impl Sessions {
     /// issue, or one expired or used; [`Error::Store`].
     pub async fn challenge_subject(&self, challenge: &str) -> Result<String, Error> {
         let (id, subject) = parse_challenge(self.inner.mac_key.unprotected_as_bytes(), challenge)?;
-        self.live_first(&challenge_key(&id)).await?;
+        self.pending(&challenge_key(&id)).await?;
         Ok(subject)
     }
 
-    /// The first factor's methods of the live challenge at `key`.
-    async fn live_first(&self, key: &str) -> Result<Vec<String>, Error> {
+    /// The live challenge at `key`.
+    async fn pending(&self, key: &str) -> Result<Challenge, Error> {
         transact(
             &*self.inner.store,
             &*self.inner.clock,
             &[key],
             self.inner.policy.max_retries,
             |(record,): (Option<Challenge>,), now| match live(record, now) {
-                Some(r) => Ok(Decision::only(r.first)),
+                Some(r) => Ok(Decision::only(r)),
                 None => Err(SessionError::ChallengeInvalid.into()),
             },
         )
@@ -255,10 +266,16 @@ impl Sessions {
             ));
         }
         let key = challenge_key(&id);
-        let first = self.live_first(&key).await?;
-        let first: Vec<&str> = first.iter().map(String::as_str).collect();
+        let pending = self.pending(&key).await?;
+        let first: Vec<&str> = pending.first.iter().map(String::as_str).collect();
         let amr = with_second(&first, &second);
-        self.start_guarded(second.subject(), meta, &amr, Some(&key))
-            .await
+        self.start_guarded(
+            second.subject(),
+            meta,
+            &amr,
+            Some(&key),
+            pending.claims.as_ref(),
+        )
+        .await
     }
 }

@@ -29,6 +29,10 @@ pub struct Family {
     /// every access token of the family.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) amr: Vec<String>,
+    /// The application's claims for every access token of the family:
+    /// given at the start, changed by `Sessions::set_claims`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) claims: Option<SessionClaims>,
 }
 
 /// What a presented refresh token leads to.
@@ -151,6 +155,7 @@ pub(crate) fn decide_start(
         revoked: false,
         audit_tag: None,
         amr: Vec::new(),
+        claims: None,
     }
 }
 
@@ -193,6 +198,7 @@ mod tests {
             revoked: false,
             audit_tag: None,
             amr: Vec::new(),
+            claims: None,
         }
     }
 

@@ -49,6 +49,7 @@ use crate::store::{Decision, Store, StoreError, transact};
 use crate::totp::SecondFactor;
 
 pub use crate::error::SessionError;
+pub use crate::jwt::{MAX_SESSION_CLAIMS_BYTES, SessionClaims};
 pub use crate::store::DEFAULT_MAX_RETRIES;
 pub use challenge::{MFA_CHALLENGE_TTL_SECS, MfaChallenge};
 pub use inventory::{MAX_META_LEN, MAX_SESSIONS_PER_SUBJECT, SessionInfo};

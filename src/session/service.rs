@@ -59,6 +59,7 @@ struct Start<'a> {
     subject: &'a str,
     meta: Option<&'a str>,
     amr: &'a [String],
+    claims: Option<&'a SessionClaims>,
     session_id: &'a str,
 }
 
@@ -115,7 +116,8 @@ impl Sessions {
     /// [`Error::InvalidInput`] for an empty subject or one over 1,024
     /// bytes, [`Error::Rng`].
     pub async fn start(&self, proof: &Verified) -> Result<TokenPair, Error> {
-        self.start_inner(proof.subject(), None, &[amr::PWD]).await
+        self.start_inner(proof.subject(), None, &[amr::PWD], proof.claims())
+            .await
     }
 
     /// Starts a session after a password check and a second factor: its
@@ -138,8 +140,13 @@ impl Sessions {
                 "the second-factor proof is for another subject".into(),
             ));
         }
-        self.start_inner(subject, None, &with_second(&[amr::PWD], &second))
-            .await
+        self.start_inner(
+            subject,
+            None,
+            &with_second(&[amr::PWD], &second),
+            proof.claims(),
+        )
+        .await
     }
 
     /// [`start`](Self::start), keeping `meta` with the session for
@@ -151,7 +158,7 @@ impl Sessions {
     /// empty, over 256 bytes or has control characters.
     pub async fn start_with_meta(&self, proof: &Verified, meta: &str) -> Result<TokenPair, Error> {
         check_meta(meta)?;
-        self.start_inner(proof.subject(), Some(meta), &[amr::PWD])
+        self.start_inner(proof.subject(), Some(meta), &[amr::PWD], proof.claims())
             .await
     }
 
@@ -161,7 +168,7 @@ impl Sessions {
     /// # Errors
     /// As [`start`](Self::start).
     pub async fn dangerous_start_without_proof(&self, subject: &str) -> Result<TokenPair, Error> {
-        self.start_inner(subject, None, &[]).await
+        self.start_inner(subject, None, &[], None).await
     }
 
     /// Starts a session for the subject of a login code: the one-time-code
@@ -177,7 +184,8 @@ impl Sessions {
         if *proof.purpose() != Purpose::Login {
             return Err(OtpError::NotForLogin.into());
         }
-        self.start_inner(proof.subject(), None, &[amr::OTP]).await
+        self.start_inner(proof.subject(), None, &[amr::OTP], proof.claims())
+            .await
     }
 
     pub(super) async fn start_inner(
@@ -185,8 +193,9 @@ impl Sessions {
         subject: &str,
         meta: Option<&str>,
         amr: &[&str],
+        claims: Option<&SessionClaims>,
     ) -> Result<TokenPair, Error> {
-        self.start_guarded(subject, meta, amr, None).await
+        self.start_guarded(subject, meta, amr, None, claims).await
     }
 
     /// Starts a session; with `challenge` (the key of an MFA challenge
@@ -200,6 +209,7 @@ impl Sessions {
         meta: Option<&str>,
         amr: &[&str],
         challenge: Option<&str>,
+        claims: Option<&SessionClaims>,
     ) -> Result<TokenPair, Error> {
         let amr: Vec<String> = amr.iter().map(|m| (*m).to_owned()).collect();
         if subject.is_empty() || subject.len() > 1024 {
@@ -221,6 +231,7 @@ impl Sessions {
             subject,
             meta,
             amr: &amr,
+            claims,
             session_id: &session_id,
         };
         // At most twice: a full list evicts its oldest family once.
@@ -278,7 +289,14 @@ impl Sessions {
             let (oldest, audit_tag) = match evict {
                 Ok(evict) => evict,
                 Err(audit_tag) => {
-                    return self.started(&session_id, tag, family_id, subject, audit_tag, &amr);
+                    return self.started(
+                        &session_id,
+                        tag,
+                        family_id,
+                        subject,
+                        audit_tag,
+                        (&amr, claims),
+                    );
                 }
             };
             self.evict(&tag, &oldest, audit_tag).await?;
@@ -313,6 +331,7 @@ impl Sessions {
         let family = Family {
             audit_tag: Some(audit_tag.to_hex()),
             amr: start.amr.to_vec(),
+            claims: start.claims.cloned(),
             ..decide_start(start.subject, subject_record, now)
         };
         let ttl = self.record_ttl(&family, now);
@@ -467,6 +486,84 @@ impl Sessions {
         Ok(())
     }
 
+    /// Replaces the application claims of one session of `subject` (from
+    /// [`list`](Self::list) or an access token's `sid`), or removes them
+    /// with `None`. Access tokens already issued keep the claims they
+    /// carry until they expire (15 minutes by default); every access token
+    /// the session issues from its next refresh on carries the new ones.
+    /// To change them for every session of a subject, call it for each
+    /// session [`list`](Self::list) returns.
+    ///
+    /// ```
+    /// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionClaims};
+    /// # use serde_json::json;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), keyward::Error> {
+    /// # let mut policy = PasswordPolicy::default();
+    /// # policy.iterations = 1_000; // fast for the example
+    /// # let kw = Keyward::builder()
+    /// #     .password_policy(policy)
+    /// #     .issuer("https://auth.example")
+    /// #     .audience("api")
+    /// #     .store(MemoryStore::new())
+    /// #     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+    /// #     .build()?;
+    /// # let password = Password::from("correct horse battery staple");
+    /// # let stored = kw.passwords().hash(&password)?;
+    /// let sessions = kw.sessions()?;
+    /// let proof = kw.passwords().verify("ada", &password, &stored)?
+    ///     .with_claims(SessionClaims::new(&json!({"roles": ["editor"]}))?);
+    /// let pair = sessions.start(&proof).await?;
+    /// let claims = sessions.authenticate(pair.access.unprotected_as_str())?;
+    /// assert_eq!(claims.extra.get("roles"), Some(&json!(["editor"])));
+    ///
+    /// // ada is made an admin: her session's next refresh says so.
+    /// let admin = SessionClaims::new(&json!({"roles": ["editor", "admin"]}))?;
+    /// sessions.set_claims("ada", &pair.session_id, Some(admin)).await?;
+    /// let next = sessions.refresh(pair.refresh.unprotected_as_str()).await?;
+    /// let claims = sessions.authenticate(next.access.unprotected_as_str())?;
+    /// assert_eq!(claims.extra.get("roles"), Some(&json!(["editor", "admin"])));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Session`] with [`SessionError::Unknown`] when no session of
+    /// that id belongs to `subject`, [`SessionError::Revoked`] when it has
+    /// ended; [`Error::Store`]; [`Error::Busy`].
+    pub async fn set_claims(
+        &self,
+        subject: &str,
+        session_id: &str,
+        claims: Option<SessionClaims>,
+    ) -> Result<(), Error> {
+        let family_id = unhex::<16>(session_id).ok_or(SessionError::Unknown)?;
+        let fam_key = family_key(&family_id);
+        let audit_tag = transact(
+            &*self.inner.store,
+            &*self.inner.clock,
+            &[&fam_key],
+            self.inner.policy.max_retries,
+            |(family,): (Option<Family>,), now| {
+                let Some(family) = family.filter(|f| f.subject == subject) else {
+                    return Err(SessionError::Unknown.into());
+                };
+                if family.revoked {
+                    return Err(SessionError::Revoked.into());
+                }
+                let audit_tag = family_tag(&family);
+                let next = Family {
+                    claims: claims.clone(),
+                    ..family
+                };
+                let ttl = self.record_ttl(&next, now);
+                Ok(Decision::only(audit_tag).write(0, &next, ttl)?)
+            },
+        )
+        .await?;
+        tracing::info!(target: audit::TARGET, event = "session.claims_changed", tag = %Shown(audit_tag), session = %session_id, "session claims changed");
+        Ok(())
+    }
+
     fn started(
         &self,
         session_id: &str,
@@ -474,7 +571,7 @@ impl Sessions {
         family_id: [u8; 16],
         subject: &str,
         audit_tag: AuditTag,
-        amr: &[String],
+        (amr, claims): (&[String], Option<&SessionClaims>),
     ) -> Result<TokenPair, Error> {
         tracing::info!(target: audit::TARGET, event = "session.started", tag = %audit_tag, session = %session_id, "session started");
         self.pair(
@@ -485,6 +582,7 @@ impl Sessions {
             },
             subject,
             amr,
+            claims,
         )
     }
 
@@ -503,7 +601,7 @@ impl Sessions {
         let parsed = self.parse(refresh_token)?;
         let (fam_key, subj_key) = (family_key(&parsed.family), subject_key(&parsed.subject_tag));
         let policy = &self.inner.policy;
-        let (outcome, subject, audit_tag, amr) = self
+        let (outcome, subject, audit_tag, amr, claims) = self
             .transact(&fam_key, &subj_key, |family, subject_record, now| {
                 let Some(family) = family else {
                     // The MAC proves keyward issued it; the record is gone
@@ -530,6 +628,7 @@ impl Sessions {
                     family.subject.clone(),
                     family_tag(&family),
                     family.amr.clone(),
+                    family.claims.clone(),
                 ));
                 Ok(match (next, outcome) {
                     (Some(next), _) => {
@@ -558,6 +657,7 @@ impl Sessions {
                     },
                     &subject,
                     &amr,
+                    claims.as_ref(),
                 )
             }
             Outcome::Reused => {
@@ -728,9 +828,18 @@ impl Sessions {
         parse_token(self.inner.mac_key.unprotected_as_bytes(), token)
     }
 
-    fn pair(&self, p: &Parsed, subject: &str, amr: &[String]) -> Result<TokenPair, Error> {
+    fn pair(
+        &self,
+        p: &Parsed,
+        subject: &str,
+        amr: &[String],
+        claims: Option<&SessionClaims>,
+    ) -> Result<TokenPair, Error> {
         let session_id = hex(&p.family);
-        let access = self.inner.jwt.issue_amr(subject, &session_id, amr)?;
+        let access = self
+            .inner
+            .jwt
+            .issue_session(subject, &session_id, amr, claims)?;
         Ok(TokenPair {
             access,
             refresh: format_token(self.inner.mac_key.unprotected_as_bytes(), p),
