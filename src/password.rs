@@ -485,6 +485,16 @@ pub struct Verified {
 }
 
 impl Verified {
+    fn new(subject: &str, stored: &str, scheme: Scheme, rehash: Option<String>) -> Self {
+        Self {
+            subject: subject.to_owned(),
+            scheme,
+            old: stored.to_owned(),
+            rehash,
+            claims: None,
+        }
+    }
+
     /// The subject whose password was checked: the one given to
     /// [`Passwords::verify`].
     #[must_use]
@@ -707,13 +717,7 @@ impl Passwords {
         stored: &str,
     ) -> Result<Verified, Error> {
         let (scheme, rehash) = self.check(password, stored)?;
-        Ok(Verified {
-            subject: subject.to_owned(),
-            scheme,
-            old: stored.to_owned(),
-            rehash,
-            claims: None,
-        })
+        Ok(Verified::new(subject, stored, scheme, rehash))
     }
 
     /// The work of [`verify`](Self::verify): the scheme of `stored` and the
@@ -952,13 +956,7 @@ impl Passwords {
         let (scheme, rehash) = self
             .run_blocking(move || this.check(&password, &stored_owned))
             .await?;
-        Ok(Verified {
-            subject: subject.to_owned(),
-            scheme,
-            old: stored.to_owned(),
-            rehash,
-            claims: None,
-        })
+        Ok(Verified::new(subject, stored, scheme, rehash))
     }
 
     /// [`verify_unknown_user`](Self::verify_unknown_user) on the blocking

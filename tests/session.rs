@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::sessions::{self, NOW, kw, race, reason};
+use common::sessions::{self, NOW, fast_passwords, kw, race, reason};
 
 use keyward::clock::ManualClock;
 use keyward::store::Swap;
@@ -534,10 +534,7 @@ async fn a_session_starts_for_the_subject_that_was_checked() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
     let s = kw.sessions().unwrap();
-    let mut policy = PasswordPolicy::default();
-    policy.iterations = 1_000;
-    policy.min_iterations = 1_000;
-    let passwords = Keyward::builder().password_policy(policy).build().unwrap();
+    let passwords = fast_passwords();
     let (ada_pw, bob_pw) = (
         Password::from("ada's password"),
         Password::from("bob's password"),
@@ -572,10 +569,7 @@ async fn a_subject_is_1_to_1024_bytes() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
     let s = kw.sessions().unwrap();
-    let mut policy = PasswordPolicy::default();
-    policy.iterations = 1_000;
-    policy.min_iterations = 1_000;
-    let passwords = Keyward::builder().password_policy(policy).build().unwrap();
+    let passwords = fast_passwords();
     let pw = Password::from("correct horse battery");
     let stored = passwords.passwords().hash(&pw).unwrap();
 

@@ -7,21 +7,17 @@ mod common;
 
 use std::sync::Arc;
 
-use common::sessions::{NOW, kw};
+use common::sessions::{NOW, fast_passwords, kw};
 use serde_json::json;
 
 use keyward::clock::ManualClock;
 use keyward::{
-    Error, Keyward, MemoryStore, Password, PasswordPolicy, Purpose, SessionClaims, SessionError,
-    SqliteStore, Store,
+    Error, MemoryStore, Password, Purpose, SessionClaims, SessionError, SqliteStore, Store,
 };
 
 /// A fast password service, and a proof for `subject`.
 fn proof(subject: &str) -> keyward::Verified {
-    let mut policy = PasswordPolicy::default();
-    policy.iterations = 1_000;
-    policy.min_iterations = 1_000;
-    let passwords = Keyward::builder().password_policy(policy).build().unwrap();
+    let passwords = fast_passwords();
     let pw = Password::from("correct horse battery");
     let stored = passwords.passwords().hash(&pw).unwrap();
     passwords.passwords().verify(subject, &pw, &stored).unwrap()

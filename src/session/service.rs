@@ -460,28 +460,9 @@ impl Sessions {
     /// [`Error::Session`] with [`SessionError::Unknown`] when no session of
     /// that id belongs to `subject`; [`Error::Store`]; [`Error::Busy`].
     pub async fn revoke_session(&self, subject: &str, session_id: &str) -> Result<(), Error> {
-        let family_id = unhex::<16>(session_id).ok_or(SessionError::Unknown)?;
-        let fam_key = family_key(&family_id);
-        let audit_tag = transact(
-            &*self.inner.store,
-            &*self.inner.clock,
-            &[&fam_key],
-            self.inner.policy.max_retries,
-            |(family,): (Option<Family>,), now| {
-                let Some(family) = family.filter(|f| f.subject == subject) else {
-                    return Err(SessionError::Unknown.into());
-                };
-                let audit_tag = family_tag(&family);
-                Ok(match decide_revoke(&family) {
-                    Some(next) => {
-                        let ttl = self.record_ttl(&next, now);
-                        Decision::only(audit_tag).write(0, &next, ttl)?
-                    }
-                    None => Decision::only(audit_tag),
-                })
-            },
-        )
-        .await?;
+        let audit_tag = self
+            .update_family(subject, session_id, |family| Ok(decide_revoke(family)))
+            .await?;
         tracing::info!(target: audit::TARGET, event = "session.revoked", tag = %Shown(audit_tag), session = %session_id, "session revoked by id");
         Ok(())
     }
@@ -536,9 +517,37 @@ impl Sessions {
         session_id: &str,
         claims: Option<SessionClaims>,
     ) -> Result<(), Error> {
+        let audit_tag = self
+            .update_family(subject, session_id, |family| {
+                if family.revoked {
+                    return Err(SessionError::Revoked.into());
+                }
+                Ok(Some(Family {
+                    claims: claims.clone(),
+                    ..family.clone()
+                }))
+            })
+            .await?;
+        tracing::info!(target: audit::TARGET, event = "session.claims_changed", tag = %Shown(audit_tag), session = %session_id, "session claims changed");
+        Ok(())
+    }
+
+    /// One commit on the family `session_id` of `subject`: `change` gives
+    /// the record to write, or `None` to leave it. Returns the family's
+    /// audit tag.
+    ///
+    /// # Errors
+    /// [`SessionError::Unknown`] when no family of that id belongs to
+    /// `subject`; what `change` returns; [`Error::Store`]; [`Error::Busy`].
+    async fn update_family(
+        &self,
+        subject: &str,
+        session_id: &str,
+        change: impl Fn(&Family) -> Result<Option<Family>, Error>,
+    ) -> Result<Option<AuditTag>, Error> {
         let family_id = unhex::<16>(session_id).ok_or(SessionError::Unknown)?;
         let fam_key = family_key(&family_id);
-        let audit_tag = transact(
+        transact(
             &*self.inner.store,
             &*self.inner.clock,
             &[&fam_key],
@@ -547,21 +556,17 @@ impl Sessions {
                 let Some(family) = family.filter(|f| f.subject == subject) else {
                     return Err(SessionError::Unknown.into());
                 };
-                if family.revoked {
-                    return Err(SessionError::Revoked.into());
-                }
                 let audit_tag = family_tag(&family);
-                let next = Family {
-                    claims: claims.clone(),
-                    ..family
-                };
-                let ttl = self.record_ttl(&next, now);
-                Ok(Decision::only(audit_tag).write(0, &next, ttl)?)
+                Ok(match change(&family)? {
+                    Some(next) => {
+                        let ttl = self.record_ttl(&next, now);
+                        Decision::only(audit_tag).write(0, &next, ttl)?
+                    }
+                    None => Decision::only(audit_tag),
+                })
             },
         )
-        .await?;
-        tracing::info!(target: audit::TARGET, event = "session.claims_changed", tag = %Shown(audit_tag), session = %session_id, "session claims changed");
-        Ok(())
+        .await
     }
 
     fn started(

@@ -29,6 +29,15 @@ pub fn kw_with(store: Arc<dyn Store>, clock: &ManualClock, policy: SessionPolicy
         .unwrap()
 }
 
+/// A password-only keyward at 1,000 iterations: proofs for session tests,
+/// made fast.
+pub fn fast_passwords() -> Keyward {
+    let mut policy = keyward::PasswordPolicy::default();
+    policy.iterations = 1_000;
+    policy.min_iterations = 1_000;
+    Keyward::builder().password_policy(policy).build().unwrap()
+}
+
 /// A keyward with the default session policy and this grace window.
 pub fn kw(store: Arc<dyn Store>, clock: &ManualClock, grace: u64) -> Keyward {
     let mut policy = SessionPolicy::default();
