@@ -687,9 +687,11 @@ impl Passwords {
         ))
     }
 
-    /// Verifies a password against a stored hash of any [`Scheme`]: PHC, or
-    /// a hash imported from Django, Werkzeug, passlib, ASP.NET Identity,
-    /// bcrypt or Argon2.
+    /// Verifies `subject`'s password against its stored hash, of any
+    /// [`Scheme`]: PHC, or a hash imported from Django, Werkzeug, passlib,
+    /// ASP.NET Identity, bcrypt or Argon2. The proof it returns names
+    /// `subject` (the id the application keys the stored hash by), and a
+    /// session it starts is that subject's.
     ///
     /// The password is used exactly as given (bcrypt alone reads only its
     /// first 72 bytes, as every bcrypt implementation did). The stored string
