@@ -3,7 +3,8 @@
 //!
 //! Every stateful feature in keyward is a pure state machine over a record
 //! (load, decide, swap). The policy is written once, in Rust; a backend only
-//! has to make [`Store::swap`] atomic, and [`conformance::run`] proves that
+//! has to make [`Store::swap`] atomic, and the conformance suite
+//! (`keyward::store::conformance::run`, feature `test-util`) proves that
 //! it is. On a [`Swap::Conflict`] the service reloads and decides again.
 //!
 //! Versions are opaque. A record created with `expected = None` starts at an
@@ -15,7 +16,8 @@
 //! of replicas; feature `postgres`) and `RedisStore` (Redis, any number of
 //! replicas; feature `redis`).
 
-#[cfg(feature = "tokio")]
+// For backend tests, not the API: the suite panics on a failed check.
+#[cfg(any(feature = "test-util", all(test, feature = "tokio")))]
 pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -37,7 +39,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgOptions, PgStore};
 #[cfg(feature = "redis")]
-pub use redis::{CAS_SCRIPT, MAX_PREFIX_LEN, RedisOptions, RedisStore};
+pub use redis::{MAX_PREFIX_LEN, RedisOptions, RedisStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

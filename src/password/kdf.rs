@@ -111,6 +111,11 @@ impl Digest {
 /// // RFC 7914 §11, first PBKDF2-HMAC-SHA256 vector (first 32 bytes).
 /// assert_eq!(out[..4], [0x12, 0x0f, 0xb6, 0xcf]);
 /// ```
+// Not API: public, and hidden from the docs, only so that the known-answer
+// tests (tests/kdf.rs, tests/password.rs, tests/legacy.rs) and
+// harness/benches/pbkdf2.rs reach the core directly. It may change in any
+// release; callers hash and verify through `Passwords`.
+#[doc(hidden)]
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: &mut [u8]) {
     derive::<hmac_sha256::Keys>(password, salt, iterations, out);
 }
@@ -136,6 +141,8 @@ pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: 
 /// keyward::password::pbkdf2_sha512(b"password", b"salt", one, &mut out);
 /// assert_eq!(out[..4], [0x86, 0x7f, 0x70, 0xcf]);
 /// ```
+// Not API, hidden from the docs: see `pbkdf2_sha256`.
+#[doc(hidden)]
 pub fn pbkdf2_sha512(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: &mut [u8]) {
     derive::<hmac_sha512::Keys>(password, salt, iterations, out);
 }
@@ -163,6 +170,8 @@ pub fn pbkdf2_sha512(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: 
 /// // RFC 6070 §2, first test vector.
 /// assert_eq!(out[..4], [0x0c, 0x60, 0xc8, 0x0f]);
 /// ```
+// Not API, hidden from the docs: see `pbkdf2_sha256`.
+#[doc(hidden)]
 pub fn pbkdf2_sha1(password: &[u8], salt: &[u8], iterations: NonZeroU32, out: &mut [u8]) {
     derive::<hmac_sha1::Keys>(password, salt, iterations, out);
 }

@@ -6,20 +6,20 @@ crate::store::json_stored!(Family, SubjectRecord);
 
 /// The stored state of one family. No token material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Family {
+pub(crate) struct Family {
     /// The subject (user) the family belongs to.
-    pub subject: String,
+    pub(crate) subject: String,
     /// The subject's revocation epoch when the family started; a later
     /// revoke-all raises the subject's epoch above it.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
     /// Login time.
-    pub created: u64,
+    pub(crate) created: u64,
     /// Time of the last rotation (or login).
-    pub last_used: u64,
+    pub(crate) last_used: u64,
     /// Generation of the one live refresh token.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// Whether the family is revoked.
-    pub revoked: bool,
+    pub(crate) revoked: bool,
     /// The subject's audit tag when the family started, in hex: what the
     /// family's events carry in place of the subject. Missing on families
     /// started before audit tags.
@@ -38,7 +38,7 @@ pub struct Family {
 /// What a presented refresh token leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The live token: the family moves to this generation.
     Rotated {
         /// The new live generation.
@@ -64,7 +64,7 @@ pub enum Outcome {
 /// MAC already checked), the subject's current epoch and the time, returns
 /// the record to write, if any, and the outcome.
 #[must_use]
-pub fn decide(
+pub(crate) fn decide(
     family: &Family,
     presented: u64,
     subject_epoch: u64,

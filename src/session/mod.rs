@@ -14,7 +14,7 @@
 //! times.
 //!
 //! The rules are pure functions over the family record and its subject's
-//! revocation record (`machine`, with [`decide`] for a refresh); the
+//! revocation record (`machine`, with `decide` for a refresh); the
 //! [`Sessions`] service runs each of start, refresh, revoke and revoke-all
 //! as one store transaction, so the outcome is exact across threads,
 //! processes and replicas. A refresh commits with a guard on the subject's
@@ -53,7 +53,6 @@ pub use crate::jwt::{MAX_SESSION_CLAIMS_BYTES, SessionClaims};
 pub use crate::store::DEFAULT_MAX_RETRIES;
 pub use challenge::{MFA_CHALLENGE_TTL_SECS, MfaChallenge};
 pub use inventory::{MAX_META_LEN, MAX_SESSIONS_PER_SUBJECT, SessionInfo};
-pub use machine::{Family, Outcome, decide};
 pub use policy::SessionPolicy;
 pub use service::Sessions;
 pub use token::{RefreshToken, TokenPair};

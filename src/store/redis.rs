@@ -41,7 +41,7 @@ use super::{
 /// big-endian bytes, or the empty string for "create if absent".
 /// `ARGV[2]`: the new version's 8 bytes followed by the value. `ARGV[3]`:
 /// the TTL in milliseconds. Returns 1 when written, 0 on a conflict.
-pub const CAS_SCRIPT: &str = r"
+const CAS_SCRIPT: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '' then
   if cur then return 0 end
