@@ -106,3 +106,66 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// Serde for a [`Duration`](std::time::Duration) in a JSON view: whole
+/// seconds, rounded up, as the HTTP `Retry-After` header counts them (RFC
+/// 9110 §10.2.3) and as the `keyward` command prints `retry_after` and
+/// `reset_after`. Rounded up so that a client that waits that long is
+/// never early.
+pub(crate) mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Whole seconds, rounded up.
+    pub(crate) fn rounded_up(d: Duration) -> u64 {
+        d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
+    }
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(rounded_up(*d))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+
+    /// The same for an optional duration: `null` for `None`.
+    pub(crate) mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub(crate) fn serialize<S: Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_some(&super::rounded_up(*d)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            Option::<u64>::deserialize(d).map(|s| s.map(Duration::from_secs))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::secs::rounded_up;
+
+    #[test]
+    fn durations_round_up_to_whole_seconds() {
+        assert_eq!(rounded_up(Duration::ZERO), 0);
+        assert_eq!(rounded_up(Duration::from_nanos(1)), 1);
+        assert_eq!(rounded_up(Duration::from_secs(90)), 90);
+        assert_eq!(rounded_up(Duration::from_millis(90_001)), 91);
+        assert_eq!(rounded_up(Duration::MAX), u64::MAX);
+    }
+}

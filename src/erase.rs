@@ -12,7 +12,7 @@
 //! on, so running the erase again finishes the job, and a run over a
 //! subject with nothing left reports zeros.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api_key::ApiKeys;
 use crate::audit::{self, Salts, Shown};
@@ -24,7 +24,9 @@ use crate::totp::Totp;
 /// What one run of [`Keyward::erase`](crate::Keyward::erase) deleted, for
 /// the operator's records. A run that resumes an interrupted one counts
 /// only what was left; a run over an erased subject reports zeros.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// `Serialize` and `Deserialize` for JSON receipts, with the field names
+/// below.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Erased {
     /// Session families (a device's sign-in each), live or ended.

@@ -437,8 +437,27 @@ impl std::fmt::Display for Scheme {
     }
 }
 
+/// As its [`name`](Scheme::name): `"pbkdf2-sha256"`, `"bcrypt"`, …
+impl serde::Serialize for Scheme {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// From its [`name`](Scheme::name); an unknown name is an error.
+impl<'de> serde::Deserialize<'de> for Scheme {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom("unknown password hash scheme"))
+    }
+}
+
 /// What a stored hash declares, read without the password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Serialize` and `Deserialize` for JSON answers, with the field names
+/// below; `scheme` is the scheme's [`name`](Scheme::name).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct HashInfo {
     /// The scheme.

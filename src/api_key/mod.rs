@@ -227,8 +227,9 @@ fn is_scope(s: &str) -> bool {
 }
 
 /// What an owner, an operator or a dashboard may see of a key: never the
-/// key, never a digest. `Serialize` for JSON answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// key, never a digest. `Serialize` for JSON answers, and `Deserialize`
+/// for a client that reads one back; the field names are those below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ApiKeyView {
     /// The public id, safe to log.

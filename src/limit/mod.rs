@@ -247,12 +247,16 @@ impl Limit {
 }
 
 /// An allowed request: what is left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// `Serialize` and `Deserialize` for JSON answers, with the field names
+/// below; `reset_after` is whole seconds, rounded up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Allowance {
     /// Units still allowed at once after this request.
     pub remaining: u32,
     /// Until the key's bucket is full again.
+    #[serde(with = "crate::clock::secs")]
     pub reset_after: Duration,
     /// The store failed and the limit fails open: nothing was counted.
     pub unchecked: bool,

@@ -436,7 +436,10 @@ impl Otp {
 
 /// A subject's one-time-code record, as [`Otp::status`] reads it. Holds
 /// no code and no MAC.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Serialize` and `Deserialize` for JSON answers, with the field names
+/// below; `retry_after` is whole seconds, rounded up, or `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct OtpStatus {
     /// Whether the subject has a record at all: `false` for a subject that
@@ -455,6 +458,7 @@ pub struct OtpStatus {
     pub locked: bool,
     /// What is left of a timed lock; `None` when not locked, or when
     /// locked until an operator unlocks.
+    #[serde(with = "crate::clock::secs::option")]
     pub retry_after: Option<Duration>,
     /// Locked until an operator unlocks ([`Otp::unlock`]).
     pub locked_until_unlock: bool,

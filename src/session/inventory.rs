@@ -38,10 +38,16 @@ pub(crate) struct ListEntry {
 }
 
 /// One live session, as [`Sessions::list`] shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Serialize` and `Deserialize` for JSON answers: the id is `"session"`,
+/// as in the `keyward session` commands' output and the reference
+/// routes' `GET /sessions`; the other fields keep their names, times in
+/// Unix seconds, and `meta` is `null` when absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SessionInfo {
     /// The session id: the `sid` of its access tokens.
+    #[serde(rename = "session")]
     pub id: String,
     /// Login time (Unix seconds).
     pub started_at: u64,

@@ -19,6 +19,23 @@ impl RefreshToken {
 }
 
 /// What a login or a refresh hands to the client.
+///
+/// # Serialize writes both tokens
+///
+/// Its `Serialize` is the HTTP response body of a token endpoint (RFC 6749
+/// §5.1), and so writes the two bearer secrets in clear:
+///
+/// ```json
+/// {"access_token": "eyJ…", "token_type": "Bearer", "expires_in": 900,
+///  "refresh_token": "kwr_…", "session": "9f…"}
+/// ```
+///
+/// (`session` is the session id, as in [`SessionInfo`]'s JSON.) Serialize
+/// it only into the answer to the client that owns it: never into a log,
+/// an event, an error, a cache or a store. A browser client whose refresh
+/// token travels in a cookie needs the body without it, built by hand.
+/// [`AccessToken`] and [`RefreshToken`] themselves have no `Serialize`.
+/// There is no `Deserialize`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct TokenPair {
@@ -30,6 +47,21 @@ pub struct TokenPair {
     pub expires_in: u64,
     /// The session (family) id: public, safe to log.
     pub session_id: String,
+}
+
+impl Serialize for TokenPair {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // RFC 6749 §5.1: `access_token`, `token_type` (RFC 6750 §6.1.1,
+        // "Bearer"), `expires_in` in seconds, and `refresh_token`.
+        let mut out = s.serialize_struct("TokenPair", 5)?;
+        out.serialize_field("access_token", self.access.unprotected_as_str())?;
+        out.serialize_field("token_type", "Bearer")?;
+        out.serialize_field("expires_in", &self.expires_in)?;
+        out.serialize_field("refresh_token", self.refresh.unprotected_as_str())?;
+        out.serialize_field("session", &self.session_id)?;
+        out.end()
+    }
 }
 
 /// The parts of a refresh token.

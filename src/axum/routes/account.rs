@@ -31,7 +31,7 @@ use ::axum::extract::{FromRef, FromRequestParts};
 use ::axum::http::request::Parts;
 use ::axum::http::{HeaderMap, StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::login::code_refused;
@@ -260,17 +260,13 @@ pub(super) async fn revoke_key<U: UserDirectory>(
     }
 }
 
-/// One entry of `GET /sessions`.
-fn session_entry(info: &SessionInfo, current_sid: &str) -> serde_json::Value {
-    json!({
-        "session": info.id,
-        "started_at": info.started_at,
-        "refreshed_at": info.refreshed_at,
-        "generation": info.generation,
-        "expires_at": info.expires_at,
-        "meta": info.meta,
-        "current": info.id == current_sid,
-    })
+/// One entry of `GET /sessions`: the session's own JSON, and whether it
+/// is the asking one.
+#[derive(Serialize)]
+struct SessionEntry<'a> {
+    #[serde(flatten)]
+    info: &'a SessionInfo,
+    current: bool,
 }
 
 pub(super) async fn list_sessions<U: UserDirectory>(
@@ -285,7 +281,10 @@ pub(super) async fn list_sessions<U: UserDirectory>(
         Ok(infos) => {
             let sessions: Vec<_> = infos
                 .iter()
-                .map(|info| session_entry(info, &claims.sid))
+                .map(|info| SessionEntry {
+                    info,
+                    current: info.id == claims.sid,
+                })
                 .collect();
             ok_json(json!({"sessions": sessions}))
         }
