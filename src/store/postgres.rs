@@ -17,9 +17,11 @@
 //! every record against its expected version, and writes only when all of
 //! them hold; otherwise it writes nothing and returns the position of the
 //! first that did not. Each statement of the function reads a fresh
-//! snapshot (every pooled connection runs at READ COMMITTED, whatever the
-//! server's default), and the checks run once the locks are held, so they
-//! see every commit that held one of those locks before. A guard on an
+//! snapshot (every pooled connection runs at READ COMMITTED: the store's
+//! own pool sets it whatever the server's default, and a pool of the
+//! application's is refused unless its connections do), and the checks
+//! run once the locks are held, so they see every commit that held one of
+//! those locks before. A guard on an
 //! absent record therefore cannot be overtaken: a create of that record
 //! either commits before the guard's check, which then sees it, or waits
 //! until the guarding commit is over (no write skew). Each write checks
@@ -158,7 +160,8 @@ pub struct PgOptions {
     /// true). Turn it off when the schema is managed by a migration tool
     /// and the service's database role may not create tables; the tool
     /// must then create what `migrate` does: the table, its index and the
-    /// `keyward_commit` function.
+    /// `keyward_commit` function. [`PgStore::from_pool_with`] reads this
+    /// field alone.
     pub migrate: bool,
 }
 
@@ -349,15 +352,115 @@ impl PgStore {
         Ok(store)
     }
 
+    /// A store on the application's own pool, so keyward's records live
+    /// beside its tables without a second set of connections. Runs
+    /// [`migrate`](Self::migrate), as [`connect`](Self::connect) does; see
+    /// [`from_pool_with`](Self::from_pool_with) to leave the schema to a
+    /// migration tool. The pool is the application's `sqlx` 0.9 `PgPool`.
+    ///
+    /// Every commit is one statement whose checks must read a snapshot
+    /// taken after its locks (see the module docs), which only READ
+    /// COMMITTED gives: under REPEATABLE READ or SERIALIZABLE, two commits
+    /// guarding each other's absent records could both succeed. keyward's
+    /// statements run in the connection's implicit transactions, so the
+    /// connections' default isolation is what counts, and a pool whose
+    /// connections default to another level is refused. It is checked on
+    /// one connection, when the store is made: the pool's connections share
+    /// its connect options, but a `SET default_transaction_isolation` that
+    /// the application runs on a pooled connection later would go unseen.
+    ///
+    /// [`connect_with`](Self::connect_with) also sets a server-side
+    /// `statement_timeout` on its connections; with the application's pool,
+    /// that and the pool's size and timeouts are the pool's own settings.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::str::FromStr;
+    /// use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    /// use keyward::PgStore;
+    ///
+    /// let options = PgConnectOptions::from_str("postgres://app@db.internal:5432/app")?
+    ///     .options([
+    ///         ("default_transaction_isolation", "read committed"),
+    ///         ("statement_timeout", "5s"),
+    ///     ]);
+    /// let pool = PgPoolOptions::new().max_connections(20).connect_with(options).await?;
+    /// let store = PgStore::from_pool(pool.clone()).await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when no connection can be acquired, when
+    /// the pool's connections default to an isolation level other than
+    /// READ COMMITTED (the message names the fix), or when the migration
+    /// fails.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        Self::from_pool_with(pool, PgOptions::default()).await
+    }
+
+    /// As [`from_pool`](Self::from_pool), but runs
+    /// [`migrate`](Self::migrate) only when `options.migrate` is set (as
+    /// [`connect_with`](Self::connect_with) does). The other fields of
+    /// [`PgOptions`] are not read: the pool's size and timeouts are set
+    /// where the pool is built.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool) -> Result<(), keyward::Error> {
+    /// use keyward::store::PgOptions;
+    /// use keyward::PgStore;
+    ///
+    /// // The schema is a migration tool's: the table, its index and
+    /// // `keyward_commit`, as `PgStore::migrate` creates them.
+    /// let store = PgStore::from_pool_with(pool, PgOptions::default().migrate(false)).await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`from_pool`](Self::from_pool).
+    pub async fn from_pool_with(pool: PgPool, options: PgOptions) -> Result<Self, StoreError> {
+        let level: String = {
+            let mut conn = pool.acquire().await.map_err(unavailable)?;
+            sqlx::query_scalar("SHOW transaction_isolation")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(unavailable)?
+        };
+        if level != "read committed" {
+            return Err(StoreError::Unavailable(format!(
+                "postgres: the pool's connections run at {level} isolation, and keyward's \
+                 commits need read committed: set default_transaction_isolation to \
+                 'read committed' in the pool's connect options \
+                 (PgConnectOptions::options) or for the database role"
+            )));
+        }
+        let ping_timeout = pool.options().get_acquire_timeout();
+        let store = Self {
+            pool,
+            purge: BackgroundPurge::new(PURGE_EVERY),
+            ping_timeout,
+        };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
     /// Creates the table and its index if they are missing, and the
     /// `keyward_commit` function that every commit calls if it is missing
     /// or differs from this version's. Idempotent, and safe when several
     /// replicas start at once: a transaction-scoped advisory lock lets one
     /// migrate while the others wait.
     ///
+    /// The catalog is read first, and only what is missing is created: on
+    /// a database that already has the current schema, `migrate` runs no
+    /// DDL, so it needs no `CREATE` privilege and the server sends no
+    /// "already exists, skipping" notice (which sqlx would log on every
+    /// start). The DDL keeps its `IF NOT EXISTS`, for a migration tool that
+    /// creates the same objects at the same time without keyward's lock.
+    ///
     /// # Errors
     /// [`StoreError::Unavailable`] on a database error (for example a role
-    /// without `CREATE` on the schema).
+    /// without `CREATE` on the schema, when something is missing).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -365,23 +468,37 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        for statement in SCHEMA {
-            sqlx::query(statement)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
+        // Read under the lock: a replica that migrated first has committed,
+        // and READ COMMITTED shows its objects to this statement. Every name
+        // is qualified with the schema the DDL creates in, so a table of
+        // the same name elsewhere on the search path does not count.
         // Replaced only when it differs from this version's: replacing
         // takes the function's owner, and a replica may run as another
         // role than the one that created it.
-        let current: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT FROM pg_proc WHERE prosrc = $1
-                 AND oid = to_regprocedure(quote_ident(current_schema()) || '.{COMMIT_SIGNATURE}'))"
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT to_regclass(s || '.keyward_records') IS NOT NULL AS has_table,
+                    to_regclass(s || '.keyward_records_expires') IS NOT NULL AS has_index,
+                    EXISTS (SELECT FROM pg_proc WHERE prosrc = $1
+                        AND oid = to_regprocedure(s || '.{COMMIT_SIGNATURE}')) AS current
+             FROM (SELECT quote_ident(current_schema()) AS s) AS schema"
         )))
         .bind(COMMIT_BODY)
         .fetch_one(&mut *tx)
         .await
         .map_err(unavailable)?;
+        let present = [
+            row.try_get::<bool, _>("has_table").map_err(unavailable)?,
+            row.try_get::<bool, _>("has_index").map_err(unavailable)?,
+        ];
+        let current: bool = row.try_get("current").map_err(unavailable)?;
+        for (statement, present) in SCHEMA.iter().zip(present) {
+            if !present {
+                sqlx::query(*statement)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
         if !current {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "CREATE OR REPLACE FUNCTION {COMMIT_DECLARATION} RETURNS integer

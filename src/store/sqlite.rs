@@ -128,6 +128,83 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(unavailable)?;
+        Self::on_pool(pool).await
+    }
+
+    /// A store on the application's own pool (its `sqlx` 0.9
+    /// `SqlitePool`), so keyward's table lives in the application's
+    /// database file; creates the table as [`open`](Self::open) does.
+    ///
+    /// keyward promises that an acknowledged commit (a revocation, a
+    /// lockout, a spent code) survives a power loss, which takes WAL mode
+    /// with every commit synced (`synchronous=FULL`). A pool whose
+    /// connections do otherwise is refused: build it with
+    /// `SqliteConnectOptions::journal_mode(SqliteJournalMode::Wal)
+    /// .synchronous(SqliteSynchronous::Full)`. An in-memory database
+    /// (`sqlite::memory:`) has no WAL and is refused too; use
+    /// [`MemoryStore`](crate::MemoryStore) for that. The settings are checked on
+    /// one connection, when the store is made: the pool's connections share
+    /// its connect options, but a `PRAGMA synchronous` that the application
+    /// runs on a pooled connection later would go unseen.
+    ///
+    /// keyward's writes from this store queue on a lock of its own before
+    /// they take SQLite's (see [`open`](Self::open)); the application's
+    /// writes on the same file meet them in SQLite's busy handler, so give
+    /// the pool a `busy_timeout` (keyward's own is 10 s).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use sqlx::sqlite::{
+    ///     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    /// };
+    /// use keyward::SqliteStore;
+    ///
+    /// let options = SqliteConnectOptions::new()
+    ///     .filename("app.db")
+    ///     .create_if_missing(true)
+    ///     .journal_mode(SqliteJournalMode::Wal)
+    ///     .synchronous(SqliteSynchronous::Full)
+    ///     .busy_timeout(Duration::from_secs(10));
+    /// let pool = SqlitePoolOptions::new().connect_with(options).await?;
+    /// let store = SqliteStore::from_pool(pool.clone()).await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when no connection can be acquired, when
+    /// the connections are not in WAL mode with `synchronous=FULL` (the
+    /// message names the fix), or when the table cannot be created.
+    pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+        let (journal_mode, synchronous) = {
+            let mut conn = pool.acquire().await.map_err(unavailable)?;
+            let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            (journal_mode, synchronous)
+        };
+        // `PRAGMA synchronous` reads 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA; EXTRA
+        // syncs more than FULL, so it keeps the promise too.
+        if !journal_mode.eq_ignore_ascii_case("wal") || synchronous < 2 {
+            return Err(StoreError::Unavailable(format!(
+                "sqlite: the pool's connections run with journal_mode={journal_mode} and \
+                 synchronous={synchronous}, and keyward needs journal_mode=wal and \
+                 synchronous=FULL (2) so that an acknowledged write survives a power loss: \
+                 build the pool with SqliteConnectOptions::journal_mode(SqliteJournalMode::Wal)\
+                 .synchronous(SqliteSynchronous::Full)"
+            )));
+        }
+        Self::on_pool(pool).await
+    }
+
+    /// Creates the table on `pool` and wraps it, with a writer lock of its
+    /// own.
+    async fn on_pool(pool: SqlitePool) -> Result<Self, StoreError> {
         sqlx::raw_sql(SCHEMA)
             .execute(&pool)
             .await
