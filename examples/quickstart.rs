@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 3. A session: access token and refresh token.
-    let sessions = kw.sessions()?;
+    let sessions = kw.sessions();
     let pair = sessions.start(&verified).await?;
     println!(
         "3. session {} started: access token {}…, refresh token …{}",
@@ -120,7 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 7. One-time codes: three wrong codes lock the subject for 60 minutes.
-    let otp = kw.otp()?;
+    let otp = kw.otp();
     let issued = otp.issue("alice", Purpose::Login).await?;
     println!(
         "7. sent a 6-digit code to alice; it expires in {}",
@@ -154,7 +154,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 8. An API key: shown once; the store keeps its digest, never the key.
-    let api_keys = kw.api_keys()?;
+    let api_keys = kw.api_keys();
     let made = api_keys
         .create("alice", KeySpec::named("ci").scope("reports:read"))
         .await?;

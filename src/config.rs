@@ -54,7 +54,7 @@
 //!     .store(MemoryStore::new())
 //!     .build()?;
 //! assert_eq!(kw.passwords().policy().iterations, 700_000);
-//! assert_eq!(kw.jwt()?.policy().issuer(), "https://auth.example.com");
+//! assert_eq!(kw.jwt().policy().issuer(), "https://auth.example.com");
 //!
 //! // A typo is an error that names the key, not a silent default.
 //! let err = Config::from_toml_str("[password]\niteration = 700000\n").unwrap_err();
@@ -302,8 +302,8 @@ impl Config {
     ///     .keys(KeyRing::load(&keys_path)?) // as `keyward --keyring` reads it
     ///     .store(MemoryStore::new())
     ///     .build()?;
-    /// let token = kw.jwt()?.issue("user-42", "session-1")?;
-    /// let claims = kw.jwt()?.verify(token.unprotected_as_str())?;
+    /// let token = kw.jwt().issue("user-42", "session-1")?;
+    /// let claims = kw.jwt().verify(token.unprotected_as_str())?;
     /// assert_eq!((claims.iss.as_str(), claims.sub.as_str()), ("https://auth.example.com", "user-42"));
     ///
     /// // A file that is missing, or says something keyward does not know,
@@ -471,7 +471,12 @@ impl Config {
     /// when the file [sets one](Self::sets_jwt) (which then overrides the
     /// builder's [`issuer`](KeywardBuilder::issuer) and
     /// [`audience`](KeywardBuilder::audience)). Add the key ring and the
-    /// store, then build; the build checks every number.
+    /// store, then build; the build checks every number. With both,
+    /// [`build`](KeywardBuilder::build) makes a complete
+    /// [`Keyward`](crate::Complete) and needs an issuer and an audience
+    /// (the file's `[jwt]`, or the builder's); a program that runs with or
+    /// without them builds with
+    /// [`build_partial`](KeywardBuilder::build_partial).
     ///
     /// # Errors
     /// As [`password_policy`](Self::password_policy) and

@@ -6,6 +6,7 @@ pub mod api_key;
 mod audit;
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod builder;
 pub mod clock;
 #[cfg(feature = "config")]
 pub mod config;
@@ -26,11 +27,13 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 pub use api_key::{ApiKeyError, ApiKeyPolicy, ApiKeyVerified, ApiKeys, KeySpec};
 
 pub use audit::AuditTag;
+use builder::{NoKeys, NoStore, WithKeys, WithStore};
 pub use clock::{Clock, SystemClock};
 #[cfg(feature = "config")]
 pub use config::{Config, ConfigError};
@@ -67,9 +70,133 @@ pub use totp::{Recovered, SecondFactor, Totp, TotpError, TotpPolicy, TotpVerifie
 /// kw.passwords().verify("user", &Password::from("correct horse battery"), &stored)?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct Keyward {
+///
+/// The mode `M` says what the builder was given. A builder given a key
+/// ring, a store, an issuer and an audience builds a
+/// `Keyward<`[`Complete`]`>`, whose
+/// [`sessions`](Keyward::<Complete>::sessions),
+/// [`otp`](Keyward::<Complete>::otp) and [`jwt`](Keyward::<Complete>::jwt)
+/// cannot fail: a configuration mistake is reported once, by `build`, not
+/// in every request. Any other builder (and
+/// [`build_partial`](KeywardBuilder::build_partial)) builds a plain
+/// `Keyward`, that is `Keyward<`[`Partial`]`>`, whose service accessors
+/// return [`Error::Config`] for a service it was not given.
+///
+/// A complete `Keyward` works wherever a `Keyward` is taken:
+/// [`Keyward::from`] turns one into the other at the cost of dropping a
+/// reference count.
+///
+/// ```
+/// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), keyward::Error> {
+/// let kw = Keyward::builder()
+///     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+///     .store(MemoryStore::new())
+///     .issuer("https://auth.example")
+///     .audience("example-api")
+///     .build()?; // Keyward<Complete>: checked here, once
+/// let pair = kw.sessions().dangerous_start_without_proof("user-42").await?;
+/// kw.sessions().authenticate(pair.access.unprotected_as_str())?;
+///
+/// fn takes_any(kw: impl Into<Keyward>) -> Keyward {
+///     kw.into()
+/// }
+/// let plain: Keyward = takes_any(kw);
+/// plain.sessions()?.revoke_all("user-42").await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Keyward<M = Partial> {
     inner: Arc<Inner>,
+    mode: M,
+}
+
+/// The mode of a [`Keyward`] that may lack a service: its service
+/// accessors return `Result`, [`Error::Config`] for a service the builder
+/// was not given. What [`build`](KeywardBuilder::build) makes from a
+/// builder without a key ring or a store, and what
+/// [`build_partial`](KeywardBuilder::build_partial) always makes.
+///
+/// A service of a partial `Keyward` is used through `?`:
+///
+/// ```compile_fail
+/// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore};
+/// # async fn f() -> Result<(), keyward::Error> {
+/// let kw = Keyward::builder()
+///     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+///     .store(MemoryStore::new())
+///     .build_partial()?;
+/// // `sessions()` is a `Result` here: no `start` without the `?`.
+/// kw.sessions().dangerous_start_without_proof("user-42").await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Partial(());
+
+/// The mode of a [`Keyward`] built with a key ring, a store, an issuer and
+/// an audience: every service is there, and its accessors return it
+/// directly. What [`build`](KeywardBuilder::build) makes from a builder
+/// given [`keys`](KeywardBuilder::keys) and
+/// [`store`](KeywardBuilder::store).
+#[derive(Clone)]
+pub struct Complete(Arc<Services>);
+
+impl std::fmt::Debug for Partial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partial").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Complete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The services are the ones `Inner` prints; the keys stay out.
+        f.debug_struct("Complete").finish_non_exhaustive()
+    }
+}
+
+/// The services a complete [`Keyward`] has for certain: the same values
+/// as in its `Inner`, without the `Option`s.
+struct Services {
+    jwt: Arc<Jwt>,
+    sessions: Sessions,
+    otp: Otp,
+    totp: Totp,
+    api_keys: ApiKeys,
+    limits: Limits,
+    salts: Arc<audit::Salts>,
+}
+
+impl<M: Clone> Clone for Keyward<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            mode: self.mode.clone(),
+        }
+    }
+}
+
+impl<M: std::fmt::Debug> std::fmt::Debug for Keyward<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyward")
+            .field("inner", &self.inner)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A complete `Keyward` works wherever a `Keyward` is taken: this keeps
+/// the same services and drops only the proof that every one is there.
+/// Where nothing else names the target, name it:
+/// `let kw: Keyward = Keyward::from(complete);`.
+impl From<Keyward<Complete>> for Keyward {
+    fn from(kw: Keyward<Complete>) -> Self {
+        Self {
+            inner: kw.inner,
+            mode: Partial(()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -84,7 +211,7 @@ struct Inner {
     api_keys: Option<ApiKeys>,
     limits: Option<Limits>,
     throttles: Arc<Throttles>,
-    salts: Option<audit::Salts>,
+    salts: Option<Arc<audit::Salts>>,
 }
 
 impl Keyward {
@@ -92,7 +219,9 @@ impl Keyward {
     pub fn builder() -> KeywardBuilder {
         KeywardBuilder::default()
     }
+}
 
+impl<M> Keyward<M> {
     /// Password hashing and verification.
     #[must_use]
     pub fn passwords(&self) -> &Passwords {
@@ -112,7 +241,9 @@ impl Keyward {
     pub fn keys(&self) -> Option<&KeyRing> {
         self.inner.keys.as_ref()
     }
+}
 
+impl Keyward {
     /// Access tokens: issue, verify, JWKS.
     ///
     /// # Errors
@@ -151,7 +282,7 @@ impl Keyward {
     ///     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
     ///     .issuer("https://auth.example")
     ///     .audience("example-api")
-    ///     .build()?;
+    ///     .build_partial()?;
     /// let pair = kw.sessions()?.dangerous_start_without_proof("user-42").await?;
     /// let erased = kw.erase("user-42").await?;
     /// assert_eq!(erased.sessions, 1);
@@ -166,11 +297,7 @@ impl Keyward {
     /// bytes; [`Error::Config`] when a service is not configured;
     /// [`Error::Store`] and [`Error::Busy`] (run it again).
     pub async fn erase(&self, subject: &str) -> Result<Erased, Error> {
-        if subject.is_empty() || subject.len() > 1024 {
-            return Err(Error::InvalidInput(
-                "subject must be 1 to 1024 bytes".into(),
-            ));
-        }
+        check_subject(subject)?;
         let salts = self.salts()?;
         erase::erase(
             subject,
@@ -182,7 +309,9 @@ impl Keyward {
         )
         .await
     }
+}
 
+impl<M> Keyward<M> {
     /// The tag that `subject`'s audit events carry (target
     /// `keyward::audit`), to find them in the logs; `None` when the subject
     /// has no salt: it was erased, or has had no session, code or key
@@ -199,7 +328,7 @@ impl Keyward {
     ///     .audience("example-api")
     ///     .build()?;
     /// assert_eq!(kw.audit_tag("user-42").await?, None);
-    /// kw.sessions()?.dangerous_start_without_proof("user-42").await?;
+    /// kw.sessions().dangerous_start_without_proof("user-42").await?;
     /// let tag = kw.audit_tag("user-42").await?.expect("a session was issued");
     /// assert_eq!(tag.to_hex().len(), 32);
     /// kw.erase("user-42").await?;
@@ -212,21 +341,19 @@ impl Keyward {
     /// [`Error::InvalidInput`] for an empty subject or one over 1,024
     /// bytes; [`Error::Config`] without a store; [`Error::Store`].
     pub async fn audit_tag(&self, subject: &str) -> Result<Option<AuditTag>, Error> {
-        if subject.is_empty() || subject.len() > 1024 {
-            return Err(Error::InvalidInput(
-                "subject must be 1 to 1024 bytes".into(),
-            ));
-        }
+        check_subject(subject)?;
         self.salts()?.tag(subject).await
     }
 
     fn salts(&self) -> Result<&audit::Salts, Error> {
         self.inner
             .salts
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| Error::Config("audit tags need a store and a key ring".into()))
     }
+}
 
+impl Keyward {
     /// Sessions: start, refresh with rotation and reuse detection, revoke.
     ///
     /// # Errors
@@ -287,7 +414,9 @@ impl Keyward {
             .as_ref()
             .ok_or_else(|| Error::Config("rate limits need a store and a key ring".into()))
     }
+}
 
+impl<M> Keyward<M> {
     /// The in-process throttles: password verifications per key, per
     /// process only (see [`throttle`]); the exact, shared tier is
     /// [`limits`](Self::limits).
@@ -297,11 +426,104 @@ impl Keyward {
     }
 }
 
+/// The accessors of a complete `Keyward`: every service is there, so none
+/// of them can fail.
+impl Keyward<Complete> {
+    /// Access tokens: issue, verify, JWKS.
+    #[must_use]
+    pub fn jwt(&self) -> &Jwt {
+        &self.mode.0.jwt
+    }
+
+    /// Sessions: start, refresh with rotation and reuse detection, revoke.
+    #[must_use]
+    pub fn sessions(&self) -> &Sessions {
+        &self.mode.0.sessions
+    }
+
+    /// One-time codes: issue, verify with lockouts, unlock.
+    #[must_use]
+    pub fn otp(&self) -> &Otp {
+        &self.mode.0.otp
+    }
+
+    /// The second factor: TOTP enrollment, verification with a replay
+    /// guard, and recovery codes.
+    #[must_use]
+    pub fn totp(&self) -> &Totp {
+        &self.mode.0.totp
+    }
+
+    /// API keys: create, verify, roll, revoke, disable, list. Digests are
+    /// keyed when the builder chose
+    /// [`keyed_token_digests`](KeywardBuilder::keyed_token_digests).
+    #[must_use]
+    pub fn api_keys(&self) -> &ApiKeys {
+        &self.mode.0.api_keys
+    }
+
+    /// Rate limits kept in the store, exact across every process that
+    /// shares it: [`limit`].
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.mode.0.limits
+    }
+
+    /// Erases every record keyward keeps for `subject`, as the erase of a
+    /// partial [`Keyward`] does (its documentation says what and in which
+    /// order); every service it needs is there.
+    ///
+    /// ```
+    /// # use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), keyward::Error> {
+    /// let kw = Keyward::builder()
+    ///     .store(MemoryStore::new())
+    ///     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+    ///     .issuer("https://auth.example")
+    ///     .audience("example-api")
+    ///     .build()?;
+    /// let pair = kw.sessions().dangerous_start_without_proof("user-42").await?;
+    /// assert_eq!(kw.erase("user-42").await?.sessions, 1);
+    /// assert!(kw.sessions().refresh(pair.refresh.unprotected_as_str()).await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty subject or one over 1,024
+    /// bytes; [`Error::Store`] and [`Error::Busy`] (run it again).
+    pub async fn erase(&self, subject: &str) -> Result<Erased, Error> {
+        check_subject(subject)?;
+        let s = &*self.mode.0;
+        erase::erase(subject, &s.sessions, &s.otp, &s.totp, &s.api_keys, &s.salts).await
+    }
+}
+
+/// The subjects [`Keyward::erase`] and [`Keyward::audit_tag`] take.
+fn check_subject(subject: &str) -> Result<(), Error> {
+    if subject.is_empty() || subject.len() > 1024 {
+        return Err(Error::InvalidInput(
+            "subject must be 1 to 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Builds a [`Keyward`]. Every setting has a safe default; `build` checks
 /// the combination once.
-#[derive(Debug, Default)]
+///
+/// The parameters record whether the builder has a key ring ([`NoKeys`]
+/// or [`WithKeys`]) and a store ([`NoStore`] or [`WithStore`]):
+/// [`keys`](Self::keys) and [`store`](Self::store) change them. With
+/// both, [`build`](Self::build) makes a `Keyward<`[`Complete`]`>`, whose
+/// services need no `?`, and refuses a builder without an issuer and an
+/// audience; without either, a plain [`Keyward`].
+/// [`build_partial`](Self::build_partial) makes a plain `Keyward` from any
+/// builder.
+#[derive(Debug)]
 #[must_use]
-pub struct KeywardBuilder {
+pub struct KeywardBuilder<K = NoKeys, S = NoStore> {
     password_policy: PasswordPolicy,
     keys: Option<KeyRing>,
     issuer: Option<String>,
@@ -315,9 +537,31 @@ pub struct KeywardBuilder {
     store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
     keyed_token_digests: bool,
+    state: PhantomData<fn() -> (K, S)>,
 }
 
-impl KeywardBuilder {
+impl Default for KeywardBuilder {
+    fn default() -> Self {
+        Self {
+            password_policy: PasswordPolicy::default(),
+            keys: None,
+            issuer: None,
+            audience: None,
+            jwt_policy: None,
+            session_policy: SessionPolicy::default(),
+            otp_policy: OtpPolicy::default(),
+            totp_policy: TotpPolicy::default(),
+            api_key_policy: ApiKeyPolicy::default(),
+            throttle_policy: ThrottlePolicy::default(),
+            store: None,
+            clock: None,
+            keyed_token_digests: false,
+            state: PhantomData,
+        }
+    }
+}
+
+impl<K, S> KeywardBuilder<K, S> {
     /// Sets the password policy.
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
         self.password_policy = policy;
@@ -326,9 +570,9 @@ impl KeywardBuilder {
 
     /// Sets the key ring: peppers for passwords, and the keys later
     /// capabilities sign and MAC with.
-    pub fn keys(mut self, keys: KeyRing) -> Self {
+    pub fn keys(mut self, keys: KeyRing) -> KeywardBuilder<WithKeys, S> {
         self.keys = Some(keys);
-        self
+        self.retype()
     }
 
     /// The `iss` of access tokens (with the default [`JwtPolicy`]).
@@ -350,15 +594,15 @@ impl KeywardBuilder {
     }
 
     /// The state store for sessions and one-time codes.
-    pub fn store(mut self, store: impl Store + 'static) -> Self {
+    pub fn store(mut self, store: impl Store + 'static) -> KeywardBuilder<K, WithStore> {
         self.store = Some(Arc::new(store));
-        self
+        self.retype()
     }
 
     /// The state store, shared with other owners.
-    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> KeywardBuilder<K, WithStore> {
         self.store = Some(store);
-        self
+        self.retype()
     }
 
     /// The refresh-token policy.
@@ -407,13 +651,60 @@ impl KeywardBuilder {
         self
     }
 
-    /// Checks the settings and builds.
+    /// Checks the settings and builds a plain [`Keyward`], whose service
+    /// accessors return [`Error::Config`] for a service it lacks, whatever
+    /// the builder was given: for code that builds with or without a store
+    /// or an issuer, or a service that wants API keys and no sessions.
     ///
     /// # Errors
     /// [`Error::Config`] for an inconsistent policy (including an issuer
     /// without an audience, either without a key ring, or keyed token
     /// digests without a key ring), [`Error::Rng`] if the OS RNG fails.
-    pub fn build(self) -> Result<Keyward, Error> {
+    pub fn build_partial(self) -> Result<Keyward, Error> {
+        Ok(Keyward {
+            inner: Arc::new(self.build_inner()?),
+            mode: Partial(()),
+        })
+    }
+
+    /// The same settings in another state.
+    fn retype<K2, S2>(self) -> KeywardBuilder<K2, S2> {
+        let Self {
+            password_policy,
+            keys,
+            issuer,
+            audience,
+            jwt_policy,
+            session_policy,
+            otp_policy,
+            totp_policy,
+            api_key_policy,
+            throttle_policy,
+            store,
+            clock,
+            keyed_token_digests,
+            state: _,
+        } = self;
+        KeywardBuilder {
+            password_policy,
+            keys,
+            issuer,
+            audience,
+            jwt_policy,
+            session_policy,
+            otp_policy,
+            totp_policy,
+            api_key_policy,
+            throttle_policy,
+            store,
+            clock,
+            keyed_token_digests,
+            state: PhantomData,
+        }
+    }
+
+    /// Checks the settings and builds the services it can.
+    fn build_inner(self) -> Result<Inner, Error> {
         if let Some(warning) = unoptimized_warning(env!("KEYWARD_OPT_LEVEL")) {
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| tracing::warn!(opt_level = env!("KEYWARD_OPT_LEVEL"), "{warning}"));
@@ -506,27 +797,115 @@ impl KeywardBuilder {
             _ => None,
         };
         let salts = match (&self.store, &self.keys) {
-            (Some(store), Some(keys)) => Some(audit::Salts::new(
+            (Some(store), Some(keys)) => Some(Arc::new(audit::Salts::new(
                 audit::Audit::new(keys),
                 Arc::clone(store),
                 Arc::clone(&clock),
-            )),
+            ))),
             _ => None,
         };
+        Ok(Inner {
+            passwords,
+            tokens,
+            keys: self.keys,
+            jwt,
+            sessions,
+            otp,
+            totp,
+            api_keys,
+            limits,
+            throttles,
+            salts,
+        })
+    }
+}
+
+impl<S> KeywardBuilder<NoKeys, S> {
+    /// Checks the settings and builds a plain [`Keyward`]: without a key
+    /// ring it has password hashing and plain token digests, and its
+    /// service accessors return [`Error::Config`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an inconsistent policy (including an issuer
+    /// or a store without a key ring, or keyed token digests), [`Error::Rng`]
+    /// if the OS RNG fails.
+    pub fn build(self) -> Result<Keyward, Error> {
+        self.build_partial()
+    }
+}
+
+impl KeywardBuilder<WithKeys, NoStore> {
+    /// Checks the settings and builds a plain [`Keyward`]: without a store
+    /// it has password hashing, tokens and (given an issuer and an
+    /// audience) access tokens, reached through
+    /// [`jwt`](Keyward::<Partial>::jwt)`?`; sessions, codes and API keys
+    /// return [`Error::Config`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an inconsistent policy (including an issuer
+    /// without an audience), [`Error::Rng`] if the OS RNG fails.
+    pub fn build(self) -> Result<Keyward, Error> {
+        self.build_partial()
+    }
+}
+
+impl KeywardBuilder<WithKeys, WithStore> {
+    /// Checks the settings and builds a complete [`Keyward`]: every
+    /// service is there, and its accessors need no `?`. Without an issuer
+    /// and an audience (or a [`JwtPolicy`]) the sessions cannot be made,
+    /// and this fails here, once, instead of in every request;
+    /// [`build_partial`](Self::build_partial) builds without them.
+    ///
+    /// # Errors
+    /// [`Error::Config`] without an issuer and an audience, and for an
+    /// inconsistent policy; [`Error::Rng`] if the OS RNG fails.
+    pub fn build(self) -> Result<Keyward<Complete>, Error> {
+        if self.jwt_policy.is_none() && (self.issuer.is_none() || self.audience.is_none()) {
+            return Err(Error::Config(
+                "sessions need an issuer and an audience: call .issuer() and .audience() (or \
+                 .jwt_policy()), or build_partial() for a keyward without sessions"
+                    .into(),
+            ));
+        }
+        let inner = self.build_inner()?;
+        let services = match (
+            &inner.jwt,
+            &inner.sessions,
+            &inner.otp,
+            &inner.totp,
+            &inner.api_keys,
+            &inner.limits,
+            &inner.salts,
+        ) {
+            (
+                Some(jwt),
+                Some(sessions),
+                Some(otp),
+                Some(totp),
+                Some(api_keys),
+                Some(limits),
+                Some(salts),
+            ) => Services {
+                jwt: Arc::clone(jwt),
+                sessions: sessions.clone(),
+                otp: otp.clone(),
+                totp: totp.clone(),
+                api_keys: api_keys.clone(),
+                limits: limits.clone(),
+                salts: Arc::clone(salts),
+            },
+            // Not reached: a key ring, a store and a JWT policy make
+            // every service.
+            _ => {
+                return Err(Error::Config(
+                    "a complete keyward needs a key ring, a store, an issuer and an audience"
+                        .into(),
+                ));
+            }
+        };
         Ok(Keyward {
-            inner: Arc::new(Inner {
-                passwords,
-                tokens,
-                keys: self.keys,
-                jwt,
-                sessions,
-                otp,
-                totp,
-                api_keys,
-                limits,
-                throttles,
-                salts,
-            }),
+            inner: Arc::new(inner),
+            mode: Complete(Arc::new(services)),
         })
     }
 }

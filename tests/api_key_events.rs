@@ -23,7 +23,7 @@ async fn events_name_the_key_id_and_nothing_secret() {
         .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
         .shared_store(Arc::clone(&faulty) as Arc<dyn Store>)
         .clock(Arc::new(clock.clone()))
-        .build()
+        .build_partial()
         .unwrap();
     let keys = kw.api_keys().unwrap();
     let made = keys

@@ -77,7 +77,7 @@ async fn audit_events_carry_the_tag_keyward_tag_prints_and_nothing_personal() {
 
     // Sessions: started, rotated twice, the first token again (reuse), a
     // logout, a revoke by id, a revoke of all.
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let first = s.dangerous_start_without_proof(SUBJECT).await.unwrap();
     let second = s.refresh(first.refresh.unprotected_as_str()).await.unwrap();
     let third = s
@@ -96,7 +96,7 @@ async fn audit_events_carry_the_tag_keyward_tag_prints_and_nothing_personal() {
     }
 
     // Codes: issued, three wrong guesses lock, an operator unlocks.
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let code = otp.issue(SUBJECT, Purpose::Login).await.unwrap().code;
     let wrong = if code.unprotected_as_str() == "000000" {
         "000001"
@@ -110,7 +110,7 @@ async fn audit_events_carry_the_tag_keyward_tag_prints_and_nothing_personal() {
     secrets.push(code.unprotected_as_str().to_owned());
 
     // API keys: created, rolled, revoked.
-    let keys = kw.api_keys().unwrap();
+    let keys = kw.api_keys();
     let made = keys.create(SUBJECT, KeySpec::named("ci")).await.unwrap();
     let rolled = keys.roll(made.id(), Duration::from_secs(60)).await.unwrap();
     keys.revoke(made.id()).await.unwrap();

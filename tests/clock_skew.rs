@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use keyward::clock::ManualClock;
 use keyward::store::{PgStore, RedisOptions, RedisStore};
 use keyward::{
-    Error, JwtAlg, KeyRing, Keyward, Limit, OtpError, Purpose, SessionError, SessionPolicy, Store,
-    ThrottlePolicy,
+    Complete, Error, JwtAlg, KeyRing, Keyward, Limit, OtpError, Purpose, SessionError,
+    SessionPolicy, Store, ThrottlePolicy,
 };
 
 const HOUR: u64 = 3_600;
@@ -26,7 +26,7 @@ fn host_now() -> u64 {
 
 /// Two replicas of one service on `store`: one with a clock that is right,
 /// one with a clock an hour fast.
-fn replicas(store: &Arc<dyn Store>) -> (Keyward, Keyward) {
+fn replicas(store: &Arc<dyn Store>) -> (Keyward<Complete>, Keyward<Complete>) {
     let keys = KeyRing::generate(JwtAlg::HS256).unwrap().to_json();
     let mut policy = SessionPolicy::default();
     // A lifetime shorter than the skew: the fast replica's clock alone
@@ -60,7 +60,7 @@ async fn the_replicas_agree(store: Arc<dyn Store>) {
 
     // A lock set by one replica holds on the other, for its whole length.
     let alice = subject("alice");
-    let otp = right.otp().unwrap();
+    let otp = right.otp();
     let code = otp.issue(&alice, Purpose::Login).await.unwrap().code;
     let wrong = if code.unprotected_as_str() == "000000" {
         "000001"
@@ -73,7 +73,7 @@ async fn the_replicas_agree(store: Arc<dyn Store>) {
             Err(Error::Otp(OtpError::Invalid { .. }))
         ));
     }
-    let fast_otp = fast.otp().unwrap();
+    let fast_otp = fast.otp();
     for refused in [
         fast_otp
             .verify(&alice, Purpose::Login, code.unprotected_as_str())
@@ -95,8 +95,8 @@ async fn the_replicas_agree(store: Arc<dyn Store>) {
     // A refresh on one replica, and the same token again at once on the
     // other: inside the grace window, so the same successor comes back and
     // the family lives on.
-    let sessions = right.sessions().unwrap();
-    let fast_sessions = fast.sessions().unwrap();
+    let sessions = right.sessions();
+    let fast_sessions = fast.sessions();
     let bob = subject("bob");
     let first = sessions.dangerous_start_without_proof(&bob).await.unwrap();
     let second = sessions
@@ -152,7 +152,7 @@ async fn the_replicas_agree(store: Arc<dyn Store>) {
     let source = subject("source");
     let mut allowed = 0;
     for i in 0..20 {
-        let limits = if i % 2 == 0 { &right } else { &fast }.limits().unwrap();
+        let limits = if i % 2 == 0 { &right } else { &fast }.limits();
         match limits.check(&limit, &source).await {
             Ok(a) => {
                 allowed += 1;

@@ -124,9 +124,9 @@ fn every_key_reads_back_into_the_policies() {
         .build()
         .unwrap();
     assert_eq!(*kw.passwords().policy(), p);
-    assert_eq!(*kw.jwt().unwrap().policy(), j);
-    assert_eq!(*kw.sessions().unwrap().policy(), s);
-    assert_eq!(*kw.otp().unwrap().policy(), o);
+    assert_eq!(*kw.jwt().policy(), j);
+    assert_eq!(*kw.sessions().policy(), s);
+    assert_eq!(*kw.otp().policy(), o);
 }
 
 #[test]
@@ -391,8 +391,8 @@ fn every_policy_field_has_its_key() {
         .build()
         .unwrap();
     assert_eq!(*kw.passwords().policy(), p);
-    assert_eq!(kw.sessions().unwrap().policy().max_retries, 4);
-    assert_eq!(kw.otp().unwrap().policy().max_retries, 7);
+    assert_eq!(kw.sessions().policy().max_retries, 4);
+    assert_eq!(kw.otp().policy().max_retries, 7);
 }
 
 #[test]

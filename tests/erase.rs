@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use keyward::api_key::KeySpec;
 use keyward::store::{Commit, Op, Record, Snapshot, StoreFuture};
-use keyward::{Erased, Error, JwtAlg, KeyRing, Keyward, MemoryStore, Purpose, Store, StoreError};
+use keyward::{
+    Complete, Erased, Error, JwtAlg, KeyRing, Keyward, MemoryStore, Purpose, Store, StoreError,
+};
 
 /// A store whose commits fail once `allowed` of them have gone through:
 /// an erasure cut off at that point.
@@ -69,13 +71,12 @@ struct Held {
     code: String,
 }
 
-async fn give(kw: &Keyward, subject: &str) -> Held {
+async fn give(kw: &Keyward<Complete>, subject: &str) -> Held {
     let mut refresh = Vec::new();
     let mut access = Vec::new();
     for _ in 0..3 {
         let pair = kw
             .sessions()
-            .unwrap()
             .dangerous_start_without_proof(subject)
             .await
             .unwrap();
@@ -86,7 +87,6 @@ async fn give(kw: &Keyward, subject: &str) -> Held {
     for name in ["ci", "deploy"] {
         let made = kw
             .api_keys()
-            .unwrap()
             .create(subject, KeySpec::named(name))
             .await
             .unwrap();
@@ -94,7 +94,6 @@ async fn give(kw: &Keyward, subject: &str) -> Held {
     }
     let code = kw
         .otp()
-        .unwrap()
         .issue(subject, Purpose::Login)
         .await
         .unwrap()
@@ -111,23 +110,22 @@ async fn give(kw: &Keyward, subject: &str) -> Held {
 
 /// How many of the subject's credentials still work. Refreshes are tried
 /// last: a refresh rotates its token.
-async fn working(kw: &Keyward, subject: &str, held: &Held) -> usize {
+async fn working(kw: &Keyward<Complete>, subject: &str, held: &Held) -> usize {
     let mut n = 0;
     for t in &held.access {
-        n += usize::from(kw.sessions().unwrap().authenticate_strict(t).await.is_ok());
+        n += usize::from(kw.sessions().authenticate_strict(t).await.is_ok());
     }
     for k in &held.keys {
-        n += usize::from(kw.api_keys().unwrap().verify(k).await.is_ok());
+        n += usize::from(kw.api_keys().verify(k).await.is_ok());
     }
     n += usize::from(
         kw.otp()
-            .unwrap()
             .verify(subject, Purpose::Login, &held.code)
             .await
             .is_ok(),
     );
     for t in &held.refresh {
-        n += usize::from(kw.sessions().unwrap().refresh(t).await.is_ok());
+        n += usize::from(kw.sessions().refresh(t).await.is_ok());
     }
     n
 }
@@ -141,7 +139,7 @@ fn held_in(keys: &[String], prefix: &str) -> usize {
     keys.iter().filter(|k| k.starts_with(prefix)).count()
 }
 
-fn service(store: Arc<dyn Store>) -> Keyward {
+fn service(store: Arc<dyn Store>) -> Keyward<Complete> {
     Keyward::builder()
         .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
         .issuer("https://auth.example")
@@ -156,7 +154,7 @@ fn service(store: Arc<dyn Store>) -> Keyward {
 async fn setup() -> (
     Arc<MemoryStore>,
     Arc<CutStore>,
-    Keyward,
+    Keyward<Complete>,
     Vec<String>,
     Held,
     Held,
@@ -194,7 +192,6 @@ async fn an_erase_deletes_every_record_and_counts_them() {
     );
     // The subject can start afresh.
     kw.sessions()
-        .unwrap()
         .dangerous_start_without_proof("alice@example.com")
         .await
         .unwrap();
@@ -219,7 +216,7 @@ async fn an_erase_cut_off_anywhere_finishes_when_run_again() {
         // The marks come first, one commit each: sessions, then codes,
         // then keys (with the keys themselves). What is marked stays
         // refused while the erase is unfinished.
-        let sessions = kw.sessions().unwrap();
+        let sessions = kw.sessions();
         if k >= 1 {
             for t in &a.access {
                 assert!(
@@ -236,7 +233,7 @@ async fn an_erase_cut_off_anywhere_finishes_when_run_again() {
             );
         }
         if k >= 2 {
-            let otp = kw.otp().unwrap();
+            let otp = kw.otp();
             let code = otp
                 .verify("alice@example.com", Purpose::Login, &a.code)
                 .await;
@@ -254,7 +251,7 @@ async fn an_erase_cut_off_anywhere_finishes_when_run_again() {
             }
         }
         if k >= 3 {
-            let keys = kw.api_keys().unwrap();
+            let keys = kw.api_keys();
             for key in &a.keys {
                 assert!(keys.verify(key).await.is_err(), "cut after {k}");
             }
@@ -300,7 +297,6 @@ async fn a_subject_with_more_keys_than_one_commit_holds_is_erased() {
     for i in 0..70 {
         let k = kw
             .api_keys()
-            .unwrap()
             .create("carol", KeySpec::named(format!("k{i}")))
             .await
             .unwrap();
@@ -309,7 +305,7 @@ async fn a_subject_with_more_keys_than_one_commit_holds_is_erased() {
     let erased = kw.erase("carol").await.unwrap();
     assert_eq!(erased.api_keys, 70);
     for k in &made {
-        assert!(kw.api_keys().unwrap().verify(k).await.is_err());
+        assert!(kw.api_keys().verify(k).await.is_err());
     }
     assert!(memory.live_keys().is_empty(), "{:?}", memory.live_keys());
 }
@@ -350,7 +346,7 @@ async fn a_revoked_key_past_the_owner_cap_is_still_erased() {
         .shared_store(Arc::clone(&memory) as Arc<dyn Store>)
         .build()
         .unwrap();
-    let keys = kw.api_keys().unwrap();
+    let keys = kw.api_keys();
     let first = keys.create("dave", KeySpec::named("a")).await.unwrap();
     keys.create("dave", KeySpec::named("b")).await.unwrap();
     keys.revoke(first.id()).await.unwrap();

@@ -27,8 +27,8 @@ use keyward::api_key::KeySpec;
 use keyward::clock::ManualClock;
 use keyward::store::{Commit, Op, Record, Snapshot, StoreFuture};
 use keyward::{
-    ApiKeyError, Erased, Error, JwtAlg, KeyRing, Keyward, MemoryStore, Otp, OtpError, Purpose,
-    SessionError, SessionPolicy, Store, StoreError, ThrottlePolicy,
+    ApiKeyError, Complete, Erased, Error, JwtAlg, KeyRing, Keyward, MemoryStore, Otp, OtpError,
+    Purpose, SessionError, SessionPolicy, Store, StoreError, ThrottlePolicy,
 };
 use proptest::prelude::*;
 
@@ -356,7 +356,7 @@ struct World {
     memory: Arc<MemoryStore>,
     cut: Arc<CutStore>,
     clock: ManualClock,
-    kw: Keyward,
+    kw: Keyward<Complete>,
     a: Subject,
     b: Subject,
 }
@@ -424,9 +424,9 @@ impl World {
                 return;
             }
         };
-        let sessions = kw.sessions().unwrap();
-        let keys = kw.api_keys().unwrap();
-        let otp = kw.otp().unwrap();
+        let sessions = kw.sessions();
+        let keys = kw.api_keys();
+        let otp = kw.otp();
         match *step {
             Step::Start(_, n) => {
                 // Within the subject's cap: a start past it would end the
@@ -625,7 +625,7 @@ fn wrong(code: &str) -> String {
 /// Presents the family's refresh token of `generation` and checks the
 /// answer against the model, which it then moves on.
 async fn refresh(
-    kw: &Keyward,
+    kw: &Keyward<Complete>,
     subject_epoch: u64,
     f: &mut Family,
     generation: usize,
@@ -633,7 +633,7 @@ async fn refresh(
     context: &dyn std::fmt::Debug,
 ) {
     let expected = f.expect_refresh(generation, subject_epoch, now);
-    let got = kw.sessions().unwrap().refresh(&f.refresh[generation]).await;
+    let got = kw.sessions().refresh(&f.refresh[generation]).await;
     match (expected, got) {
         (Refresh::Rotated | Refresh::Grace, Ok(pair)) => {
             assert_eq!(pair.session_id, f.id, "{context:?}");
@@ -662,7 +662,7 @@ async fn refresh(
 /// writes nothing.
 async fn nothing_works(w: &World, s: &Subject, context: &str) {
     let before = w.memory.live_keys();
-    let sessions = w.kw.sessions().unwrap();
+    let sessions = w.kw.sessions();
     for f in &s.families {
         for (t, _) in &f.access {
             let got = sessions.authenticate_strict(t).await;
@@ -675,16 +675,12 @@ async fn nothing_works(w: &World, s: &Subject, context: &str) {
     }
     for k in &s.keys {
         for secret in &k.secrets {
-            let got = w.kw.api_keys().unwrap().verify(secret).await;
+            let got = w.kw.api_keys().verify(secret).await;
             assert!(got.is_err(), "{context}: a secret of key {}", k.id);
         }
     }
     for code in &s.codes.issued {
-        let got =
-            w.kw.otp()
-                .unwrap()
-                .verify(s.name, Purpose::Login, code)
-                .await;
+        let got = w.kw.otp().verify(s.name, Purpose::Login, code).await;
         assert!(got.is_err(), "{context}: a code");
     }
     assert_eq!(w.memory.live_keys(), before, "{context}: a check wrote");
@@ -701,7 +697,7 @@ async fn as_modelled(w: &mut World, who: Who, context: &str) {
         Who::A => a,
         Who::B => b,
     };
-    let sessions = kw.sessions().unwrap();
+    let sessions = kw.sessions();
     for f in &s.families {
         for (t, issued_at) in &f.access {
             let expected = f.access_works(*issued_at, s.epoch, now);
@@ -716,7 +712,7 @@ async fn as_modelled(w: &mut World, who: Who, context: &str) {
     }
     for k in &s.keys {
         for (at, secret) in k.secrets.iter().enumerate() {
-            let got = kw.api_keys().unwrap().verify(secret).await;
+            let got = kw.api_keys().verify(secret).await;
             assert_eq!(
                 got.is_ok(),
                 k.works(at, now),
@@ -725,7 +721,7 @@ async fn as_modelled(w: &mut World, who: Who, context: &str) {
             );
         }
     }
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let c = &mut s.codes;
     if let Some((at, expires)) = c.pending {
         let expected = !c.locked(now) && now < expires;
@@ -868,7 +864,7 @@ async fn erase_and_check(
 /// index, the code record and the session record, marks and all. The
 /// store is still cut, so nothing here can write.
 async fn cut_off(w: &World, k: usize, total: usize, context: &str) {
-    let sessions = w.kw.sessions().unwrap();
+    let sessions = w.kw.sessions();
     if k >= 1 {
         for f in &w.a.families {
             for (t, _) in &f.access {
@@ -887,7 +883,7 @@ async fn cut_off(w: &World, k: usize, total: usize, context: &str) {
         );
     }
     if k >= 2 {
-        let otp = w.kw.otp().unwrap();
+        let otp = w.kw.otp();
         let marked = k + 1 < total;
         if let Some((at, _)) = w.a.codes.pending {
             let got = otp
@@ -914,7 +910,7 @@ async fn cut_off(w: &World, k: usize, total: usize, context: &str) {
         let per_commit = keyward::store::MAX_COMMIT_OPS - 1;
         let gone = (k - 2) * per_commit;
         let now = w.now();
-        let keys = w.kw.api_keys().unwrap();
+        let keys = w.kw.api_keys();
         for (i, key) in w.a.keys.iter().enumerate() {
             for (at, secret) in key.secrets.iter().enumerate() {
                 let got = keys.verify(secret).await;

@@ -15,10 +15,11 @@ use keyward::session::MFA_CHALLENGE_TTL_SECS;
 use keyward::store::{Commit, Op, Record, Snapshot, Store, StoreError, StoreFuture};
 use keyward::totp::Enrollment;
 use keyward::{
-    Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionError, Verified,
+    Complete, Error, JwtAlg, KeyRing, Keyward, MemoryStore, Password, PasswordPolicy, SessionError,
+    Verified,
 };
 
-fn service(clock: &ManualClock) -> Keyward {
+fn service(clock: &ManualClock) -> Keyward<Complete> {
     let mut policy = PasswordPolicy::default();
     policy.iterations = 1_000;
     Keyward::builder()
@@ -39,7 +40,7 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
     let pw = Password::from("correct horse battery staple");
     let stored = kw.passwords().hash(&pw).unwrap();
     let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
-    let totp = kw.totp().unwrap();
+    let totp = kw.totp();
     let enrollment = totp.enroll("ada", "Example", "ada").await.unwrap();
     totp.confirm("ada", &totp.dangerous_code_now(&enrollment).unwrap())
         .await
@@ -49,7 +50,7 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
         .verify("ada", &totp.dangerous_code_now(&enrollment).unwrap())
         .await
         .unwrap();
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
 
     // Password only: `pwd`, and a step-up route refuses it.
     let plain = s.start(&verified).await.unwrap();
@@ -94,11 +95,14 @@ async fn a_second_factor_session_carries_mfa_through_refreshes() {
 
 /// ada, with a confirmed factor, her password proof, the enrollment and
 /// the recovery codes.
-async fn enrolled(kw: &Keyward, clock: &ManualClock) -> (Verified, Enrollment, Vec<String>) {
+async fn enrolled(
+    kw: &Keyward<Complete>,
+    clock: &ManualClock,
+) -> (Verified, Enrollment, Vec<String>) {
     let pw = Password::from("correct horse battery staple");
     let stored = kw.passwords().hash(&pw).unwrap();
     let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
-    let totp = kw.totp().unwrap();
+    let totp = kw.totp();
     let enrollment = totp.enroll("ada", "Example", "ada").await.unwrap();
     let codes = totp
         .confirm("ada", &totp.dangerous_code_now(&enrollment).unwrap())
@@ -125,7 +129,7 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
     let clock = ManualClock::new(1_700_000_000);
     let kw = service(&clock);
     let (verified, enrollment, recovery) = enrolled(&kw, &clock).await;
-    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let (s, totp) = (kw.sessions(), kw.totp());
 
     // Password, then a TOTP code: `pwd`, `otp`, `mfa`, and the device.
     let challenge = s.challenge(&verified).await.unwrap();
@@ -161,7 +165,7 @@ async fn a_challenge_starts_one_session_after_the_second_factor() {
     claims.require_mfa().unwrap();
 
     // An emailed login code, then a TOTP code: `otp`, `mfa`.
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let sent = otp.issue("ada", Purpose::Login).await.unwrap();
     let first = otp
         .verify("ada", Purpose::Login, sent.code.unprotected_as_str())
@@ -200,7 +204,7 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
     let clock = ManualClock::new(1_700_000_000);
     let kw = service(&clock);
     let (verified, _, recovery) = enrolled(&kw, &clock).await;
-    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let (s, totp) = (kw.sessions(), kw.totp());
     // One proof per try: a start takes its proof.
     let mut codes = recovery.iter();
     let mut proof = async || totp.recover("ada", codes.next().unwrap()).await.unwrap();
@@ -241,12 +245,7 @@ async fn a_challenge_is_refused_when_forged_foreign_expired_or_malformed() {
         if last == '0' { '1' } else { '0' }
     );
     let other = service(&clock);
-    let foreign = other
-        .sessions()
-        .unwrap()
-        .challenge(&verified)
-        .await
-        .unwrap();
+    let foreign = other.sessions().challenge(&verified).await.unwrap();
     for bad in [flipped.as_str(), foreign.unprotected_as_str()] {
         invalid_challenge(s.start_after_challenge(bad, proof().await, None).await);
     }
@@ -288,7 +287,7 @@ async fn two_proofs_racing_for_one_challenge_start_one_session() {
     let clock = ManualClock::new(1_700_000_000);
     let kw = service(&clock);
     let (verified, _, recovery) = enrolled(&kw, &clock).await;
-    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let (s, totp) = (kw.sessions(), kw.totp());
     let challenge = s.challenge(&verified).await.unwrap();
     let c = challenge.unprotected_as_str();
     let a = totp.recover("ada", &recovery[0]).await.unwrap();
@@ -350,7 +349,7 @@ async fn a_failed_start_does_not_use_the_challenge_up() {
         .build()
         .unwrap();
     let (verified, _, recovery) = enrolled(&kw, &clock).await;
-    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let (s, totp) = (kw.sessions(), kw.totp());
     let challenge = s.challenge(&verified).await.unwrap();
     let c = challenge.unprotected_as_str();
     let first = totp.recover("ada", &recovery[0]).await.unwrap();
@@ -372,7 +371,7 @@ async fn a_failed_start_does_not_use_the_challenge_up() {
 async fn a_factor_counts_once_confirmed() {
     let clock = ManualClock::new(1_700_000_000);
     let kw = service(&clock);
-    let totp = kw.totp().unwrap();
+    let totp = kw.totp();
     assert!(!totp.is_enrolled("ada").await.unwrap());
     let enrollment = totp.enroll("ada", "Example", "ada").await.unwrap();
     assert!(!totp.is_enrolled("ada").await.unwrap(), "not yet confirmed");

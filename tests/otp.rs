@@ -22,7 +22,7 @@ fn otp(store: Arc<dyn Store>) -> Otp {
         .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
         .shared_store(store)
         .clock(Arc::new(ManualClock::new(1_700_000_000)))
-        .build()
+        .build_partial()
         .unwrap();
     kw.otp().unwrap().clone()
 }

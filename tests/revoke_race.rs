@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use keyward::clock::ManualClock;
 use keyward::testing::RacingStore;
-use keyward::{Error, JwtAlg, KeyRing, Keyward, MemoryStore, SessionError, Store};
+use keyward::{Complete, Error, JwtAlg, KeyRing, Keyward, MemoryStore, SessionError, Store};
 
 const NOW: u64 = 1_800_000_000;
 
-fn keyward(store: Arc<dyn Store>) -> Keyward {
+fn keyward(store: Arc<dyn Store>) -> Keyward<Complete> {
     Keyward::builder()
         .issuer("https://auth.example.com")
         .audience("api")
@@ -30,7 +30,7 @@ fn keyward(store: Arc<dyn Store>) -> Keyward {
 async fn a_refresh_in_flight_mints_nothing_once_revoke_all_has_returned() {
     let racing = Arc::new(RacingStore::new(Arc::new(MemoryStore::new())));
     let kw = keyward(racing.clone());
-    let sessions = kw.sessions().unwrap().clone();
+    let sessions = kw.sessions().clone();
     let pair = sessions
         .dangerous_start_without_proof("alice")
         .await
@@ -70,7 +70,7 @@ async fn a_refresh_in_flight_mints_nothing_once_revoke_all_has_returned() {
 async fn a_held_refresh_goes_through_when_its_subject_is_not_revoked() {
     let racing = Arc::new(RacingStore::new(Arc::new(MemoryStore::new())));
     let kw = keyward(racing.clone());
-    let sessions = kw.sessions().unwrap().clone();
+    let sessions = kw.sessions().clone();
     let pair = sessions
         .dangerous_start_without_proof("alice")
         .await
@@ -96,7 +96,7 @@ async fn a_held_refresh_goes_through_when_its_subject_is_not_revoked() {
 async fn a_grace_replay_in_flight_mints_nothing_once_revoke_all_has_returned() {
     let racing = Arc::new(RacingStore::new(Arc::new(MemoryStore::new())));
     let kw = keyward(racing.clone());
-    let sessions = kw.sessions().unwrap().clone();
+    let sessions = kw.sessions().clone();
     let first = sessions
         .dangerous_start_without_proof("alice")
         .await

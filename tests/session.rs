@@ -69,7 +69,7 @@ async fn sqlite_store_shares_state_between_handles_on_one_file() {
 async fn start_refresh_grace_reuse_and_revocation() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
 
     // start needs a password proof.
     let pw = Password::from("correct horse battery");
@@ -137,7 +137,7 @@ async fn start_refresh_grace_reuse_and_revocation() {
 async fn revoke_revoke_all_and_lifetimes() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
 
     let a = s.dangerous_start_without_proof("alice").await.unwrap();
     assert_eq!(
@@ -222,7 +222,7 @@ async fn authenticate_strict_refuses_what_refresh_would_call_expired() {
     let mut policy = SessionPolicy::default();
     policy.idle_ttl_secs = 300;
     let idle = sessions::kw_with(Arc::new(MemoryStore::new()), &clock, policy);
-    let s = idle.sessions().unwrap();
+    let s = idle.sessions();
     let a = s.dangerous_start_without_proof("alice").await.unwrap();
     let access = a.access.unprotected_as_str();
     clock.advance(299);
@@ -244,7 +244,7 @@ async fn authenticate_strict_refuses_what_refresh_would_call_expired() {
     // Absolute lifetime (default policy: 14 days idle, 30 days absolute).
     let clock = ManualClock::new(NOW);
     let absolute = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = absolute.sessions().unwrap();
+    let s = absolute.sessions();
     let mut pair = s.dangerous_start_without_proof("bob").await.unwrap();
     for step in [10 * 86_400, 10 * 86_400, 10 * 86_400 - 60] {
         clock.advance(step);
@@ -279,7 +279,7 @@ async fn a_family_moved_to_another_subject_is_refused() {
     let clock = ManualClock::new(NOW);
     let store = Arc::new(MemoryStore::new());
     let kw = kw(store.clone(), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let pair = s.dangerous_start_without_proof("mallory").await.unwrap();
     let key = format!("kw:fam:{}", pair.session_id);
     let record = store.load(&key).await.unwrap().expect("the family record");
@@ -312,7 +312,7 @@ async fn storage_errors_fail_closed() {
     let down = FaultyStore::new(Arc::new(MemoryStore::new()));
     down.down(true);
     let kw = kw(Arc::new(down), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     assert!(matches!(
         s.dangerous_start_without_proof("u").await,
         Err(Error::Store(_))
@@ -320,7 +320,7 @@ async fn storage_errors_fail_closed() {
 
     let switch = Arc::new(FaultyStore::new(Arc::new(MemoryStore::new())));
     let kw = self::kw(switch.clone(), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let pair = s.dangerous_start_without_proof("u").await.unwrap();
     switch.down(true);
     assert!(matches!(
@@ -377,7 +377,7 @@ async fn listed(s: &keyward::Sessions, subject: &str) -> Vec<String> {
 async fn list_shows_exactly_the_live_sessions() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     assert!(s.list("alice").await.unwrap().is_empty(), "nothing yet");
 
     let a = s.dangerous_start_without_proof("alice").await.unwrap();
@@ -459,7 +459,7 @@ async fn list_shows_exactly_the_live_sessions() {
 async fn a_session_is_revoked_by_id_only_for_its_own_subject() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let a = s.dangerous_start_without_proof("alice").await.unwrap();
     for (subject, id) in [
         ("mallory", a.session_id.as_str()),
@@ -499,7 +499,7 @@ async fn metadata_is_kept_with_the_session_and_checked() {
         .passwords()
         .verify("alice", &Password::from("correct horse battery"), &stored)
         .unwrap();
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     s.start_with_meta(&proof, "Firefox on Linux").await.unwrap();
     let info = s.list("alice").await.unwrap();
     assert_eq!(info[0].meta.as_deref(), Some("Firefox on Linux"));
@@ -535,7 +535,7 @@ async fn metadata_is_kept_with_the_session_and_checked() {
 async fn a_session_starts_for_the_subject_that_was_checked() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let passwords = fast_passwords();
     let (ada_pw, bob_pw) = (
         Password::from("ada's password"),
@@ -570,7 +570,7 @@ async fn a_session_starts_for_the_subject_that_was_checked() {
 async fn a_subject_is_1_to_1024_bytes() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let passwords = fast_passwords();
     let pw = Password::from("correct horse battery");
     let stored = passwords.passwords().hash(&pw).unwrap();
@@ -611,7 +611,7 @@ async fn a_subject_is_1_to_1024_bytes() {
 async fn a_full_list_ends_the_oldest_session() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let max = keyward::session::MAX_SESSIONS_PER_SUBJECT;
     let mut pairs = Vec::new();
     for _ in 0..max {
@@ -640,7 +640,7 @@ async fn a_full_list_ends_the_oldest_session() {
 async fn revoke_all_found_tells_a_subject_with_sessions_from_one_without() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
 
     // Nobody: nothing on record.
     assert!(!s.revoke_all_found("nobody").await.unwrap());
@@ -670,7 +670,7 @@ async fn revoke_all_found_tells_a_subject_with_sessions_from_one_without() {
     down.down(true);
     let kw = sessions::kw(Arc::new(down), &clock, 10);
     assert!(matches!(
-        kw.sessions().unwrap().revoke_all_found("alice").await,
+        kw.sessions().revoke_all_found("alice").await,
         Err(Error::Store(_))
     ));
 }

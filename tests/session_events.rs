@@ -27,7 +27,7 @@ async fn events_carry_a_subject_tag_and_nothing_personal_or_secret() {
         .clock(Arc::new(clock.clone()))
         .build()
         .unwrap();
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let mut secrets = Vec::new();
 
     // A session's life: start, rotate, a grace replay, reuse detected.
@@ -48,7 +48,7 @@ async fn events_carry_a_subject_tag_and_nothing_personal_or_secret() {
     }
 
     // Codes: issued, three wrong guesses lock, an operator unlocks.
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let code = otp.issue(SUBJECT, Purpose::Login).await.unwrap().code;
     let wrong = if code.unprotected_as_str() == "000000" {
         "000001"

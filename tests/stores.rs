@@ -148,7 +148,7 @@ async fn sqlite_a_refresh_that_rotated_reports_success_when_the_purge_fails() {
     let logs = Logs::capture();
     let clock = ManualClock::new(NOW);
     let kw = kw(store.clone(), &clock, 0);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let mut token = s
         .dangerous_start_without_proof("purge")
         .await
@@ -239,7 +239,7 @@ async fn round_trips(name: &str, store: Arc<dyn Store>) {
     let counting = Arc::new(CountingStore::new(store));
     let clock = ManualClock::new(NOW);
     let kw = kw(counting.clone(), &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
     let mut token = s
         .dangerous_start_without_proof("round-trips")
         .await
@@ -347,14 +347,14 @@ async fn outage(name: &str, store: Arc<dyn Store>, server: &mut impl Outage) {
     for grace in [10, 0] {
         let clock = ManualClock::new(NOW);
         let kw = kw(store.clone(), &clock, grace);
-        let s = kw.sessions().unwrap().clone();
+        let s = kw.sessions().clone();
         let first = s.dangerous_start_without_proof("outage").await.unwrap();
         let live = s.refresh(first.refresh.unprotected_as_str()).await.unwrap();
         let token = live.refresh.unprotected_as_str().to_owned();
 
         // One-time codes, before the outage: one subject locked by three
         // wrong codes, one with a single attempt left.
-        let otp = kw.otp().unwrap().clone();
+        let otp = kw.otp().clone();
         let ns = common::unique_prefix("outage-otp");
         let (locked, last) = (format!("{ns}locked"), format!("{ns}last"));
         let locked_code = otp.issue(&locked, Purpose::Login).await.unwrap();

@@ -491,7 +491,7 @@ impl World {
             .shared_store(Arc::new(MemoryStore::new()) as Arc<dyn Store>)
             .otp_policy(policy)
             .clock(Arc::new(clock.clone()))
-            .build()
+            .build_partial()
             .unwrap();
         let a = Self::enrolled(&kw, ALICE, start).await;
         let b = Self::enrolled(&kw, BOB, start).await;

@@ -192,10 +192,10 @@ fuzz_target!(|data: &[u8]| {
                 "built out of bounds: {password:?} {session:?} {otp:?} {jwt:?} {api_keys:?}"
             );
             assert_eq!(*kw.passwords().policy(), password);
-            assert_eq!(*kw.jwt().expect("jwt").policy(), jwt);
-            assert_eq!(*kw.sessions().expect("sessions").policy(), session);
-            assert_eq!(*kw.otp().expect("otp").policy(), otp);
-            assert_eq!(*kw.api_keys().expect("api keys").policy(), api_keys);
+            assert_eq!(*kw.jwt().policy(), jwt);
+            assert_eq!(*kw.sessions().policy(), session);
+            assert_eq!(*kw.otp().policy(), otp);
+            assert_eq!(*kw.api_keys().policy(), api_keys);
         }
         Err(Error::Config(msg)) => {
             assert!(!in_bounds, "refused in bounds: {msg}");

@@ -62,7 +62,7 @@ fn otp(clock: &ManualClock, policy: OtpPolicy) -> Keyward {
         .clock(Arc::new(clock.clone()))
         .otp_policy(policy)
         .throttle_policy(throttle)
-        .build()
+        .build_partial()
         .expect("the fuzz Keyward builds")
 }
 

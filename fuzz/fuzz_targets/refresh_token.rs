@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     RT.block_on(async {
         let clock = ManualClock::new(NOW);
         let kw = keyward_fuzz::keyward(&clock);
-        let sessions = kw.sessions().expect("sessions");
+        let sessions = kw.sessions();
         let pair = sessions
             .dangerous_start_without_proof(SUBJECT)
             .await

@@ -68,7 +68,7 @@ fn service(clock: &ManualClock, otp: OtpPolicy, totp: TotpPolicy) -> Keyward {
         .clock(Arc::new(clock.clone()))
         .otp_policy(otp)
         .totp_policy(totp)
-        .build()
+        .build_partial()
         .expect("the fuzz Keyward builds")
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use keyward::clock::ManualClock;
-use keyward::{KeyRing, Keyward, MemoryStore};
+use keyward::{Complete, KeyRing, Keyward, MemoryStore};
 
 /// The time every target runs at: 2027-01-15T08:00:00Z.
 pub const NOW: u64 = 1_800_000_000;
@@ -35,7 +35,7 @@ pub fn keyring() -> KeyRing {
 }
 
 /// A `Keyward` over the fixed key ring, a fresh `MemoryStore` and `clock`.
-pub fn keyward(clock: &ManualClock) -> Keyward {
+pub fn keyward(clock: &ManualClock) -> Keyward<Complete> {
     Keyward::builder()
         .issuer(ISSUER)
         .audience(AUDIENCE)

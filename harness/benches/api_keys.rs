@@ -36,7 +36,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         let kw = Keyward::builder()
             .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
             .shared_store(Arc::clone(&store))
-            .build()
+            .build_partial()
             .unwrap();
         let keys = kw.api_keys().unwrap().clone();
         let spec = KeySpec::named("ci").scope("repo:read").scope("repo:write");

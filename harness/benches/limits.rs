@@ -66,7 +66,7 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         let kw = Keyward::builder()
             .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
             .shared_store(store)
-            .build()
+            .build_partial()
             .unwrap();
         let cached = kw.limits().unwrap().clone();
         let uncached = cached.without_deny_cache();

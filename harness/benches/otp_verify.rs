@@ -47,7 +47,7 @@ fn bench(c: &mut Criterion) {
         let kw = Keyward::builder()
             .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
             .shared_store(store)
-            .build()
+            .build_partial()
             .unwrap();
         let otp: &Otp = kw.otp().unwrap();
         let next = Cell::new(0u64);

@@ -18,7 +18,7 @@ use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{KeyInit, Mac};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, SqliteStore, Store};
+use keyward::{Complete, JwtAlg, KeyRing, Keyward, MemoryStore, SqliteStore, Store};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -32,7 +32,7 @@ struct Claims<'a> {
     sid: &'a str,
 }
 
-fn keyward(alg: JwtAlg, store: Arc<dyn Store>) -> (Keyward, Vec<u8>, String) {
+fn keyward(alg: JwtAlg, store: Arc<dyn Store>) -> (Keyward<Complete>, Vec<u8>, String) {
     let ring = KeyRing::generate(alg).unwrap();
     let file: serde_json::Value = serde_json::from_str(&ring.to_json()).unwrap();
     let secret = Base64::decode_vec(file["jwt_keys"][0]["key"].as_str().unwrap()).unwrap();
@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     for alg in [JwtAlg::EdDSA, JwtAlg::HS256] {
         let (kw, secret, kid) = keyward(alg, Arc::new(MemoryStore::new()));
-        let sessions = kw.sessions().unwrap().clone();
+        let sessions = kw.sessions().clone();
         let mut token = rt
             .block_on(sessions.dangerous_start_without_proof("user-42"))
             .unwrap()
@@ -157,7 +157,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, store) in stores {
         let (kw, _, _) = keyward(JwtAlg::EdDSA, store);
-        let sessions = kw.sessions().unwrap().clone();
+        let sessions = kw.sessions().clone();
         let mut token = rt
             .block_on(sessions.dangerous_start_without_proof("user-42"))
             .unwrap()

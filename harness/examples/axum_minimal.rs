@@ -22,9 +22,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .audience("minimal")
         .build()?;
     // A session and a key to try the routes with (normally: a login route).
-    let pair = kw.sessions()?.dangerous_start_without_proof("ada").await?;
+    let pair = kw.sessions().dangerous_start_without_proof("ada").await?;
     let spec = KeySpec::named("reports").scope("reports:read");
-    let made = kw.api_keys()?.create("ada", spec).await?;
+    let made = kw.api_keys().create("ada", spec).await?;
     let (token, key) = (pair.access.unprotected_as_str(), made.key());
     println!("curl -H 'authorization: Bearer {token}' 127.0.0.1:8080/me");
     let key = key.unprotected_as_str();

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use axum::{Router, routing::get};
 use keyward::axum::{ApiKey, AuthRoutes, Claims, CodeSender, DirectoryError, Rejection};
 use keyward::axum::{ClientAddr, UserDirectory};
-use keyward::{JwtAlg, KeyRing, Keyward, SqliteStore};
+use keyward::{Complete, JwtAlg, KeyRing, Keyward, SqliteStore};
 use sqlx::SqlitePool;
 
 /// The application's user table: a login name and its password hash.
@@ -70,8 +70,10 @@ async fn reports(ApiKey(key): ApiKey) -> Result<String, Rejection> {
     Ok(format!("the reports of {}\n", key.owner()))
 }
 
-/// The service: keyward's routes, and the application's own.
-pub fn app(kw: Keyward, users: Users, mail: impl CodeSender) -> Router {
+/// The service: keyward's routes, and the application's own. The complete
+/// keyward is the state: the routes and extractors take it as they take
+/// a `Keyward`.
+pub fn app(kw: Keyward<Complete>, users: Users, mail: impl CodeSender) -> Router {
     let auth = AuthRoutes::new(users)
         .codes(mail)
         .client_addr(ClientAddr::socket())

@@ -11,8 +11,8 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use keyward::axum::{ApiKey, Claims, Mfa, Principal, Rejection, StrictClaims};
 use keyward::{
-    Error, JwtAlg, KeyRing, KeySpec, Keyward, MemoryStore, OtpError, Password, PasswordPolicy,
-    StoreError,
+    Complete, Error, JwtAlg, KeyRing, KeySpec, Keyward, MemoryStore, OtpError, Password,
+    PasswordPolicy, StoreError,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -132,17 +132,18 @@ impl Served {
     }
 }
 
-async fn serve(kw: Keyward) -> Served {
+async fn serve(kw: impl Into<Keyward>) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(kw)).await.unwrap() });
+    let app = router(kw.into());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Served {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
     }
 }
 
-fn keyward() -> Keyward {
+fn keyward() -> Keyward<Complete> {
     let mut policy = PasswordPolicy::default();
     policy.iterations = 1_000;
     Keyward::builder()
@@ -171,7 +172,7 @@ fn invalid_token(r: &Reply, code: &str) {
 async fn access_tokens_are_taken_and_refused_as_rfc_6750_says() {
     let kw = keyward();
     let s = serve(kw.clone()).await;
-    let sessions = kw.sessions().unwrap();
+    let sessions = kw.sessions();
     let pw = Password::from("correct horse battery staple");
     let stored = kw.passwords().hash(&pw).unwrap();
     let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
@@ -235,7 +236,7 @@ async fn access_tokens_are_taken_and_refused_as_rfc_6750_says() {
         json!({"error": "insufficient_user_authentication"})
     );
     // With a second factor, through.
-    let totp = kw.totp().unwrap();
+    let totp = kw.totp();
     let enrollment = totp.enroll("ada", "t", "ada").await.unwrap();
     let codes = totp
         .confirm("ada", &totp.dangerous_code_now(&enrollment).unwrap())
@@ -264,7 +265,7 @@ async fn access_tokens_are_taken_and_refused_as_rfc_6750_says() {
 async fn api_keys_come_as_bearer_or_x_api_key_and_scopes_answer_403() {
     let kw = keyward();
     let s = serve(kw.clone()).await;
-    let keys = kw.api_keys().unwrap();
+    let keys = kw.api_keys();
     let plain = keys.create("ada", KeySpec::named("ci")).await.unwrap();
     let plain = plain.key().unprotected_as_str().to_owned();
     let reader = keys

@@ -20,7 +20,7 @@ use keyward::axum::{
     AuthRoutes, CSRF_HEADER, ClientAddr, LimitLayer, RefreshCookie, UserDirectory,
 };
 use keyward::limit::Limit;
-use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore, PasswordPolicy, SessionPolicy};
+use keyward::{Complete, JwtAlg, KeyRing, Keyward, MemoryStore, PasswordPolicy, SessionPolicy};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
@@ -32,7 +32,7 @@ const DJANGO_HASH: &str =
 
 /// keyward at a test's cost, with no grace for a replayed refresh token:
 /// any replay is a reuse.
-fn keyward() -> Keyward {
+fn keyward() -> Keyward<Complete> {
     let mut policy = PasswordPolicy::default();
     policy.iterations = 10_000;
     let mut sessions = SessionPolicy::default();

@@ -38,7 +38,7 @@
 //! let kw = Keyward::builder()
 //!     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
 //!     .store(MemoryStore::new())
-//!     .build()?;
+//!     .build_partial()?;
 //! let keys = kw.api_keys()?;
 //! let made = keys.create("user-42", KeySpec::named("ci").scope("repo:read")).await?;
 //! // Show `made.key()` to its owner once; keyward keeps only its digest.

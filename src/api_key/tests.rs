@@ -420,7 +420,7 @@ fn service(clock: &ManualClock, store: Arc<dyn Store>, policy: ApiKeyPolicy) -> 
         .shared_store(store)
         .clock(Arc::new(clock.clone()))
         .api_key_policy(policy)
-        .build()
+        .build_partial()
         .unwrap()
 }
 
@@ -757,7 +757,7 @@ async fn keyed_digests_verify_only_under_their_key_ring() {
             .shared_store(Arc::clone(&store))
             .clock(Arc::new(clock.clone()));
         if keyed { b.keyed_token_digests() } else { b }
-            .build()
+            .build_partial()
             .unwrap()
     };
     let keyed = |ring: KeyRing| build(ring, true);

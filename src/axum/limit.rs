@@ -71,10 +71,11 @@ impl std::fmt::Debug for LimitLayer {
 
 impl LimitLayer {
     /// One unit of `limit` per request, counted against the socket's peer.
+    /// `kw` is a [`Keyward`], or a complete one.
     #[must_use]
-    pub fn new(kw: Keyward, limit: Limit) -> Self {
+    pub fn new(kw: impl Into<Keyward>, limit: Limit) -> Self {
         Self {
-            kw,
+            kw: kw.into(),
             limit,
             key: KeyOf::Client(ClientAddr::socket()),
         }

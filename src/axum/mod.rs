@@ -3,7 +3,8 @@
 //! the way a client expects.
 //!
 //! The extractors take [`Keyward`] from the router's state, directly or
-//! through [`FromRef`]. Each also works as `Option<T>`: `None` when the
+//! through [`FromRef`]; a [`Keyward<Complete>`](Complete) as the state
+//! works too. Each also works as `Option<T>`: `None` when the
 //! request carries no credential at all, a rejection when it carries a
 //! bad one.
 //!
@@ -52,8 +53,8 @@ use ::axum::http::request::Parts;
 use ::axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use ::axum::response::{IntoResponse, Response};
 
-use crate::Keyward;
 use crate::api_key::ApiKeyVerified;
+use crate::{Complete, Keyward};
 
 mod client;
 mod gate;
@@ -69,6 +70,17 @@ pub use routes::{
     AuthRoutes, CODE_SEND_PER_SOURCE, CSRF_HEADER, CodeSender, DirectoryError,
     MAX_ROLL_OVERLAP_SECS, RateLimits, RefreshCookie, UserDirectory, device_meta, routes,
 };
+
+/// A complete [`Keyward`] as the state serves every extractor and router
+/// that takes a `Keyward`.
+impl FromRef<Keyward<Complete>> for Keyward {
+    fn from_ref(kw: &Keyward<Complete>) -> Self {
+        Self {
+            inner: std::sync::Arc::clone(&kw.inner),
+            mode: crate::Partial(()),
+        }
+    }
+}
 
 /// The header an API key may come in instead of `Authorization`.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");

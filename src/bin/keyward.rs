@@ -810,7 +810,7 @@ fn run_session(
             .keys(keys)
             .shared_store(open_store(store).await?)
             .build()?;
-        let sessions = kw.sessions()?;
+        let sessions = kw.sessions();
         let pair_json = |p: keyward::TokenPair| {
             json!({
                 "access_token": p.access.unprotected_as_str(),
@@ -995,7 +995,7 @@ fn run_tag(sub: &str, keyring: Option<&Path>, store_url: &str) -> Result<Done, U
         let kw = Keyward::builder()
             .keys(keys)
             .shared_store(open_store(store_url).await?)
-            .build()?;
+            .build_partial()?;
         Ok(match kw.audit_tag(sub).await? {
             Some(tag) => Done::Ok(json!({"subject": sub, "tag": tag.to_hex()}).to_string()),
             None => Done::Negative(json!({"error": "unknown"}).to_string()),
@@ -1025,7 +1025,7 @@ fn run_otp(
             .otp_policy(otp_policy)
             .throttle_policy(throttle_policy)
             .shared_store(store)
-            .build()?;
+            .build_partial()?;
         let otp = kw.otp()?;
         match cmd {
             OtpCommand::Issue { sub, purpose } => match otp.issue(&sub, purpose).await {
@@ -1086,7 +1086,7 @@ fn run_key(
             .keys(keys)
             .api_key_policy(policy)
             .shared_store(store)
-            .build()?;
+            .build_partial()?;
         let api_keys = kw.api_keys()?;
         let done = match cmd {
             KeyCommand::Create {
@@ -1229,7 +1229,10 @@ fn run_limit(cmd: LimitCommand, keyring: Option<&Path>, store_url: &str) -> Resu
     let keys = load_keys(keyring.unwrap_or(Path::new(DEFAULT_KEYRING)))?;
     runtime()?.block_on(async {
         let store = open_store(store_url).await?;
-        let kw = Keyward::builder().keys(keys).shared_store(store).build()?;
+        let kw = Keyward::builder()
+            .keys(keys)
+            .shared_store(store)
+            .build_partial()?;
         let limits = kw.limits()?;
         let done = match cost {
             Some(cost) => limits
@@ -1295,7 +1298,7 @@ fn run_totp(
             .keys(keys)
             .otp_policy(otp_policy)
             .shared_store(store)
-            .build()?;
+            .build_partial()?;
         let totp = kw.totp()?;
         let codes = |set: &keyward::totp::RecoveryCodes| -> Vec<String> {
             set.codes()
@@ -1515,11 +1518,11 @@ fn keyward(policy: PasswordPolicy, keyring: Option<&Path>) -> Result<Keyward, Us
         None if Path::new(DEFAULT_KEYRING).exists() => Some(load_keys(Path::new(DEFAULT_KEYRING))?),
         None => None,
     };
-    let mut builder = Keyward::builder().password_policy(policy);
-    if let Some(keys) = keys {
-        builder = builder.keys(keys);
-    }
-    Ok(builder.build()?)
+    let builder = Keyward::builder().password_policy(policy);
+    Ok(match keys {
+        Some(keys) => builder.keys(keys).build()?,
+        None => builder.build()?,
+    })
 }
 
 fn load_keys(path: &Path) -> Result<KeyRing, Usage> {

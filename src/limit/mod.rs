@@ -45,7 +45,7 @@
 //! let kw = Keyward::builder()
 //!     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
 //!     .store(MemoryStore::new())
-//!     .build()?;
+//!     .build_partial()?;
 //! // Before each password verification, per source address:
 //! kw.limits()?.check(&LOGIN_PER_SOURCE, "203.0.113.7").await?;
 //!

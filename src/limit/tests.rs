@@ -256,7 +256,7 @@ fn fixture_on(store: Arc<dyn Store>) -> Fixture {
         .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
         .shared_store(counts.clone())
         .clock(Arc::new(clock.clone()))
-        .build()
+        .build_partial()
         .unwrap();
     Fixture { kw, clock, counts }
 }

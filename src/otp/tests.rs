@@ -5,7 +5,7 @@
 use super::*;
 use crate::clock::ManualClock;
 use crate::store::{MemoryStore, StoreError, decode, encode};
-use crate::{JwtAlg, KeyRing, Keyward};
+use crate::{Complete, JwtAlg, KeyRing, Keyward};
 use proptest::prelude::*;
 
 const KEY: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
@@ -787,7 +787,7 @@ proptest! {
 
 // ---- The service, over a MemoryStore. ----
 
-fn service(clock: &ManualClock, store: Arc<dyn Store>) -> Keyward {
+fn service(clock: &ManualClock, store: Arc<dyn Store>) -> Keyward<Complete> {
     Keyward::builder()
         .issuer("https://auth.example.com")
         .audience("api")
@@ -809,7 +809,7 @@ fn otp_err(r: Result<OtpVerified, Error>) -> OtpError {
 async fn issue_verify_lock_unlock_through_the_facade() {
     let clock = ManualClock::new(T0);
     let kw = service(&clock, Arc::new(MemoryStore::new()));
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let c = otp.issue("alice", Purpose::Login).await.unwrap();
     assert_eq!(c.expires_at, T0 + 600);
     let code = c.code.unprotected_as_str().to_owned();
@@ -834,10 +834,9 @@ async fn issue_verify_lock_unlock_through_the_facade() {
         ("alice", &Purpose::Login)
     );
     // A proof starts a session; one for another purpose does not.
-    let pair = kw.sessions().unwrap().start_with_otp(proof).await.unwrap();
+    let pair = kw.sessions().start_with_otp(proof).await.unwrap();
     assert_eq!(
         kw.sessions()
-            .unwrap()
             .authenticate(pair.access.unprotected_as_str())
             .unwrap()
             .sub,
@@ -875,7 +874,7 @@ async fn issue_verify_lock_unlock_through_the_facade() {
         .await
         .unwrap();
     assert!(matches!(
-        kw.sessions().unwrap().start_with_otp(proof).await,
+        kw.sessions().start_with_otp(proof).await,
         Err(Error::Otp(OtpError::NotForLogin))
     ));
     // Unlocking a subject with no record is fine.
@@ -887,7 +886,7 @@ async fn sends_are_limited_per_subject_across_instances() {
     let clock = ManualClock::new(T0);
     let store: Arc<dyn crate::Store> = Arc::new(MemoryStore::new());
     let kw = service(&clock, Arc::clone(&store));
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let _ = otp.issue("alice", Purpose::Login).await.unwrap();
     match otp.issue("alice", Purpose::EmailChange).await {
         Err(Error::RateLimited { retry_after }) => assert_eq!(retry_after.as_secs(), 60),
@@ -899,7 +898,7 @@ async fn sends_are_limited_per_subject_across_instances() {
         .keys(KeyRing::from_json(&kw.keys().unwrap().to_json()).unwrap())
         .shared_store(Arc::clone(&store))
         .clock(Arc::new(clock.clone()))
-        .build()
+        .build_partial()
         .unwrap();
     assert!(matches!(
         replica.otp().unwrap().issue("alice", Purpose::Login).await,
@@ -924,7 +923,7 @@ async fn sends_are_limited_per_subject_across_instances() {
 async fn a_refused_issue_takes_no_send() {
     let clock = ManualClock::new(T0);
     let kw = service(&clock, Arc::new(MemoryStore::new()));
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let code = otp.issue("alice", Purpose::Login).await.unwrap().code;
     let wrong = if code.unprotected_as_str() == "000000" {
         "000001"
@@ -957,7 +956,7 @@ async fn a_refused_issue_takes_no_send() {
 async fn bad_subjects_are_refused() {
     let clock = ManualClock::new(T0);
     let kw = service(&clock, Arc::new(MemoryStore::new()));
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let long = "x".repeat(1_025);
     for s in ["", long.as_str()] {
         let refused = otp.issue(s, Purpose::Login).await.unwrap_err();
@@ -991,7 +990,7 @@ async fn storage_errors_fail_closed() {
         MemoryStore::new(),
     )));
     let kw = service(&clock, Arc::clone(&store) as Arc<dyn Store>);
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let c = otp.issue("alice", Purpose::Login).await.unwrap();
     let code = c.code.unprotected_as_str().to_owned();
     let wrong = if code == "000000" { "000001" } else { "000000" };
@@ -1035,7 +1034,7 @@ async fn storage_errors_fail_closed() {
 async fn status_and_unlock_report_what_is_on_record() {
     let clock = ManualClock::new(T0);
     let kw = service(&clock, Arc::new(MemoryStore::new()));
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
 
     // Nobody: no record, and an unlock says so.
     assert_eq!(otp.status("nobody").await.unwrap(), OtpStatus::default());
@@ -1113,7 +1112,7 @@ async fn status_and_unlock_report_what_is_on_record() {
         .store(MemoryStore::new())
         .otp_policy(policy)
         .clock(Arc::new(clock.clone()))
-        .build()
+        .build_partial()
         .unwrap();
     let otp = strict.otp().unwrap();
     let code = otp.issue("carol", Purpose::Login).await.unwrap().code;
@@ -1151,7 +1150,7 @@ async fn status_fails_closed_on_a_store_error() {
         MemoryStore::new(),
     )));
     let kw = service(&clock, Arc::clone(&store) as Arc<dyn Store>);
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     store.fail_loads(true);
     assert!(matches!(otp.status("alice").await, Err(Error::Store(_))));
     assert!(matches!(

@@ -114,11 +114,11 @@ impl Sessions {
     /// #     .build()?;
     /// # let password = keyward::Password::from("correct horse battery staple");
     /// # let stored = kw.passwords().hash(&password)?;
-    /// # let totp = kw.totp()?;
+    /// # let totp = kw.totp();
     /// # let enrollment = totp.enroll("ada", "Example", "ada").await?;
     /// # let code = totp.dangerous_code_now(&enrollment)?;
     /// # let recovery = totp.confirm("ada", &code).await?;
-    /// let sessions = kw.sessions()?;
+    /// let sessions = kw.sessions();
     /// // POST /login: the password is right, and ada has a second factor.
     /// let verified = kw.passwords().verify("ada", &password, &stored)?;
     /// let challenge = sessions.challenge(&verified).await?;
@@ -128,7 +128,7 @@ impl Sessions {
     /// let subject = sessions.challenge_subject(presented).await?;
     /// let second = totp.recover(&subject, recovery.codes()[0].unprotected_as_str()).await?;
     /// let pair = sessions.start_after_challenge(presented, second, None).await?;
-    /// let claims = kw.jwt()?.verify(pair.access.unprotected_as_str())?;
+    /// let claims = kw.jwt().verify(pair.access.unprotected_as_str())?;
     /// assert!(claims.is_mfa());
     /// // A challenge starts one session, even with another proof.
     /// let again = totp.recover(&subject, recovery.codes()[1].unprotected_as_str()).await?;

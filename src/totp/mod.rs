@@ -26,7 +26,7 @@
 //! let kw = Keyward::builder()
 //!     .store(MemoryStore::new())
 //!     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
-//!     .build()?;
+//!     .build_partial()?;
 //! let totp = kw.totp()?;
 //! let enrollment = totp.enroll("user-42", "Example", "ada@example.com").await?;
 //! // Show enrollment.uri() as a QR code; the app then shows codes.

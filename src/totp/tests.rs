@@ -19,7 +19,7 @@ fn service(clock: &ManualClock) -> (Keyward, Arc<MemoryStore>) {
         .keys(KeyRing::generate(JwtAlg::HS256).unwrap())
         .shared_store(Arc::clone(&store) as Arc<dyn Store>)
         .clock(Arc::new(clock.clone()))
-        .build()
+        .build_partial()
         .unwrap();
     (kw, store)
 }

@@ -11,13 +11,17 @@
 use std::sync::Arc;
 
 use keyward::clock::ManualClock;
-use keyward::{Error, JwtAlg, KeyRing, Keyward, SessionError, SessionPolicy, Store};
+use keyward::{Complete, Error, JwtAlg, KeyRing, Keyward, SessionError, SessionPolicy, Store};
 
 /// The manual clock's start, in seconds since 1970.
 pub const NOW: u64 = 1_800_000_000;
 
 /// A keyward over `store` with HS256 keys, `policy` and the manual `clock`.
-pub fn kw_with(store: Arc<dyn Store>, clock: &ManualClock, policy: SessionPolicy) -> Keyward {
+pub fn kw_with(
+    store: Arc<dyn Store>,
+    clock: &ManualClock,
+    policy: SessionPolicy,
+) -> Keyward<Complete> {
     Keyward::builder()
         .issuer("https://auth.example.com")
         .audience("api")
@@ -39,7 +43,7 @@ pub fn fast_passwords() -> Keyward {
 }
 
 /// A keyward with the default session policy and this grace window.
-pub fn kw(store: Arc<dyn Store>, clock: &ManualClock, grace: u64) -> Keyward {
+pub fn kw(store: Arc<dyn Store>, clock: &ManualClock, grace: u64) -> Keyward<Complete> {
     let mut policy = SessionPolicy::default();
     policy.reuse_grace_secs = grace;
     kw_with(store, clock, policy)
@@ -69,7 +73,7 @@ pub async fn race(store: Arc<dyn Store>, grace: u64, trials: usize, tasks: usize
     let kw = kw_with(store, &clock, policy);
     let mut totals = [0usize; 4];
     for trial in 0..trials {
-        let s = kw.sessions().unwrap().clone();
+        let s = kw.sessions().clone();
         let pair = s
             .dangerous_start_without_proof(&format!("user-{trial}"))
             .await

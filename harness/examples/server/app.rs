@@ -359,8 +359,9 @@ pub struct Options {
 }
 
 /// The routes: keyward's, with browser clients' refresh tokens in a
-/// cookie, and the application's own.
-pub fn router(kw: Keyward, users: Users, options: Options) -> Router {
+/// cookie, and the application's own. `kw` is a [`Keyward`] or a
+/// complete one.
+pub fn router(kw: impl Into<Keyward>, users: Users, options: Options) -> Router {
     let mailer = options.mailer;
     let mut auth = AuthRoutes::new(users)
         .codes(move |to: &str, code: &str| mailer.send_code(to, code))
@@ -378,7 +379,7 @@ pub fn router(kw: Keyward, users: Users, options: Options) -> Router {
         .merge(auth.router())
         .route("/me", get(me))
         .route("/api/reports", get(reports))
-        .with_state(kw)
+        .with_state(kw.into())
 }
 
 /// `GET /me`: who the bearer is, by an access token (with how its session

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use keyward::clock::{Clock, ManualClock, SystemClock};
-use keyward::{ApiKeyPolicy, JwtAlg, KeyRing, Keyward, SqliteStore};
+use keyward::{ApiKeyPolicy, Complete, JwtAlg, KeyRing, Keyward, SqliteStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -52,7 +52,12 @@ fn hashing() -> tokio::runtime::Handle {
 /// Serves `kw` and `users` on an ephemeral loopback port, behind one
 /// trusted proxy (the tests set `X-Forwarded-For`), with codes going to
 /// `dir/outbox.jsonl`, hashing passwords on the low-priority runtime.
-async fn start(kw: Keyward, users: app::Users, clock: ManualClock, dir: Arc<TempDir>) -> Server {
+async fn start(
+    kw: Keyward<Complete>,
+    users: app::Users,
+    clock: ManualClock,
+    dir: Arc<TempDir>,
+) -> Server {
     let outbox = dir.path().join("outbox.jsonl");
     let options = app::Options {
         mailer: Arc::new(app::OutboxMailer::open(&outbox).unwrap()),
@@ -2991,7 +2996,7 @@ async fn changing_the_factor_asks_for_a_session_that_passed_it() {
         .store(keyward::MemoryStore::new())
         .build()
         .unwrap();
-    let (sessions, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let (sessions, totp) = (kw.sessions(), kw.totp());
     let pw = keyward::Password::from("correct horse battery");
     let stored = kw.passwords().hash(&pw).unwrap();
     let verified = kw.passwords().verify("ada", &pw, &stored).unwrap();
