@@ -366,3 +366,74 @@ async fn waits_locks_outages_and_operator_errors_are_answered_apart() {
         );
     }
 }
+
+/// A complete keyward as the router's state: the extractors take a
+/// `Keyward` from it through `FromRef`, and `LimitLayer` takes it as is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_keyward_serves_as_the_state() {
+    use keyward::axum::{ClientAddr, LimitLayer};
+    use keyward::limit::Limit;
+
+    let kw = keyward();
+    const EVERY: Limit = Limit::new("every", 1_000, Duration::from_secs(60));
+    let app: Router = Router::new()
+        .route("/claims", get(|Claims(c): Claims| async move { c.sub }))
+        .route(
+            "/key",
+            get(|ApiKey(k): ApiKey| async move { k.owner().to_owned() }),
+        )
+        .layer(LimitLayer::new(kw.clone(), EVERY).client_addr(ClientAddr::behind_proxies(1)))
+        .with_state(kw.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let s = Served {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+    };
+
+    let pair = kw
+        .sessions()
+        .dangerous_start_without_proof("ada")
+        .await
+        .unwrap();
+    let r = s
+        .get(
+            "/claims",
+            &[
+                (
+                    "authorization",
+                    &format!("Bearer {}", pair.access.unprotected_as_str()),
+                ),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "ada"));
+    let key = kw
+        .api_keys()
+        .create("bob", KeySpec::named("ci"))
+        .await
+        .unwrap();
+    let r = s
+        .get(
+            "/key",
+            &[
+                ("x-api-key", key.key().unprotected_as_str()),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "bob"));
+    let r = s
+        .get("/claims", &[("x-forwarded-for", "203.0.113.7")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
