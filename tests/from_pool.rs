@@ -29,7 +29,7 @@ use common::sessions::{NOW, kw};
 async fn sessions_round_trip(store: impl Store + 'static) {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(store), &clock, 0);
-    let sessions = kw.sessions().unwrap();
+    let sessions = kw.sessions();
     let subject = format!("from-pool-{}", std::process::id());
     let pair = sessions
         .dangerous_start_without_proof(&subject)

@@ -393,7 +393,7 @@ async fn a_challenge_carries_the_proofs_claims() {
     let clock = ManualClock::new(1_700_000_000);
     let kw = service(&clock);
     let (verified, enrollment, _) = enrolled(&kw, &clock).await;
-    let (s, totp) = (kw.sessions().unwrap(), kw.totp().unwrap());
+    let (s, totp) = (kw.sessions(), kw.totp());
     let roles = keyward::SessionClaims::new(&serde_json::json!({"roles": ["admin"]})).unwrap();
     let challenge = s
         .challenge(&verified.with_claims(roles.clone()))

@@ -30,7 +30,7 @@ fn roles(r: &[&str]) -> SessionClaims {
 async fn claims_follow_the_session(store: Arc<dyn Store>) {
     let clock = ManualClock::new(NOW);
     let kw = kw(store, &clock, 10);
-    let s = kw.sessions().unwrap();
+    let s = kw.sessions();
 
     // Given with the proof: in the first access token, and every refresh.
     let pair = s
@@ -136,17 +136,16 @@ async fn claims_follow_the_session_on_sqlite() {
 async fn a_login_code_carries_claims_too() {
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let otp = kw.otp().unwrap();
+    let otp = kw.otp();
     let issued = otp.issue("ada", Purpose::Login).await.unwrap();
     let proof = otp
         .verify("ada", Purpose::Login, issued.code.unprotected_as_str())
         .await
         .unwrap()
         .with_claims(roles(&["support"]));
-    let pair = kw.sessions().unwrap().start_with_otp(proof).await.unwrap();
+    let pair = kw.sessions().start_with_otp(proof).await.unwrap();
     let claims = kw
         .sessions()
-        .unwrap()
         .authenticate(pair.access.unprotected_as_str())
         .unwrap();
     assert_eq!(claims.extra, roles(&["support"]));
