@@ -44,7 +44,9 @@ pub use keyring::{JwtAlg, KeyRing};
 pub use limit::{Allowance, Limit, LimitError, Limits};
 pub use otp::{IssuedCode, Otp, OtpCode, OtpError, OtpPolicy, OtpVerified, Purpose};
 pub use password::{HashInfo, PasswordPolicy, Passwords, Scheme, Verified};
-pub use secret::{Password, Token};
+#[allow(deprecated, reason = "the old name, kept for one release")]
+pub use secret::Token;
+pub use secret::{OpaqueToken, Password};
 pub use session::{MfaChallenge, RefreshToken, SessionError, SessionPolicy, Sessions, TokenPair};
 #[cfg(feature = "postgres")]
 pub use store::PgStore;
@@ -421,8 +423,15 @@ impl<M> Keyward<M> {
     /// process only (see [`throttle`]); the exact, shared tier is
     /// [`limits`](Self::limits).
     #[must_use]
-    pub fn throttle(&self) -> &Throttles {
+    pub fn throttles(&self) -> &Throttles {
         &self.inner.throttles
+    }
+
+    /// The in-process throttles: [`throttles`](Self::throttles).
+    #[deprecated(note = "renamed to `throttles`")]
+    #[must_use]
+    pub fn throttle(&self) -> &Throttles {
+        self.throttles()
     }
 }
 

@@ -157,24 +157,31 @@ impl From<&[u8]> for Password {
 }
 
 secret_type! {
-    /// An opaque bearer token (an API key, a personal access token) as minted
-    /// by [`Tokens::generate`](crate::Tokens::generate): shown to its owner
-    /// once, never stored.
+    /// An opaque secret string, shown to its owner once and never stored: an
+    /// API key or personal access token as minted by
+    /// [`Tokens::generate`](crate::Tokens::generate), and a second factor's
+    /// secret, enrollment URI and recovery codes. Not a JWT like
+    /// [`AccessToken`](crate::AccessToken), nor a
+    /// [`RefreshToken`](crate::RefreshToken).
     ///
     /// Its `Debug` prints `OMITTED`; it has no `Display`, `Clone` or
     /// `Serialize`; it is zeroized on drop. The string is reached only through
     /// [`unprotected_as_str`](Self::unprotected_as_str).
-    pub struct Token(String);
+    pub struct OpaqueToken(String);
     /// The token string, to show to its owner once.
     fn unprotected_as_str;
 }
 
-impl Token {
+impl OpaqueToken {
     /// Wraps a token string that the token module has just built.
     pub(crate) fn new(token: String) -> Self {
         Self(token)
     }
 }
+
+/// The former name of [`OpaqueToken`].
+#[deprecated(note = "renamed to `OpaqueToken`")]
+pub type Token = OpaqueToken;
 
 secret_type! {
     /// Key material: a key of the key ring, or a key derived from one with
@@ -249,7 +256,7 @@ mod tests {
         }
         lacks!(
             Password,
-            Token,
+            OpaqueToken,
             SecretBytes,
             AccessToken,
             RefreshToken,
@@ -261,7 +268,7 @@ mod tests {
     fn every_secret_type_is_zeroized_on_drop() {
         fn zeroized<T: zeroize::Zeroize + zeroize::ZeroizeOnDrop>() {}
         zeroized::<Password>();
-        zeroized::<Token>();
+        zeroized::<OpaqueToken>();
         zeroized::<SecretBytes>();
         zeroized::<AccessToken>();
         zeroized::<RefreshToken>();
@@ -277,10 +284,10 @@ mod tests {
         let key = SecretBytes::new(b"super-secret-key".to_vec());
         let shown = format!("{key:?} {key:#?}");
         assert_eq!(shown, "SecretBytes(OMITTED) SecretBytes(OMITTED)");
-        let token = Token::new("kw_live_secret-token".into());
+        let token = OpaqueToken::new("kw_live_secret-token".into());
         assert_eq!(
             format!("{token:?} {token:#?}"),
-            "Token(OMITTED) Token(OMITTED)"
+            "OpaqueToken(OMITTED) OpaqueToken(OMITTED)"
         );
         let refresh = RefreshToken::new("kwr_secret-refresh".into());
         assert_eq!(format!("{refresh:?}"), "RefreshToken(OMITTED)");
@@ -292,7 +299,7 @@ mod tests {
     fn accessors_return_the_value_unchanged() {
         assert_eq!(Password::from("pw").unprotected_as_bytes(), b"pw");
         assert_eq!(SecretBytes::new(vec![1, 2]).unprotected_as_bytes(), [1, 2]);
-        assert_eq!(Token::new("t".into()).unprotected_as_str(), "t");
+        assert_eq!(OpaqueToken::new("t".into()).unprotected_as_str(), "t");
         assert_eq!(RefreshToken::new("r".into()).unprotected_as_str(), "r");
     }
 

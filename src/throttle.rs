@@ -338,15 +338,15 @@ impl Throttle {
 }
 
 /// The built-in throttles, reached through
-/// [`Keyward::throttle`](crate::Keyward::throttle).
+/// [`Keyward::throttles`](crate::Keyward::throttles).
 ///
 /// ```
 /// use keyward::{Error, Keyward};
 /// # fn main() -> Result<(), Error> {
 /// let kw = Keyward::builder().build()?;
 /// // Before each password verification, per source address and per account:
-/// kw.throttle().check_login("ip:203.0.113.7")?;
-/// kw.throttle().check_login("user:alice")?;
+/// kw.throttles().check_login("ip:203.0.113.7")?;
+/// kw.throttles().check_login("user:alice")?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

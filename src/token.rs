@@ -49,7 +49,7 @@ use zeroize::Zeroizing;
 use crate::error::{Error, TokenError};
 use crate::keyring::KeyRing;
 use crate::mac::hmac_sha256;
-use crate::secret::{SecretBytes, Token};
+use crate::secret::{OpaqueToken, SecretBytes};
 
 /// The longest prefix accepted, in characters.
 pub const MAX_PREFIX_LEN: usize = 20;
@@ -164,7 +164,7 @@ impl Tokens {
         let digest = self.digest(token.as_bytes());
         NewToken {
             id: id.iter().copied().map(char::from).collect(),
-            token: Token::new(token),
+            token: OpaqueToken::new(token),
             digest,
         }
     }
@@ -218,7 +218,7 @@ fn keyed_digest(key: &[u8], token: &[u8]) -> TokenDigest {
 /// and [`digest`](Self::digest). Its `Debug` omits the token.
 #[derive(Debug)]
 pub struct NewToken {
-    token: Token,
+    token: OpaqueToken,
     id: String,
     digest: TokenDigest,
 }
@@ -226,7 +226,7 @@ pub struct NewToken {
 impl NewToken {
     /// The token, to show once and never store.
     #[must_use]
-    pub fn token(&self) -> &Token {
+    pub fn token(&self) -> &OpaqueToken {
         &self.token
     }
 
@@ -244,7 +244,7 @@ impl NewToken {
 
     /// Takes the token out, dropping the record.
     #[must_use]
-    pub fn into_token(self) -> Token {
+    pub fn into_token(self) -> OpaqueToken {
         self.token
     }
 }

@@ -341,16 +341,16 @@ fn the_throttle_table_reaches_the_throttles() {
         .clock(Arc::new(ManualClock::new(1_800_000_000)))
         .build()
         .unwrap();
-    kw.throttle().check_login("203.0.113.7").unwrap();
-    kw.throttle().check_login("203.0.113.7").unwrap();
+    kw.throttles().check_login("203.0.113.7").unwrap();
+    kw.throttles().check_login("203.0.113.7").unwrap();
     assert!(matches!(
-        kw.throttle().check_login("203.0.113.7"),
+        kw.throttles().check_login("203.0.113.7"),
         Err(Error::Throttled { .. })
     ));
     // The defaults allow ten at once.
     let kw = config("").builder().unwrap().build().unwrap();
     for _ in 0..3 {
-        kw.throttle().check_login("203.0.113.7").unwrap();
+        kw.throttles().check_login("203.0.113.7").unwrap();
     }
 }
 

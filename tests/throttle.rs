@@ -82,15 +82,24 @@ fn login_throttle_through_the_facade() {
         .build()
         .unwrap();
     for _ in 0..10 {
-        kw.throttle().check_login("ip:203.0.113.7").unwrap();
+        kw.throttles().check_login("ip:203.0.113.7").unwrap();
     }
-    match kw.throttle().check_login("ip:203.0.113.7") {
+    match kw.throttles().check_login("ip:203.0.113.7") {
         Err(Error::Throttled { retry_after }) => assert_eq!(retry_after.as_secs(), 6),
         other => panic!("{other:?}"),
     }
-    kw.throttle().check_login("ip:198.51.100.1").unwrap();
+    kw.throttles().check_login("ip:198.51.100.1").unwrap();
     clock.advance(6);
-    kw.throttle().check_login("ip:203.0.113.7").unwrap();
-    assert!(kw.throttle().check_login("ip:203.0.113.7").is_err());
-    assert_eq!(kw.throttle().login().len(), 2);
+    kw.throttles().check_login("ip:203.0.113.7").unwrap();
+    assert!(kw.throttles().check_login("ip:203.0.113.7").is_err());
+    assert_eq!(kw.throttles().login().len(), 2);
+}
+
+/// The former name of `throttles`, kept for one release, reaches the same
+/// throttles.
+#[test]
+#[allow(deprecated)]
+fn the_deprecated_throttle_forwards_to_throttles() {
+    let kw = Keyward::builder().build().unwrap();
+    assert!(std::ptr::eq(kw.throttle(), kw.throttles()));
 }

@@ -171,7 +171,7 @@ fn debug_output_shows_no_secret_bytes() {
             assert!(!shown.contains(std::str::from_utf8(w).unwrap()), "{shown}");
         }
     }
-    assert_eq!(format!("{:?}", new.token()), "Token(OMITTED)");
+    assert_eq!(format!("{:?}", new.token()), "OpaqueToken(OMITTED)");
     let keyed = Tokens::keyed(&KeyRing::generate(JwtAlg::EdDSA).unwrap());
     let keys_shown = format!("{keyed:?}");
     assert!(keys_shown.contains("OMITTED"), "{keys_shown}");
@@ -561,4 +561,14 @@ proptest! {
         let longer = if at_front { format!("{extra}{t}") } else { format!("{t}{extra}") };
         prop_assert!(tokens.parse(&longer).is_err(), "{}", longer);
     }
+}
+
+/// The former name of `OpaqueToken`, kept for one release, is the same type.
+#[test]
+#[allow(deprecated)]
+fn the_deprecated_token_name_is_opaque_token() {
+    let new = Tokens::plain().generate("kw_test").unwrap();
+    let token: &keyward::Token = new.token();
+    let same: &keyward::OpaqueToken = token;
+    assert_eq!(token.unprotected_as_str(), same.unprotected_as_str());
 }

@@ -450,7 +450,7 @@ fn typed(code: &str, form: Form) -> String {
 
 /// Checks the form of a set of recovery codes: `RECOVERY_CODES` distinct
 /// codes `xxxx-xxxx-xxxx-xxxx` of lowercase base32.
-fn shown_codes(codes: &[keyward::Token]) -> Vec<String> {
+fn shown_codes(codes: &[keyward::OpaqueToken]) -> Vec<String> {
     let codes: Vec<String> = codes
         .iter()
         .map(|c| c.unprotected_as_str().to_owned())

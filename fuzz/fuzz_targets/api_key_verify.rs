@@ -190,7 +190,7 @@ impl Fixture {
             expires_at: None,
             rolled_until: None,
         };
-        let s = |t: &keyward::Token| t.unprotected_as_str().to_owned();
+        let s = |t: &keyward::OpaqueToken| t.unprotected_as_str().to_owned();
         fx.add(s(live.key()), Expect::Live(proof(&live_id, "user-1", rw())));
         fx.add(
             s(expiring.key()),

@@ -77,7 +77,7 @@ use crate::clock::Clock;
 use crate::error::{Error, StoreError};
 use crate::hex::encode as hex;
 use crate::keyring::KeyRing;
-use crate::secret::{SecretBytes, Token};
+use crate::secret::{OpaqueToken, SecretBytes};
 use crate::store::{Decision, MAX_TTL, Record, Store, Stored, store_seconds, transact};
 use crate::token::{TokenDigest, Tokens};
 
@@ -276,14 +276,14 @@ impl ApiKeyView {
 /// record's public view. Its `Debug` omits the key.
 #[derive(Debug)]
 pub struct CreatedKey {
-    key: Token,
+    key: OpaqueToken,
     view: ApiKeyView,
 }
 
 impl CreatedKey {
     /// The key, to show once and never store.
     #[must_use]
-    pub fn key(&self) -> &Token {
+    pub fn key(&self) -> &OpaqueToken {
         &self.key
     }
 
@@ -301,7 +301,7 @@ impl CreatedKey {
 
     /// Takes the key out.
     #[must_use]
-    pub fn into_key(self) -> Token {
+    pub fn into_key(self) -> OpaqueToken {
         self.key
     }
 }
@@ -310,7 +310,7 @@ impl CreatedKey {
 /// stops working. Its `Debug` omits the key.
 #[derive(Debug)]
 pub struct RolledKey {
-    key: Token,
+    key: OpaqueToken,
     id: String,
     previous_valid_until: u64,
 }
@@ -318,7 +318,7 @@ pub struct RolledKey {
 impl RolledKey {
     /// The new key, to show once and never store.
     #[must_use]
-    pub fn key(&self) -> &Token {
+    pub fn key(&self) -> &OpaqueToken {
         &self.key
     }
 

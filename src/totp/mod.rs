@@ -53,7 +53,7 @@ use crate::error::Error;
 use crate::hex::encode as hex;
 use crate::keyring::KeyRing;
 use crate::otp::{Otp, SubjectState, decide_failure, refusal_error};
-use crate::secret::{SecretBytes, Token};
+use crate::secret::{OpaqueToken, SecretBytes};
 use crate::store::{Decision, MAX_TTL, Store, transact};
 
 pub use crate::error::TotpError;
@@ -134,21 +134,21 @@ impl TotpPolicy {
 /// [`secret`](Self::secret) for typing in, once.
 #[derive(Debug)]
 pub struct Enrollment {
-    secret: Token,
-    uri: Token,
+    secret: OpaqueToken,
+    uri: OpaqueToken,
     factor: String,
 }
 
 impl Enrollment {
     /// The secret in base32, for typing into an app. Shown once.
     #[must_use]
-    pub fn secret(&self) -> &Token {
+    pub fn secret(&self) -> &OpaqueToken {
         &self.secret
     }
 
     /// The `otpauth://totp/…` URI, for a QR code. It holds the secret.
     #[must_use]
-    pub fn uri(&self) -> &Token {
+    pub fn uri(&self) -> &OpaqueToken {
         &self.uri
     }
 
@@ -252,12 +252,12 @@ impl sealed::Sealed for Recovered {
 }
 
 /// A set of recovery codes, shown once.
-pub struct RecoveryCodes(Vec<Token>);
+pub struct RecoveryCodes(Vec<OpaqueToken>);
 
 impl RecoveryCodes {
     /// The codes, `xxxx-xxxx-xxxx-xxxx`.
     #[must_use]
-    pub fn codes(&self) -> &[Token] {
+    pub fn codes(&self) -> &[OpaqueToken] {
         &self.0
     }
 }
@@ -431,7 +431,7 @@ impl Totp {
         .await?;
         tracing::info!(target: audit::TARGET, event = "totp.enrolled", tag = %audit_tag, factor = %id, "second factor enrolled, unconfirmed");
         // Both strings move into tokens, which are wiped when dropped.
-        let b32 = Token::new(base32_encode(secret.as_slice()));
+        let b32 = OpaqueToken::new(base32_encode(secret.as_slice()));
         let uri = otpauth_uri(
             issuer,
             account,
@@ -442,7 +442,7 @@ impl Totp {
         );
         Ok(Enrollment {
             secret: b32,
-            uri: Token::new(uri),
+            uri: OpaqueToken::new(uri),
             factor: id,
         })
     }
@@ -766,7 +766,7 @@ impl Totp {
                 .chunks(4)
                 .map(|c| std::str::from_utf8(c).unwrap_or_default())
                 .collect();
-            codes.push(Token::new(grouped.join("-")));
+            codes.push(OpaqueToken::new(grouped.join("-")));
         }
         Ok((RecoveryCodes(codes), digests))
     }

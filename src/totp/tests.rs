@@ -330,8 +330,8 @@ async fn the_code_now_needs_a_base32_secret() {
     let e = t.enroll("alice", "Example", "alice").await.unwrap();
     assert_eq!(t.dangerous_code_now(&e).unwrap(), code_at(&e, T0));
     let bad = Enrollment {
-        secret: Token::new("not base32!".to_owned()),
-        uri: Token::new(String::new()),
+        secret: OpaqueToken::new("not base32!".to_owned()),
+        uri: OpaqueToken::new(String::new()),
         factor: e.factor().to_owned(),
     };
     let refused = t.dangerous_code_now(&bad).unwrap_err();
