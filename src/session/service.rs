@@ -491,7 +491,7 @@ impl Sessions {
     /// #     .build()?;
     /// # let password = Password::from("correct horse battery staple");
     /// # let stored = kw.passwords().hash(&password)?;
-    /// let sessions = kw.sessions()?;
+    /// let sessions = kw.sessions();
     /// let proof = kw.passwords().verify("ada", &password, &stored)?
     ///     .with_claims(SessionClaims::new(&json!({"roles": ["editor"]}))?);
     /// let pair = sessions.start(&proof).await?;
