@@ -446,7 +446,10 @@ impl Jwt {
         claims: Option<&SessionClaims>,
     ) -> Result<AccessToken, Error> {
         match claims {
-            Some(claims) => self.sign(subject, session_id, amr, claims),
+            Some(claims) => {
+                claims.check()?;
+                self.sign(subject, session_id, amr, claims)
+            }
             None => self.sign(subject, session_id, amr, &NoClaims {}),
         }
     }

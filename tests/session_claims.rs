@@ -151,3 +151,35 @@ async fn a_login_code_carries_claims_too() {
     assert_eq!(claims.extra, roles(&["support"]));
     assert_eq!(claims.amr, ["otp"]);
 }
+
+/// Claims read back with `Deserialize` skip `SessionClaims::new`'s checks;
+/// a session refuses them all the same, before anything is stored, so that
+/// no token carries a second `sub`.
+#[tokio::test]
+async fn deserialized_claims_are_checked_before_use() {
+    let clock = ManualClock::new(NOW);
+    let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
+    let s = kw.sessions();
+    let sneaky: SessionClaims = serde_json::from_value(json!({"sub": "admin"})).unwrap();
+    let huge: SessionClaims = serde_json::from_value(json!({"k": "x".repeat(2048)})).unwrap();
+    for bad in [sneaky, huge] {
+        let refused = s
+            .start(&proof("ada").with_claims(bad.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+        let refused = s
+            .challenge(&proof("ada").with_claims(bad.clone()))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+    }
+    assert!(s.list("ada").await.unwrap().is_empty());
+    let pair = s.start(&proof("ada")).await.unwrap();
+    let sneaky: SessionClaims = serde_json::from_value(json!({"exp": 1})).unwrap();
+    let refused = s
+        .set_claims("ada", &pair.session_id, Some(sneaky))
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+}

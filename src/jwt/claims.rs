@@ -63,6 +63,18 @@ impl SessionClaims {
 
     /// The checks of [`new`](Self::new), on a map.
     pub(crate) fn checked(map: Map<String, Value>) -> Result<Self, Error> {
+        let claims = Self(map);
+        claims.check()?;
+        Ok(claims)
+    }
+
+    /// The checks of [`new`](Self::new). Claims read with `Deserialize`
+    /// (the way back from the store and from a verified token) skip them,
+    /// so every path that writes claims into a session or a token checks
+    /// again: a registered name among them would put a second `sub` (or
+    /// `exp`, …) into the token.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        let map = &self.0;
         if let Some(name) = REGISTERED.iter().find(|name| map.contains_key(**name)) {
             return Err(Error::InvalidInput(format!(
                 "session claims may not set `{name}`, which keyward sets"
@@ -74,7 +86,7 @@ impl SessionClaims {
                 "session claims take {len} bytes as JSON; the most is {MAX_SESSION_CLAIMS_BYTES}"
             )));
         }
-        Ok(Self(map))
+        Ok(())
     }
 
     /// The claim `name`, if it is set.
