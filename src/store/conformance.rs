@@ -44,6 +44,7 @@ pub async fn run(store: Arc<dyn Store>) {
     commit_deletes(&*store, &ns).await;
     commit_refusals(&*store, &ns).await;
     commit_concurrency(Arc::clone(&store), &ns, 8, 30).await;
+    commit_update_with_checks(Arc::clone(&store), &ns, 8, 30).await;
     clock_is_monotonic(&*store, &ns).await;
 }
 
@@ -923,6 +924,110 @@ pub async fn commit_concurrency(store: Arc<dyn Store>, ns: &str, tasks: usize, r
             now[1].as_ref().map(|r| &r.1),
             "round {round}: the two records moved as one"
         );
+    }
+}
+
+/// One write to a live record guarded by checks of others (a refresh's
+/// shape, which a backend may run as a single statement): an expired
+/// record, written or checked, conflicts at its position; and of
+/// concurrent commits at the same versions exactly one lands, each round,
+/// while the checked record stays as it was.
+pub async fn commit_update_with_checks(
+    store: Arc<dyn Store>,
+    ns: &str,
+    tasks: usize,
+    rounds: usize,
+) {
+    let (w, g) = (format!("{ns}.u.write"), format!("{ns}.u.guard"));
+    let (short_w, short_g) = (format!("{ns}.u.short-w"), format!("{ns}.u.short-g"));
+    let short = Duration::from_millis(300);
+    let v = committed(
+        store
+            .commit(&[
+                Op::write(&w, None, b"0", TTL),
+                Op::write(&g, None, b"g", TTL),
+                Op::write(&short_w, None, b"0", short),
+                Op::write(&short_g, None, b"g", short),
+            ])
+            .await
+            .expect("store call failed"),
+    );
+    let (vw, vg) = (v[0].expect("written"), v[1].expect("written"));
+    let (vsw, vsg) = (v[2].expect("written"), v[3].expect("written"));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        store
+            .commit(&[
+                Op::write(&short_w, Some(vsw), b"1", TTL),
+                Op::check(&g, Some(vg))
+            ])
+            .await
+            .expect("store call failed"),
+        Commit::Conflict { index: 0 },
+        "an expired record is not at its old version"
+    );
+    assert_eq!(
+        store
+            .commit(&[
+                Op::check(&g, Some(vg)),
+                Op::check(&short_g, Some(vsg)),
+                Op::write(&w, Some(vw), b"1", TTL)
+            ])
+            .await
+            .expect("store call failed"),
+        Commit::Conflict { index: 1 },
+        "an expired guard is not at its old version"
+    );
+    // An expired guard counts as absent.
+    let v = committed(
+        store
+            .commit(&[
+                Op::check(&short_g, None),
+                Op::write(&w, Some(vw), b"1", TTL),
+            ])
+            .await
+            .expect("store call failed"),
+    );
+    assert_eq!(v[0], None);
+    let mut vw = v[1].expect("written");
+    assert_eq!(values(&*store, &[&w]).await[0], Some((vw, b"1".to_vec())));
+    for round in 1..=rounds {
+        let mut handles = Vec::with_capacity(tasks);
+        for task in 0..tasks {
+            let (store, w, g) = (Arc::clone(&store), w.clone(), g.clone());
+            handles.push(tokio::spawn(async move {
+                let value = format!("{round}:{task}");
+                match store
+                    .commit(&[
+                        Op::check(&g, Some(vg)),
+                        Op::write(&w, Some(vw), value.as_bytes(), TTL),
+                    ])
+                    .await
+                    .expect("store call failed")
+                {
+                    Commit::Committed { versions } => {
+                        assert_eq!(versions[0], Some(vg), "a check reports its version");
+                        Some((versions[1].expect("written"), value))
+                    }
+                    Commit::Conflict { index } => {
+                        assert_eq!(index, 1, "only the written record moved");
+                        None
+                    }
+                }
+            }));
+        }
+        let mut winners = Vec::new();
+        for h in handles {
+            if let Some(won) = h.await.expect("task panicked") {
+                winners.push(won);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one winner");
+        let (version, value) = winners.swap_remove(0);
+        let now = values(&*store, &[&w, &g]).await;
+        assert_eq!(now[0], Some((version, value.into_bytes())));
+        assert_eq!(now[1], Some((vg, b"g".to_vec())), "a check writes nothing");
+        vw = version;
     }
 }
 

@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite table in WAL mode, safe for several
-//! processes on one file. Every compare-and-swap is a single statement, so
-//! SQLite's write lock makes it atomic across processes.
+//! processes on one file. Every compare-and-swap, and every commit of one
+//! write guarded by checks (a refresh's), is a single statement; other
+//! commits are one `BEGIN IMMEDIATE` transaction. Either way SQLite's
+//! write lock makes them atomic across processes.
 //!
 //! Every commit is synced to disk before the swap answers
 //! (`synchronous=FULL`): an acknowledged revocation, lockout or spent code
@@ -172,9 +174,10 @@ impl SqliteStore {
     /// ```
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when no connection can be acquired, when
-    /// the connections are not in WAL mode with `synchronous=FULL` (the
-    /// message names the fix), or when the table cannot be created.
+    /// [`StoreError::Misconfigured`] when the connections are not in WAL
+    /// mode with `synchronous=FULL` (the message names the fix);
+    /// [`StoreError::Unavailable`] when no connection can be acquired or
+    /// the table cannot be created.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
         let (journal_mode, synchronous) = {
             let mut conn = pool.acquire().await.map_err(unavailable)?;
@@ -191,7 +194,7 @@ impl SqliteStore {
         // `PRAGMA synchronous` reads 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA; EXTRA
         // syncs more than FULL, so it keeps the promise too.
         if !journal_mode.eq_ignore_ascii_case("wal") || synchronous < 2 {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Misconfigured(format!(
                 "sqlite: the pool's connections run with journal_mode={journal_mode} and \
                  synchronous={synchronous}, and keyward needs journal_mode=wal and \
                  synchronous=FULL (2) so that an acknowledged write survives a power loss: \
@@ -261,6 +264,15 @@ impl SqliteStore {
     async fn commit_inner(&self, ops: &[Op<'_>]) -> Result<Commit, StoreError> {
         check_ops(ops)?;
         let _writing = self.writer.lock().await;
+        // The common shape, one update guarded by checks (a refresh: the
+        // family written, its subject's record checked), as one statement.
+        // When it writes nothing, the transaction below finds which
+        // expectation failed, or commits if the records have since come
+        // back to the expected versions.
+        if let Some(versions) = self.commit_one_update(ops).await? {
+            self.after_write();
+            return Ok(Commit::Committed { versions });
+        }
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -326,11 +338,92 @@ impl SqliteStore {
             }
         }
         tx.commit().await.map_err(unavailable)?;
+        self.after_write();
+        Ok(Commit::Committed { versions })
+    }
+
+    /// A commit of one write to a live record at its expected version, and
+    /// of checks only besides, as one `UPDATE` whose `WHERE` holds every
+    /// expectation: one round trip to the connection's thread where a
+    /// transaction takes a `BEGIN`, a read per record, the write and a
+    /// `COMMIT`. SQLite takes the write lock before the statement reads,
+    /// so its checks and its write see no other writer between them.
+    ///
+    /// `None` when the commit has another shape, or when an expectation
+    /// failed (nothing is written then). Called with the writer lock held.
+    async fn commit_one_update(
+        &self,
+        ops: &[Op<'_>],
+    ) -> Result<Option<Vec<Option<u64>>>, StoreError> {
+        let mut update = None;
+        for (index, op) in ops.iter().enumerate() {
+            match (op.action, op.expected) {
+                (Action::Write { value, ttl }, Some(want)) if update.is_none() => {
+                    update = Some((index, op.key, want, value, ttl));
+                }
+                (Action::Check, _) => {}
+                _ => return Ok(None),
+            }
+        }
+        let Some((at, key, want, value, ttl)) = update else {
+            return Ok(None);
+        };
+        let now = now_ms()?;
+        let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
+        let expires = now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)?;
+        let version = next_version(want)?;
+        let mut sql = String::from(
+            "UPDATE keyward_records SET version = ?, value = ?, expires_at = ? \
+             WHERE key = ? AND version = ? AND expires_at > ?",
+        );
+        for op in ops.iter().filter(|op| matches!(op.action, Action::Check)) {
+            sql.push_str(match op.expected {
+                Some(_) => {
+                    " AND EXISTS (SELECT 1 FROM keyward_records WHERE key = ? AND version = ? AND expires_at > ?)"
+                }
+                None => " AND NOT EXISTS (SELECT 1 FROM keyward_records WHERE key = ? AND expires_at > ?)",
+            });
+        }
+        // Only the number and kind of the checks vary; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_i64(version)?)
+            .bind(value)
+            .bind(expires)
+            .bind(key)
+            .bind(to_i64(want)?)
+            .bind(now);
+        for op in ops.iter().filter(|op| matches!(op.action, Action::Check)) {
+            query = query.bind(op.key);
+            if let Some(v) = op.expected {
+                query = query.bind(to_i64(v)?);
+            }
+            query = query.bind(now);
+        }
+        let r = query.execute(&self.pool).await.map_err(unavailable)?;
+        if r.rows_affected() != 1 {
+            return Ok(None);
+        }
+        // A check's record is at the version it was expected at.
+        Ok(Some(
+            ops.iter()
+                .enumerate()
+                .map(|(index, op)| {
+                    if index == at {
+                        Some(version)
+                    } else {
+                        op.expected
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// Counts a write for the background purge.
+    fn after_write(&self) {
         self.purge.after_write(|| {
             let (pool, writer) = (self.pool.clone(), Arc::clone(&self.writer));
             async move { purge(&pool, &writer).await }
         });
-        Ok(Commit::Committed { versions })
     }
 
     async fn swap_inner(
@@ -385,10 +478,7 @@ impl SqliteStore {
         drop(writing);
         // The swap has committed: its answer is decided, and the purge (on
         // a task of its own; a failure is logged there) cannot change it.
-        self.purge.after_write(|| {
-            let (pool, writer) = (self.pool.clone(), Arc::clone(&self.writer));
-            async move { purge(&pool, &writer).await }
-        });
+        self.after_write();
         Ok(if affected == 1 {
             Swap::Swapped { version }
         } else {
