@@ -638,6 +638,12 @@ pub enum StoreError {
     /// [`MAX_COMMIT_OPS`](crate::store::MAX_COMMIT_OPS), or one key named
     /// twice.
     BadCommit(&'static str),
+    /// A store built on the application's own pool (`from_pool`) whose
+    /// connections are set up against keyward's guarantees: a PostgreSQL
+    /// pool not at READ COMMITTED, a SQLite pool not in WAL mode with
+    /// `synchronous=FULL`. A mistake to fix in the code, not an outage to
+    /// retry; the message names the setting that fixes it.
+    Misconfigured(String),
 }
 
 impl fmt::Display for StoreError {
@@ -651,6 +657,7 @@ impl fmt::Display for StoreError {
             Self::Corrupt(what) => write!(f, "store returned a corrupt record: {what}"),
             Self::BadUrl(msg) => write!(f, "bad store URL: {msg}"),
             Self::BadCommit(what) => write!(f, "invalid store commit: {what}"),
+            Self::Misconfigured(msg) => write!(f, "store misconfigured: {msg}"),
         }
     }
 }

@@ -53,7 +53,7 @@ async fn sessions_round_trip(store: impl Store + 'static) {
 
 fn refusal(r: Result<impl std::fmt::Debug, StoreError>) -> String {
     match r {
-        Err(StoreError::Unavailable(msg)) => msg,
+        Err(StoreError::Misconfigured(msg)) => msg,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

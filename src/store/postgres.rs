@@ -390,10 +390,10 @@ impl PgStore {
     /// ```
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] when no connection can be acquired, when
-    /// the pool's connections default to an isolation level other than
-    /// READ COMMITTED (the message names the fix), or when the migration
-    /// fails.
+    /// [`StoreError::Misconfigured`] when the pool's connections default
+    /// to an isolation level other than READ COMMITTED (the message names
+    /// the fix); [`StoreError::Unavailable`] when no connection can be
+    /// acquired or the migration fails.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
         Self::from_pool_with(pool, PgOptions::default()).await
     }
@@ -426,7 +426,7 @@ impl PgStore {
                 .map_err(unavailable)?
         };
         if level != "read committed" {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Misconfigured(format!(
                 "postgres: the pool's connections run at {level} isolation, and keyward's \
                  commits need read committed: set default_transaction_isolation to \
                  'read committed' in the pool's connect options \
