@@ -258,6 +258,9 @@ async fn register_and_login_paths() {
     let (st, pair) = s.login("alice", "correct horse battery").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(pair["expires_in"], 900);
+    // RFC 6749 §5.1: the token type is required, and a bearer token's is
+    // "Bearer" (RFC 6750 §6.1.1).
+    assert_eq!(pair["token_type"], "Bearer");
     let access = pair["access_token"].as_str().unwrap();
     let (st, me) = s
         .with_bearer(reqwest::Method::GET, "/me", Some(access))

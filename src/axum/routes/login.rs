@@ -90,8 +90,11 @@ fn pair_answer_with<U>(
     pair: &TokenPair,
     recovery_codes_left: Option<usize>,
 ) -> Response {
+    // RFC 6749 §5.1, with `refresh_token` only for bearer clients; a
+    // browser's goes into its cookie.
     let mut body = json!({
         "access_token": pair.access.unprotected_as_str(),
+        "token_type": "Bearer",
         "expires_in": pair.expires_in,
     });
     if let Some(left) = recovery_codes_left {

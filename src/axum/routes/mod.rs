@@ -234,6 +234,11 @@ where
 /// | `DELETE /account` | erases the user from keyward, then from the directory |
 /// | `GET /.well-known/jwks.json` | the public keys of the access tokens |
 ///
+/// A token pair is the token response of RFC 6749 §5.1:
+/// `{"access_token", "token_type": "Bearer", "expires_in", "refresh_token"}`,
+/// without `refresh_token` for a browser client, whose refresh token is in
+/// its cookie.
+///
 /// The routes that manage an account take an access token, checked
 /// against its session (a logged-out session manages nothing), never an
 /// API key. Token answers are `Cache-Control: no-store`. Error answers
