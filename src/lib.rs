@@ -533,6 +533,13 @@ fn check_subject(subject: &str) -> Result<(), Error> {
 #[derive(Debug)]
 #[must_use]
 pub struct KeywardBuilder<K = NoKeys, S = NoStore> {
+    settings: Settings,
+    state: PhantomData<fn() -> (K, S)>,
+}
+
+/// A builder's settings, whatever its state.
+#[derive(Debug)]
+struct Settings {
     password_policy: PasswordPolicy,
     keys: Option<KeyRing>,
     issuer: Option<String>,
@@ -544,27 +551,30 @@ pub struct KeywardBuilder<K = NoKeys, S = NoStore> {
     api_key_policy: ApiKeyPolicy,
     throttle_policy: ThrottlePolicy,
     store: Option<Arc<dyn Store>>,
+    limits_store: Option<Arc<dyn Store>>,
     clock: Option<Arc<dyn Clock>>,
     keyed_token_digests: bool,
-    state: PhantomData<fn() -> (K, S)>,
 }
 
 impl Default for KeywardBuilder {
     fn default() -> Self {
         Self {
-            password_policy: PasswordPolicy::default(),
-            keys: None,
-            issuer: None,
-            audience: None,
-            jwt_policy: None,
-            session_policy: SessionPolicy::default(),
-            otp_policy: OtpPolicy::default(),
-            totp_policy: TotpPolicy::default(),
-            api_key_policy: ApiKeyPolicy::default(),
-            throttle_policy: ThrottlePolicy::default(),
-            store: None,
-            clock: None,
-            keyed_token_digests: false,
+            settings: Settings {
+                password_policy: PasswordPolicy::default(),
+                keys: None,
+                issuer: None,
+                audience: None,
+                jwt_policy: None,
+                session_policy: SessionPolicy::default(),
+                otp_policy: OtpPolicy::default(),
+                totp_policy: TotpPolicy::default(),
+                api_key_policy: ApiKeyPolicy::default(),
+                throttle_policy: ThrottlePolicy::default(),
+                store: None,
+                limits_store: None,
+                clock: None,
+                keyed_token_digests: false,
+            },
             state: PhantomData,
         }
     }
@@ -573,81 +583,114 @@ impl Default for KeywardBuilder {
 impl<K, S> KeywardBuilder<K, S> {
     /// Sets the password policy.
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
-        self.password_policy = policy;
+        self.settings.password_policy = policy;
         self
     }
 
     /// Sets the key ring: peppers for passwords, and the keys later
     /// capabilities sign and MAC with.
     pub fn keys(mut self, keys: KeyRing) -> KeywardBuilder<WithKeys, S> {
-        self.keys = Some(keys);
+        self.settings.keys = Some(keys);
         self.retype()
     }
 
     /// The `iss` of access tokens (with the default [`JwtPolicy`]).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.settings.issuer = Some(issuer.into());
         self
     }
 
     /// The `aud` of access tokens (with the default [`JwtPolicy`]).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        self.settings.audience = Some(audience.into());
         self
     }
 
     /// A full access-token policy; overrides `issuer` and `audience`.
     pub fn jwt_policy(mut self, policy: JwtPolicy) -> Self {
-        self.jwt_policy = Some(policy);
+        self.settings.jwt_policy = Some(policy);
         self
     }
 
     /// The state store for sessions and one-time codes.
     pub fn store(mut self, store: impl Store + 'static) -> KeywardBuilder<K, WithStore> {
-        self.store = Some(Arc::new(store));
+        self.settings.store = Some(Arc::new(store));
         self.retype()
     }
 
     /// The state store, shared with other owners.
     pub fn shared_store(mut self, store: Arc<dyn Store>) -> KeywardBuilder<K, WithStore> {
-        self.store = Some(store);
+        self.settings.store = Some(store);
         self.retype()
+    }
+
+    /// Keeps the counts of the rate limits ([`limits`](Keyward::limits))
+    /// in `store` instead of the state store. The one-time codes' send
+    /// limit stays in the state store: a code and the send it takes are
+    /// one commit.
+    ///
+    /// Limits write on every request they count, sessions only on a login
+    /// or a refresh, so the two may live apart: limits in Redis beside
+    /// sessions in PostgreSQL, say. Every replica must use the same limits
+    /// store, or each counts apart. Erasing a subject touches no limit
+    /// (their keys are keyed digests of the names the application
+    /// counts).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use keyward::{JwtAlg, KeyRing, Keyward, MemoryStore};
+    /// # fn main() -> Result<(), keyward::Error> {
+    /// let limits_store = Arc::new(MemoryStore::new());
+    /// let kw = Keyward::builder()
+    ///     .keys(KeyRing::generate(JwtAlg::EdDSA)?)
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("api")
+    ///     .store(MemoryStore::new())
+    ///     .limits_store(limits_store)
+    ///     .build()?;
+    /// # let _ = kw;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn limits_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.settings.limits_store = Some(store);
+        self
     }
 
     /// The refresh-token policy.
     pub fn session_policy(mut self, policy: SessionPolicy) -> Self {
-        self.session_policy = policy;
+        self.settings.session_policy = policy;
         self
     }
 
     /// The one-time-code policy.
     pub fn otp_policy(mut self, policy: OtpPolicy) -> Self {
-        self.otp_policy = policy;
+        self.settings.otp_policy = policy;
         self
     }
 
     /// The second-factor (TOTP) policy.
     pub fn totp_policy(mut self, policy: TotpPolicy) -> Self {
-        self.totp_policy = policy;
+        self.settings.totp_policy = policy;
         self
     }
 
     /// The API-key policy.
     pub fn api_key_policy(mut self, policy: ApiKeyPolicy) -> Self {
-        self.api_key_policy = policy;
+        self.settings.api_key_policy = policy;
         self
     }
 
     /// The throttle policy.
     pub fn throttle_policy(mut self, policy: ThrottlePolicy) -> Self {
-        self.throttle_policy = policy;
+        self.settings.throttle_policy = policy;
         self
     }
 
     /// The clock; [`SystemClock`] by default. Tests use
     /// [`ManualClock`](clock::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
+        self.settings.clock = Some(clock);
         self
     }
 
@@ -656,7 +699,7 @@ impl<K, S> KeywardBuilder<K, S> {
     /// digest table is useless without the key ring. Needs
     /// [`keys`](Self::keys). Rotating that key is described in `SECURITY.md`.
     pub fn keyed_token_digests(mut self) -> Self {
-        self.keyed_token_digests = true;
+        self.settings.keyed_token_digests = true;
         self
     }
 
@@ -678,49 +721,22 @@ impl<K, S> KeywardBuilder<K, S> {
 
     /// The same settings in another state.
     fn retype<K2, S2>(self) -> KeywardBuilder<K2, S2> {
-        let Self {
-            password_policy,
-            keys,
-            issuer,
-            audience,
-            jwt_policy,
-            session_policy,
-            otp_policy,
-            totp_policy,
-            api_key_policy,
-            throttle_policy,
-            store,
-            clock,
-            keyed_token_digests,
-            state: _,
-        } = self;
         KeywardBuilder {
-            password_policy,
-            keys,
-            issuer,
-            audience,
-            jwt_policy,
-            session_policy,
-            otp_policy,
-            totp_policy,
-            api_key_policy,
-            throttle_policy,
-            store,
-            clock,
-            keyed_token_digests,
+            settings: self.settings,
             state: PhantomData,
         }
     }
 
     /// Checks the settings and builds the services it can.
     fn build_inner(self) -> Result<Inner, Error> {
+        let settings = self.settings;
         if let Some(warning) = unoptimized_warning(env!("KEYWARD_OPT_LEVEL")) {
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| tracing::warn!(opt_level = env!("KEYWARD_OPT_LEVEL"), "{warning}"));
         }
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let passwords = Passwords::new(self.password_policy, self.keys.as_ref())?;
-        let jwt_policy = match (self.jwt_policy, self.issuer, self.audience) {
+        let clock = settings.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let passwords = Passwords::new(settings.password_policy, settings.keys.as_ref())?;
+        let jwt_policy = match (settings.jwt_policy, settings.issuer, settings.audience) {
             (Some(p), _, _) => Some(p),
             (None, Some(iss), Some(aud)) => Some(JwtPolicy::new(iss, aud)),
             (None, None, None) => None,
@@ -730,7 +746,7 @@ impl<K, S> KeywardBuilder<K, S> {
                 ));
             }
         };
-        let jwt = match (jwt_policy, &self.keys) {
+        let jwt = match (jwt_policy, &settings.keys) {
             (Some(p), Some(keys)) => Some(Arc::new(Jwt::new(p, keys, Arc::clone(&clock))?)),
             (Some(_), None) => {
                 return Err(Error::Config(
@@ -739,26 +755,28 @@ impl<K, S> KeywardBuilder<K, S> {
             }
             (None, _) => None,
         };
-        if self.store.is_some() && self.keys.is_none() {
+        if (settings.store.is_some() || settings.limits_store.is_some()) && settings.keys.is_none()
+        {
             return Err(Error::Config(
-                "a store is for sessions, one-time codes and API keys, which need a key ring: call .keys()"
+                "a store is for sessions, one-time codes, API keys and rate limits, which need a key ring: call .keys()"
                     .into(),
             ));
         }
-        let sessions = match (&self.store, &jwt, &self.keys) {
+        let sessions = match (&settings.store, &jwt, &settings.keys) {
             (Some(store), Some(jwt), Some(keys)) => Some(Sessions::new(
                 Arc::clone(store),
                 Arc::clone(jwt),
                 keys.derive(keyring::SESSION_KEY_LABEL),
-                self.session_policy,
+                settings.session_policy,
                 Arc::clone(&clock),
                 audit::Audit::new(keys),
             )?),
             _ => None,
         };
-        self.otp_policy.validate()?;
-        let throttles = Arc::new(Throttles::new(&self.throttle_policy, &clock)?);
-        let limits = match (&self.store, &self.keys) {
+        settings.otp_policy.validate()?;
+        let throttles = Arc::new(Throttles::new(&settings.throttle_policy, &clock)?);
+        let limits_store = settings.limits_store.as_ref().or(settings.store.as_ref());
+        let limits = match (limits_store, &settings.keys) {
             (Some(store), Some(keys)) => Some(Limits::new(
                 Arc::clone(store),
                 Arc::clone(&clock),
@@ -767,12 +785,12 @@ impl<K, S> KeywardBuilder<K, S> {
             )),
             _ => None,
         };
-        let code_send = self.throttle_policy.code_send_limit()?;
-        let otp = match (&self.store, &self.keys, &limits) {
+        let code_send = settings.throttle_policy.code_send_limit()?;
+        let otp = match (&settings.store, &settings.keys, &limits) {
             (Some(store), Some(keys), Some(limits)) => Some(Otp::new(
                 Arc::clone(store),
                 keys.derive(keyring::OTP_KEY_LABEL),
-                self.otp_policy,
+                settings.otp_policy,
                 Arc::clone(&clock),
                 limits.clone(),
                 code_send,
@@ -780,12 +798,12 @@ impl<K, S> KeywardBuilder<K, S> {
             )?),
             _ => None,
         };
-        self.totp_policy.validate()?;
-        let totp = match (&otp, &self.keys) {
-            (Some(otp), Some(keys)) => Some(Totp::new(otp.clone(), keys, self.totp_policy)?),
+        settings.totp_policy.validate()?;
+        let totp = match (&otp, &settings.keys) {
+            (Some(otp), Some(keys)) => Some(Totp::new(otp.clone(), keys, settings.totp_policy)?),
             _ => None,
         };
-        let tokens = match (self.keyed_token_digests, self.keys.as_ref()) {
+        let tokens = match (settings.keyed_token_digests, settings.keys.as_ref()) {
             (false, _) => Tokens::plain(),
             (true, Some(keys)) => Tokens::keyed(keys),
             (true, None) => {
@@ -794,18 +812,18 @@ impl<K, S> KeywardBuilder<K, S> {
                 ));
             }
         };
-        self.api_key_policy.validate()?;
-        let api_keys = match (&self.store, &self.keys) {
+        settings.api_key_policy.validate()?;
+        let api_keys = match (&settings.store, &settings.keys) {
             (Some(store), Some(keys)) => Some(ApiKeys::new(
                 Arc::clone(store),
                 Arc::clone(&clock),
                 keys,
-                self.keyed_token_digests,
-                self.api_key_policy,
+                settings.keyed_token_digests,
+                settings.api_key_policy,
             )?),
             _ => None,
         };
-        let salts = match (&self.store, &self.keys) {
+        let salts = match (&settings.store, &settings.keys) {
             (Some(store), Some(keys)) => Some(Arc::new(audit::Salts::new(
                 audit::Audit::new(keys),
                 Arc::clone(store),
@@ -816,7 +834,7 @@ impl<K, S> KeywardBuilder<K, S> {
         Ok(Inner {
             passwords,
             tokens,
-            keys: self.keys,
+            keys: settings.keys,
             jwt,
             sessions,
             otp,
@@ -869,7 +887,9 @@ impl KeywardBuilder<WithKeys, WithStore> {
     /// [`Error::Config`] without an issuer and an audience, and for an
     /// inconsistent policy; [`Error::Rng`] if the OS RNG fails.
     pub fn build(self) -> Result<Keyward<Complete>, Error> {
-        if self.jwt_policy.is_none() && (self.issuer.is_none() || self.audience.is_none()) {
+        if self.settings.jwt_policy.is_none()
+            && (self.settings.issuer.is_none() || self.settings.audience.is_none())
+        {
             return Err(Error::Config(
                 "sessions need an issuer and an audience: call .issuer() and .audience() (or \
                  .jwt_policy()), or build_partial() for a keyward without sessions"

@@ -21,7 +21,7 @@
 //!
 //! ```text
 //! cargo run --release --example server --features axum[,postgres,redis] -- \
-//!     [--listen 127.0.0.1:8080] [--store URL] [--users URL] [--keyring PATH] \
+//!     [--listen 127.0.0.1:8080] [--store URL] [--users URL] [--limits URL] [--keyring PATH] \
 //!     [--outbox PATH] [--trusted-proxies N | --trust-forwarded-for] [--hash-nice N]
 //! ```
 //!
@@ -38,6 +38,10 @@
 //! replicas let one source make exactly as many password attempts as one
 //! replica would (see `keyward::axum::RateLimits`). When the store cannot be asked,
 //! those routes answer 503 rather than let a request through uncounted.
+//! `--limits URL` keeps those counts in a store of their own (any store
+//! URL, such as `redis://…` beside a PostgreSQL store) rather than in the
+//! store itself; replicas must then share it as they share the store, and
+//! `keyward limit reset --store URL …` resets a count there.
 //! `--keyring` (default `keyward.keys`) is created, mode 0600, when it does
 //! not exist. Password hashing runs on threads of its own at nice
 //! `--hash-nice` (default 10; 0 is the server's own priority), so that
@@ -78,6 +82,7 @@ struct Args {
     listen: SocketAddr,
     store: String,
     users: Option<String>,
+    limits: Option<String>,
     outbox: Option<PathBuf>,
     keyring: PathBuf,
     trusted_proxies: usize,
@@ -93,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         store: "sqlite:keyward-server.db".into(),
         users: None,
+        limits: None,
         outbox: None,
         keyring: PathBuf::from("keyward.keys"),
         trusted_proxies: 0,
@@ -105,6 +111,7 @@ fn parse_args() -> Result<Args, String> {
             "--listen" => args.listen = value()?.parse().map_err(|e| format!("--listen: {e}"))?,
             "--store" => args.store = value()?,
             "--users" => args.users = Some(value()?),
+            "--limits" => args.limits = Some(value()?),
             "--outbox" => args.outbox = Some(PathBuf::from(value()?)),
             "--keyring" => args.keyring = PathBuf::from(value()?),
             // One proxy, unless --trusted-proxies says more.
@@ -161,14 +168,19 @@ async fn run(args: Args, hashing: tokio::runtime::Handle) -> Result<(), String> 
         tracing::info!(path = %args.keyring.display(), "created a new key ring");
         keys
     };
-    let kw = Keyward::builder()
+    let mut builder = Keyward::builder()
         .password_policy(app::password_policy())
         .issuer("http://keyward.example")
         .audience("keyward-server")
         .keys(keys)
-        .shared_store(store)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .shared_store(store);
+    if let Some(url) = &args.limits {
+        let limits = app::open_store(url)
+            .await
+            .map_err(|e| format!("--limits: {e}"))?;
+        builder = builder.limits_store(limits);
+    }
+    let kw = builder.build().map_err(|e| e.to_string())?;
     let mailer: Arc<dyn CodeSender> = match args.outbox {
         Some(p) => Arc::new(app::OutboxMailer::open(p).map_err(|e| format!("--outbox: {e}"))?),
         None => Arc::new(app::LogMailer),
