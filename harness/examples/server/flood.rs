@@ -192,6 +192,15 @@
 //! busy, where a `/me` is answered in one go. So the bar holds in most
 //! runs here and not in all; the margin is the size of the noise.
 //!
+//! Two more rows narrow it to the SQLite store's own path. With
+//! `--store memory:` (no connection thread, no sync) the refresh under
+//! the flood gave 0.66, 0.75 and 0.72 times, as `/me` does; with
+//! `--store redis://127.0.0.1:6379` (a round trip to another process, no
+//! sync: that Redis keeps nothing on disk) 1.04, 1.09 and 1.14. What the
+//! flood slows is the refresh's synced SQLite commit, on a VM whose two
+//! vCPUs it keeps busy; the limits' own writes are not needed for it
+//! (the row with the limits in memory above).
+//!
 //! Five runs of the default `flood` at the end of that session, on the
 //! code as it stands, found the VM busy (the idle windows' refresh p99 at
 //! 3.1 to 4.1 ms): refresh 0.77, 0.68, 0.90, 1.19, 0.72 times, `/me` 0.32
