@@ -446,10 +446,7 @@ impl Jwt {
         claims: Option<&SessionClaims>,
     ) -> Result<AccessToken, Error> {
         match claims {
-            Some(claims) => {
-                claims.check()?;
-                self.sign(subject, session_id, amr, claims)
-            }
+            Some(claims) => self.sign(subject, session_id, amr, claims),
             None => self.sign(subject, session_id, amr, &NoClaims {}),
         }
     }
@@ -520,10 +517,14 @@ impl Jwt {
             .map_err(|_| Error::Jwt(JwtError::BadSignature))
     }
 
-    /// Verifies an access token and returns its claims.
+    /// Verifies an access token and returns its claims, the custom ones as
+    /// [`SessionClaims`].
     ///
     /// # Errors
-    /// [`Error::Jwt`] with the reason.
+    /// [`Error::Jwt`] with the reason. Custom claims that are not valid
+    /// [`SessionClaims`] (over [`MAX_SESSION_CLAIMS_BYTES`], say, from
+    /// [`issue_with`](Self::issue_with)) are [`JwtError::InvalidClaim`]:
+    /// read those with [`verify_with`](Self::verify_with).
     pub fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
         self.verify_with(token)
     }

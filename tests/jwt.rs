@@ -626,4 +626,20 @@ fn custom_claims_round_trip_and_may_not_shadow_registered_ones() {
         assert_eq!((refused.status(), refused.code()), (400, "invalid_request"));
     }
     jwt.issue_with("u", "s", &json!({})).unwrap();
+
+    // `verify` reads custom claims as `SessionClaims`, at most 1 KiB: larger
+    // ones from `issue_with` are refused there and read by `verify_with`.
+    let big = json!({"blob": "x".repeat(keyward::jwt::MAX_SESSION_CLAIMS_BYTES)});
+    let t = jwt.issue_with("u", "s", &big).unwrap();
+    assert!(matches!(
+        jwt.verify(t.unprotected_as_str()),
+        Err(Error::Jwt(JwtError::InvalidClaim("custom")))
+    ));
+    let claims = jwt
+        .verify_with::<serde_json::Value>(t.unprotected_as_str())
+        .unwrap();
+    assert_eq!(claims.extra, big);
+    let small = jwt.issue_with("u", "s", &json!({"blob": "x"})).unwrap();
+    let claims = jwt.verify(small.unprotected_as_str()).unwrap();
+    assert_eq!(claims.extra.get("blob"), Some(&json!("x")));
 }

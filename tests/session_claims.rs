@@ -152,34 +152,44 @@ async fn a_login_code_carries_claims_too() {
     assert_eq!(claims.amr, ["otp"]);
 }
 
-/// Claims read back with `Deserialize` skip `SessionClaims::new`'s checks;
-/// a session refuses them all the same, before anything is stored, so that
-/// no token carries a second `sub`.
+/// Claims read back with `Deserialize` (from a stored record, or a
+/// token's custom claims) pass `SessionClaims::new`'s checks too, so no
+/// session can be given a second `sub`.
 #[tokio::test]
 async fn deserialized_claims_are_checked_before_use() {
+    for (bad, says) in [
+        (json!({"sub": "admin"}), "may not set `sub`"),
+        (json!({"exp": 1}), "may not set `exp`"),
+        (json!({"k": "x".repeat(2048)}), "the most is 1024"),
+    ] {
+        let refused = serde_json::from_value::<SessionClaims>(bad).unwrap_err();
+        assert!(refused.to_string().contains(says), "{refused}");
+    }
+    assert!(serde_json::from_value::<SessionClaims>(json!(["admin"])).is_err());
+
+    // Valid ones come back as they went, written as a bare object.
+    let claims: SessionClaims = serde_json::from_value(json!({"roles": ["a"]})).unwrap();
+    assert_eq!(claims, roles_only(&["a"]));
+    assert_eq!(
+        serde_json::to_value(&claims).unwrap(),
+        json!({"roles": ["a"]})
+    );
+
+    // And they start a session like any others.
     let clock = ManualClock::new(NOW);
     let kw = kw(Arc::new(MemoryStore::new()), &clock, 10);
-    let s = kw.sessions();
-    let sneaky: SessionClaims = serde_json::from_value(json!({"sub": "admin"})).unwrap();
-    let huge: SessionClaims = serde_json::from_value(json!({"k": "x".repeat(2048)})).unwrap();
-    for bad in [sneaky, huge] {
-        let refused = s
-            .start(&proof("ada").with_claims(bad.clone()))
-            .await
-            .unwrap_err();
-        assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
-        let refused = s
-            .challenge(&proof("ada").with_claims(bad.clone()))
-            .await
-            .unwrap_err();
-        assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
-    }
-    assert!(s.list("ada").await.unwrap().is_empty());
-    let pair = s.start(&proof("ada")).await.unwrap();
-    let sneaky: SessionClaims = serde_json::from_value(json!({"exp": 1})).unwrap();
-    let refused = s
-        .set_claims("ada", &pair.session_id, Some(sneaky))
+    let pair = kw
+        .sessions()
+        .start(&proof("ada").with_claims(claims.clone()))
         .await
-        .unwrap_err();
-    assert!(matches!(refused, Error::InvalidInput(_)), "{refused:?}");
+        .unwrap();
+    let access = kw
+        .sessions()
+        .authenticate(pair.access.unprotected_as_str())
+        .unwrap();
+    assert_eq!(access.extra, claims);
+}
+
+fn roles_only(r: &[&str]) -> SessionClaims {
+    SessionClaims::new(&json!({ "roles": r })).unwrap()
 }

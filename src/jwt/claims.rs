@@ -40,9 +40,38 @@ pub const MAX_SESSION_CLAIMS_BYTES: usize = 1024;
 /// assert!(SessionClaims::new(&json!({"blob": "x".repeat(1024)})).is_err());
 /// # Ok::<(), keyward::Error>(())
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// The checks hold for every value of the type: claims read back with
+/// `Deserialize` (from the store, or from a verified token's custom claims)
+/// pass through them too, so a `SessionClaims` never carries a second
+/// `sub` into a token.
+///
+/// ```
+/// use keyward::SessionClaims;
+/// use serde_json::json;
+///
+/// let refused = serde_json::from_value::<SessionClaims>(json!({"sub": "admin"})).unwrap_err();
+/// assert!(refused.to_string().contains("may not set `sub`"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Map<String, Value>")]
 pub struct SessionClaims(Map<String, Value>);
+
+impl Serialize for SessionClaims {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl TryFrom<Map<String, Value>> for SessionClaims {
+    type Error = Error;
+
+    /// The checks of [`new`](SessionClaims::new), on a map: the way in for
+    /// `Deserialize`.
+    fn try_from(map: Map<String, Value>) -> Result<Self, Error> {
+        Self::checked(map)
+    }
+}
 
 impl SessionClaims {
     /// Checks `claims` and keeps them: anything that serializes to a JSON
@@ -68,12 +97,10 @@ impl SessionClaims {
         Ok(claims)
     }
 
-    /// The checks of [`new`](Self::new). Claims read with `Deserialize`
-    /// (the way back from the store and from a verified token) skip them,
-    /// so every path that writes claims into a session or a token checks
-    /// again: a registered name among them would put a second `sub` (or
-    /// `exp`, …) into the token.
-    pub(crate) fn check(&self) -> Result<(), Error> {
+    /// The checks of [`new`](Self::new), which every way of making a
+    /// `SessionClaims` passes: a registered name among them would put a
+    /// second `sub` (or `exp`, …) into the token.
+    fn check(&self) -> Result<(), Error> {
         let map = &self.0;
         if let Some(name) = REGISTERED.iter().find(|name| map.contains_key(**name)) {
             return Err(Error::InvalidInput(format!(

@@ -167,9 +167,6 @@ impl Sessions {
         first: &str,
         claims: Option<&SessionClaims>,
     ) -> Result<MfaChallenge, Error> {
-        if let Some(claims) = claims {
-            claims.check()?;
-        }
         if subject.is_empty() || subject.len() > 1024 {
             return Err(Error::InvalidInput(
                 "subject must be 1 to 1024 bytes".into(),
