@@ -7,18 +7,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::builder::{KeywardBuilder, WithKeys, WithStore};
 use keyward::testing::CountingStore;
 use keyward::{Error, JwtAlg, KeyRing, Keyward, Limit, MemoryStore, Purpose, Store};
 
-#[tokio::test]
-async fn the_counts_go_to_the_limits_store_and_nothing_else_does() {
-    let state = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
-    let limits = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
-    let kw = Keyward::builder()
+/// A store that counts its round trips, over memory.
+fn counting() -> Arc<CountingStore> {
+    Arc::new(CountingStore::new(Arc::new(MemoryStore::new())))
+}
+
+/// A builder with a key ring and the JWT names, over `state`.
+fn builder(state: &Arc<CountingStore>) -> KeywardBuilder<WithKeys, WithStore> {
+    Keyward::builder()
         .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
         .issuer("https://auth.example")
         .audience("api")
-        .shared_store(Arc::clone(&state) as Arc<dyn Store>)
+        .shared_store(Arc::clone(state) as Arc<dyn Store>)
+}
+
+#[tokio::test]
+async fn the_counts_go_to_the_limits_store_and_nothing_else_does() {
+    let (state, limits) = (counting(), counting());
+    let kw = builder(&state)
         .limits_store(Arc::clone(&limits) as Arc<dyn Store>)
         .build()
         .unwrap();
@@ -51,14 +61,8 @@ async fn the_counts_go_to_the_limits_store_and_nothing_else_does() {
 
 #[tokio::test]
 async fn without_one_the_counts_stay_in_the_state_store() {
-    let state = Arc::new(CountingStore::new(Arc::new(MemoryStore::new())));
-    let kw = Keyward::builder()
-        .keys(KeyRing::generate(JwtAlg::EdDSA).unwrap())
-        .issuer("https://auth.example")
-        .audience("api")
-        .shared_store(Arc::clone(&state) as Arc<dyn Store>)
-        .build()
-        .unwrap();
+    let state = counting();
+    let kw = builder(&state).build().unwrap();
     let exports = Limit::named("exports", 2, Duration::from_secs(60));
     kw.limits().check(&exports, "user-42").await.unwrap();
     assert!(state.take().commits >= 1);
