@@ -127,6 +127,10 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A ping before every use is a round trip to the connection's
+            // thread, as many as the operation's own; a connection to a
+            // local file does not go stale between uses.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(unavailable)?;
