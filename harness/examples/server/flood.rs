@@ -224,13 +224,13 @@
 //! | the same (the session before, busy VM) | 0.77, 0.68, 0.90, 1.19, 0.72 | 0.32–0.45 |
 //! | the same, this VM | 1.11, 0.99, 1.31, 1.06 | 0.77–0.90 |
 //! | without the ping | 0.98, 1.45, 1.00, 1.11, 1.11, 1.09, 1.08, 1.16 | 0.74–0.90 |
-//! | the same, with the window-by-window line | 1.14, 1.05, 0.97, 1.09, 1.17, 1.24, 0.96, 1.45, 1.11 | 0.74–0.92 |
+//! | the same, with the window-by-window line | 1.14, 1.05, 0.97, 1.09, 1.17, 1.24, 0.96, 1.45, 1.11, 1.33, 1.21, 1.17, 1.11, 1.08 | 0.74–0.92 |
 //! | control (`--clients 0`) | 1.00, 1.01 | 1.05, 1.00 |
 //!
-//! All 30 within 1.5 times, the highest at 1.47; the slowest `/login`
+//! All 35 within 1.5 times, the highest at 1.47; the slowest `/login`
 //! answer in any of them took 640 ms, and the legitimate login got through
 //! within the first flood window every time. The idle windows' refresh
-//! p99 was 0.88 to 1.12 ms on this VM. The margin is thin, and the
+//! p99 was 0.86 to 1.12 ms on this VM. The margin is thin, and the
 //! window-by-window line shows why: in most flood windows the refresh's
 //! p99 matches the idle windows' (0.8 to 1.2 ms), and in one or two
 //! windows of a run it reaches 1.4 to 2.8 ms; a run whose spike is long
