@@ -72,6 +72,12 @@ fn now_ms() -> Result<i64, StoreError> {
     i64::try_from(ms).map_err(|_| StoreError::Unavailable("system clock out of range".into()))
 }
 
+/// When a record written at `now` (ms) with `ttl` expires, in ms.
+fn expires_at(now: i64, ttl: Duration) -> Result<i64, StoreError> {
+    let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
+    now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)
+}
+
 fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt("version out of range"))
 }
@@ -312,8 +318,7 @@ impl SqliteStore {
         for (op, version) in ops.iter().zip(&versions) {
             match (op.action, version) {
                 (Action::Write { value, ttl }, Some(version)) => {
-                    let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
-                    let expires = now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)?;
+                    let expires = expires_at(now, ttl)?;
                     sqlx::query(
                         "INSERT INTO keyward_records (key, version, value, expires_at) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (key) DO UPDATE SET version = ?2, value = ?3, expires_at = ?4",
@@ -373,8 +378,7 @@ impl SqliteStore {
             return Ok(None);
         };
         let now = now_ms()?;
-        let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
-        let expires = now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)?;
+        let expires = expires_at(now, ttl)?;
         let version = next_version(want)?;
         let mut sql = String::from(
             "UPDATE keyward_records SET version = ?, value = ?, expires_at = ? \
@@ -440,8 +444,7 @@ impl SqliteStore {
         check_args(key, value, ttl)?;
         let writing = self.writer.lock().await;
         let now = now_ms()?;
-        let ttl_ms = i64::try_from(ttl.as_millis()).map_err(|_| StoreError::BadTtl)?;
-        let expires = now.checked_add(ttl_ms).ok_or(StoreError::BadTtl)?;
+        let expires = expires_at(now, ttl)?;
         let (version, affected) = match expected {
             None => {
                 let version = initial_version()?;
